@@ -1,0 +1,285 @@
+//! Pylon's definition format (YAML) and loading it from files or a directory.
+//!
+//! A definition file may hold any of the top-level sections; a directory's
+//! `*.yaml`/`*.yml` files are read in name order and their sections merged.
+//! Every object remembers the file it came from so errors can name it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pylon_filter::plan::{MatchMode, Method};
+use pylon_filter::response::ErrorType;
+use serde::Deserialize;
+
+use crate::error::DefError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDefs {
+    #[serde(default)]
+    gateway: Option<GatewayDef>,
+    #[serde(default)]
+    environments: Vec<EnvironmentDef>,
+    #[serde(default)]
+    groups: Vec<GroupDef>,
+    #[serde(default)]
+    apis: Vec<ApiDef>,
+}
+
+/// Where Envoy listens and gateway-wide limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayDef {
+    #[serde(default)]
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub admin: Option<String>,
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The default group also answers requests for hosts no group claims.
+    #[serde(default)]
+    pub default: bool,
+    /// Environment → variable name → value, used as `#name#`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, BTreeMap<String, String>>,
+    /// Response set name → error type → override. `default` always exists.
+    #[serde(default)]
+    pub responses: BTreeMap<String, BTreeMap<ErrorType, ResponseDef>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseDef {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDef {
+    pub name: String,
+    pub group: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    pub method: Method,
+    pub path: String,
+    #[serde(default, rename = "match")]
+    pub match_mode: MatchMode,
+    pub backend: BackendDef,
+    /// Environments the API is published to.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Response set of the group; `default` when absent.
+    #[serde(default)]
+    pub response: Option<String>,
+}
+
+/// Exactly one of `http` or `mock`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendDef {
+    #[serde(default)]
+    pub http: Option<HttpBackendDef>,
+    #[serde(default)]
+    pub mock: Option<MockBackendDef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBackendDef {
+    /// `host[:port]`, may use `#variables#`.
+    pub address: String,
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Backend path; `{name}` takes a request path parameter, `#var#` a variable.
+    pub path: String,
+    /// Defaults to the caller's method.
+    #[serde(default)]
+    pub method: Option<Method>,
+    /// Milliseconds, 1..=600000; the seed's default is 5000.
+    #[serde(default = "default_timeout")]
+    pub timeout: u32,
+}
+
+fn default_timeout() -> u32 {
+    5000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockBackendDef {
+    #[serde(default = "default_mock_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+}
+
+fn default_mock_status() -> u16 {
+    200
+}
+
+/// An object together with the file it was defined in.
+#[derive(Debug, Clone)]
+pub struct Located<T> {
+    pub file: PathBuf,
+    pub def: T,
+}
+
+/// Everything read from the definition inputs.
+#[derive(Debug, Default)]
+pub struct Defs {
+    pub gateway: Option<Located<GatewayDef>>,
+    pub environments: Vec<Located<EnvironmentDef>>,
+    pub groups: Vec<Located<GroupDef>>,
+    pub apis: Vec<Located<ApiDef>>,
+}
+
+/// Reads definitions from files and directories; every file's errors are
+/// collected, not just the first.
+pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        match definition_files(input) {
+            Ok(found) if found.is_empty() => errors.push(DefError::file(input, "no *.yaml or *.yml definition files found")),
+            Ok(found) => files.extend(found),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut defs = Defs::default();
+    for file in files {
+        match read_file(&file) {
+            Ok(parsed) => {
+                if let Some(g) = parsed.gateway {
+                    if let Some(prev) = &defs.gateway {
+                        errors.push(DefError::new(
+                            &file,
+                            "gateway",
+                            "",
+                            format!("already defined in {}", prev.file.display()),
+                        ));
+                    } else {
+                        defs.gateway = Some(Located { file: file.clone(), def: g });
+                    }
+                }
+                defs.environments.extend(located(&file, parsed.environments));
+                defs.groups.extend(located(&file, parsed.groups));
+                defs.apis.extend(located(&file, parsed.apis));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(defs)
+    } else {
+        Err(errors)
+    }
+}
+
+fn located<'a, T: 'a>(file: &'a Path, items: Vec<T>) -> impl Iterator<Item = Located<T>> + 'a {
+    items.into_iter().map(move |def| Located {
+        file: file.to_path_buf(),
+        def,
+    })
+}
+
+fn definition_files(input: &Path) -> Result<Vec<PathBuf>, DefError> {
+    let meta = std::fs::metadata(input).map_err(|e| DefError::file(input, e.to_string()))?;
+    if meta.is_file() {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+        .map_err(|e| DefError::file(input, e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_file(file: &Path) -> Result<FileDefs, DefError> {
+    let text = std::fs::read_to_string(file).map_err(|e| DefError::file(file, e.to_string()))?;
+    if text.trim().is_empty() {
+        return Ok(FileDefs::default());
+    }
+    // First as plain YAML so a syntax error is reported as such; then typed,
+    // so an unknown or mistyped field can be named with its object.
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| DefError::file(file, format!("malformed YAML: {e}")))?;
+    serde_yaml::from_str::<FileDefs>(&text).map_err(|e| locate_schema_error(file, &value, &e))
+}
+
+/// Turns serde's `apis[3].backend.http: unknown field ...` into
+/// `api 'name'` + `backend.http` + the message.
+fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::Error) -> DefError {
+    let text = e.to_string();
+    let (path, message) = match text.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+        _ => (String::new(), text.clone()),
+    };
+    let (section, rest) = path.split_once('.').unwrap_or((path.as_str(), ""));
+    let (list, index) = match section.split_once('[') {
+        Some((l, i)) => (l, i.trim_end_matches(']').parse::<usize>().ok()),
+        None => (section, None),
+    };
+    let kind = match list {
+        "apis" => "api",
+        "groups" => "group",
+        "environments" => "environment",
+        other => other,
+    };
+    let object = match index {
+        Some(i) => {
+            let name = value
+                .get(list)
+                .and_then(|l| l.get(i))
+                .and_then(|o| o.get("name"))
+                .and_then(|n| n.as_str());
+            match name {
+                Some(n) => format!("{kind} '{n}'"),
+                None => format!("{kind} #{}", i + 1),
+            }
+        }
+        None if path.is_empty() => "(file)".to_string(),
+        None => kind.to_string(),
+    };
+    DefError::new(file, &object, rest, message)
+}

@@ -1,0 +1,164 @@
+//! Plan + clusters → a complete Envoy bootstrap (YAML).
+//!
+//! Envoy does what it is good at: listener, virtual hosts per group domain,
+//! clusters, timeouts, path normalisation, request ids. The filter picks the
+//! API and sets `x-pylon-cluster`; one route per virtual host sends the
+//! request to that cluster (`cluster_header` is a hash lookup, so routing
+//! cost does not grow with the number of APIs). A request the filter did not
+//! route meets the fail-closed direct response.
+
+use serde_json::{json, Value};
+
+use crate::defs::Scheme;
+use crate::lower::{Cluster, Compiled};
+
+pub struct Listen<'a> {
+    pub address: &'a str,
+    pub port: u16,
+    pub admin_address: &'a str,
+    pub admin_port: u16,
+}
+
+/// Upper bound for a backend timeout (seed: 600000 ms); the filter sets the
+/// per-API value with `x-envoy-upstream-rq-timeout-ms`.
+const ROUTE_TIMEOUT: &str = "600s";
+
+pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: &Listen) -> Value {
+    let mut vhosts: Vec<Value> = compiled
+        .plan
+        .groups
+        .iter()
+        .filter(|g| !g.domains.is_empty())
+        .map(|g| vhost(&format!("group_{}", g.name), g.domains.iter().map(String::as_str).collect()))
+        .collect();
+    // Hosts no group claims: the default group, or a gateway NOT_FOUND.
+    vhosts.push(vhost("default", vec!["*"]));
+
+    json!({
+        "admin": {"address": socket(listen.admin_address, listen.admin_port)},
+        "static_resources": {
+            "listeners": [{
+                "name": "pylon",
+                "address": socket(listen.address, listen.port),
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                        "stat_prefix": "pylon",
+                        "codec_type": "AUTO",
+                        // Paths are normalised before matching: no `..` escapes.
+                        "normalize_path": true,
+                        "merge_slashes": true,
+                        "strip_any_host_port": true,
+                        "use_remote_address": true,
+                        // Envoy makes a fresh id for every request.
+                        "generate_request_id": true,
+                        "preserve_external_request_id": false,
+                        "always_set_request_id_in_response": true,
+                        // Every client is external: Envoy then replaces any
+                        // client-sent x-request-id and drops x-envoy-* headers.
+                        "internal_address_config": {"cidr_ranges": [{"address_prefix": "255.255.255.255", "prefix_len": 32}]},
+                        "route_config": {"name": "pylon", "virtual_hosts": vhosts},
+                        "http_filters": [pylon_filter(plan_json, wasm_path), router_filter()],
+                    },
+                }]}],
+            }],
+            "clusters": compiled.clusters.iter().map(cluster).collect::<Vec<_>>(),
+        },
+    })
+}
+
+fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
+    json!({
+        "name": "pylon",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "pylon",
+                "root_id": "pylon",
+                // Fail closed: if the VM or plugin fails, requests get 503.
+                "fail_open": false,
+                "vm_config": {
+                    "vm_id": "pylon",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm_path}},
+                },
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": plan_json,
+                },
+            },
+        },
+    })
+}
+
+fn router_filter() -> Value {
+    json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+            "suppress_envoy_headers": true,
+        },
+    })
+}
+
+fn socket(address: &str, port: u16) -> Value {
+    json!({"socket_address": {"address": address, "port_value": port}})
+}
+
+fn vhost(name: &str, domains: Vec<&str>) -> Value {
+    json!({
+        "name": name,
+        "domains": domains,
+        "routes": [
+            {
+                "name": "pylon_backend",
+                "match": {"prefix": "/", "headers": [{"name": "x-pylon-cluster", "present_match": true}]},
+                "route": {
+                    "cluster_header": "x-pylon-cluster",
+                    // Host becomes the endpoint's `hostname`: the backend address.
+                    "auto_host_rewrite": true,
+                    "timeout": ROUTE_TIMEOUT,
+                },
+                "request_headers_to_remove": ["x-pylon-cluster"],
+            },
+            {
+                // Reached only if the filter did not route the request.
+                "name": "pylon_fail_closed",
+                "match": {"prefix": "/"},
+                "direct_response": {
+                    "status": 500,
+                    "body": {"inline_string": "{\"error_code\":\"APIG.0606\",\"error_msg\":\"Failed to load the API configurations\"}"},
+                },
+                "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
+            },
+        ],
+    })
+}
+
+fn cluster(c: &Cluster) -> Value {
+    let is_ip = c.host.parse::<std::net::IpAddr>().is_ok();
+    let mut v = json!({
+        "name": c.name,
+        "type": if is_ip { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "2s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": c.name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {
+                "address": socket(&c.host, c.port),
+                "hostname": c.authority,
+            }}]}],
+        },
+    });
+    if c.scheme == Scheme::Https {
+        v["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": c.host,
+            },
+        });
+    }
+    v
+}

@@ -1,0 +1,193 @@
+//! `pylon`: compiles API definitions into an Envoy configuration.
+
+mod defs;
+mod envoy;
+mod error;
+mod lower;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::DefError;
+
+#[derive(Parser)]
+#[command(name = "pylon", version, about = "Pylon API gateway compiler")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check definitions and write envoy.yaml, pylon.json and the filter to DIR.
+    Compile {
+        /// Definition files or directories (every *.yaml / *.yml in them).
+        #[arg(required = true)]
+        defs: Vec<PathBuf>,
+        /// Output directory (created if missing).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// The filter module; defaults to $PYLON_WASM, then the build next to this binary.
+        #[arg(long)]
+        wasm: Option<PathBuf>,
+        /// Listener address, overriding `gateway.listen` (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Admin address, overriding `gateway.admin` (default 127.0.0.1:9901).
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Check definitions without writing anything.
+    Validate {
+        #[arg(required = true)]
+        defs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { defs } => validate(&defs),
+        Command::Compile {
+            defs,
+            out,
+            wasm,
+            listen,
+            admin,
+        } => compile(&defs, &out, wasm, listen, admin),
+    };
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} error(s); nothing written", errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_and_lower(inputs: &[PathBuf]) -> Result<(defs::Defs, lower::Compiled), Vec<DefError>> {
+    let defs = defs::load(inputs)?;
+    let compiled = lower::lower(&defs)?;
+    Ok((defs, compiled))
+}
+
+fn summary(c: &lower::Compiled) -> String {
+    let apis: usize = c.plan.groups.iter().map(|g| g.apis.len()).sum();
+    format!(
+        "{} group(s), {} API(s), {} environment(s), {} backend cluster(s)",
+        c.plan.groups.len(),
+        apis,
+        c.plan.stages.len(),
+        c.clusters.len()
+    )
+}
+
+fn validate(inputs: &[PathBuf]) -> Result<String, Vec<DefError>> {
+    let (_, compiled) = load_and_lower(inputs)?;
+    Ok(format!("ok: {}", summary(&compiled)))
+}
+
+fn compile(
+    inputs: &[PathBuf],
+    out: &Path,
+    wasm: Option<PathBuf>,
+    listen: Option<String>,
+    admin: Option<String>,
+) -> Result<String, Vec<DefError>> {
+    let (defs, compiled) = load_and_lower(inputs)?;
+    let gateway = defs.gateway.as_ref();
+    let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
+    let pick = |flag: Option<String>, field: Option<&String>, default: &str, name: &str| -> Result<(String, u16), Vec<DefError>> {
+        let (value, file) = match (flag, field) {
+            (Some(v), _) => (v, None),
+            (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
+            (None, None) => (default.to_string(), None),
+        };
+        split_host_port(&value).map_err(|m| match file {
+            Some(f) => vec![DefError::new(&f, "gateway", name, m)],
+            None => cli_err(format!("--{name}: {m}")),
+        })
+    };
+    let (listen_host, listen_port) = pick(listen, gateway.and_then(|g| g.def.listen.as_ref()), "127.0.0.1:8080", "listen")?;
+    let (admin_host, admin_port) = pick(admin, gateway.and_then(|g| g.def.admin.as_ref()), "127.0.0.1:9901", "admin")?;
+
+    let wasm_src = wasm
+        .or_else(|| std::env::var_os("PYLON_WASM").map(PathBuf::from))
+        .or_else(default_wasm)
+        .ok_or_else(|| cli_err("cannot find the filter module; pass --wasm or set PYLON_WASM".into()))?;
+    let wasm_bytes = std::fs::read(&wasm_src)
+        .map_err(|e| cli_err(format!("cannot read filter module {}: {e}", wasm_src.display())))?;
+
+    let io_err = |what: &Path, e: std::io::Error| cli_err(format!("{}: {e}", what.display()));
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    let out_abs = std::fs::canonicalize(out).map_err(|e| io_err(out, e))?;
+    let wasm_dest = out_abs.join("pylon_filter.wasm");
+
+    let plan_json = serde_json::to_string(&compiled.plan).expect("plan serializes");
+    let listen = envoy::Listen {
+        address: &listen_host,
+        port: listen_port,
+        admin_address: &admin_host,
+        admin_port,
+    };
+    let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
+    let envoy_yaml = format!(
+        "# Generated by `pylon compile`; do not edit.\n{}",
+        serde_yaml::to_string(&bootstrap).expect("bootstrap serializes")
+    );
+    let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
+
+    for (name, bytes) in [
+        ("pylon_filter.wasm", wasm_bytes.as_slice()),
+        ("pylon.json", plan_pretty.as_bytes()),
+        ("envoy.yaml", envoy_yaml.as_bytes()),
+    ] {
+        write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
+    }
+    Ok(format!(
+        "compiled {} into {}",
+        summary(&compiled),
+        out_abs.join("envoy.yaml").display()
+    ))
+}
+
+/// Writes next to the target and renames, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn split_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` must be host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse::<u16>().map_err(|_| format!("`{s}`: port must be 0-65535"))?;
+    if host.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("`{s}`: listen on an IP address"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// `target/release/pylon` → `target/wasm32-wasip1/release/pylon_filter.wasm`.
+fn default_wasm() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?;
+    let profile = profile_dir.file_name()?;
+    let candidate = profile_dir
+        .parent()?
+        .join("wasm32-wasip1")
+        .join(profile)
+        .join("pylon_filter.wasm");
+    let release = profile_dir.parent()?.join("wasm32-wasip1/release/pylon_filter.wasm");
+    [candidate, release].into_iter().find(|p| p.is_file())
+}

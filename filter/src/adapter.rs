@@ -1,0 +1,291 @@
+//! The proxy-wasm adapter: reads what Envoy knows about a request, asks the
+//! core (`gateway`), and applies the answer. No gateway decision lives here.
+
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
+use crate::gateway::{render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request};
+use crate::plan::Plan;
+use crate::response::{self, GatewayError};
+
+/// Internal headers the filter sets for Envoy's second routing pass; a
+/// client's own values are always removed first.
+const CLUSTER_HEADER: &str = "x-pylon-cluster";
+const TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-timeout-ms";
+/// Headers a client could use to steer Envoy's router; the gateway decides these.
+const STRIPPED_REQUEST_HEADERS: [&str; 5] = [
+    CLUSTER_HEADER,
+    TIMEOUT_HEADER,
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+];
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(PylonRoot { gateway: None }) });
+}}
+
+struct PylonRoot {
+    gateway: Option<Rc<Gateway>>,
+}
+
+impl Context for PylonRoot {}
+
+impl RootContext for PylonRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let loaded = self
+            .get_plugin_configuration()
+            .ok_or_else(|| "no plugin configuration".to_string())
+            .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
+            .and_then(|plan| Gateway::from_plan(&plan));
+        match loaded {
+            Ok(gw) => {
+                self.gateway = Some(Rc::new(gw));
+                true
+            }
+            Err(e) => {
+                // Fail closed: Envoy rejects the plugin, and should a request
+                // still arrive it is answered 500 without reaching a backend.
+                proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("pylon: configuration rejected: {e}")).ok();
+                self.gateway = None;
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(PylonHttp {
+            gateway: self.gateway.clone(),
+            started: SystemTime::UNIX_EPOCH,
+            upstream_started: None,
+            debug: false,
+            request_id: String::new(),
+            method: String::new(),
+            path: String::new(),
+            state: State::Pending,
+            body_bytes: 0,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+enum State {
+    Pending,
+    /// The gateway answered itself (mock or error).
+    Replied,
+    /// Sent to a backend; errors from here on use this API's responses.
+    Forwarded(ApiHandle),
+    /// Envoy answered for the backend (timeout, refused...): the response is
+    /// being rewritten into this gateway response body.
+    Rewriting(String),
+}
+
+struct PylonHttp {
+    gateway: Option<Rc<Gateway>>,
+    started: SystemTime,
+    upstream_started: Option<SystemTime>,
+    debug: bool,
+    request_id: String,
+    /// Kept from the request headers: Envoy refuses reads of request headers
+    /// in later phases, and error templates need them.
+    method: String,
+    path: String,
+    state: State,
+    body_bytes: u64,
+}
+
+impl Context for PylonHttp {}
+
+impl PylonHttp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.get_http_request_header(name)
+    }
+
+    fn source_ip(&self) -> String {
+        let addr = self
+            .get_property(vec!["source", "address"])
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        crate::router::strip_port(&addr).to_string()
+    }
+
+    fn elapsed_ms(&self, since: SystemTime) -> String {
+        self.get_current_time()
+            .duration_since(since)
+            .unwrap_or(Duration::ZERO)
+            .as_millis()
+            .to_string()
+    }
+
+    /// Answers with a gateway error rendered by the API's (or group's) set.
+    fn reply_error(&mut self, scope: ErrorScope, handle: Option<ApiHandle>, err: &GatewayError) {
+        let reply = self.render(scope, handle, err);
+        self.reply(reply);
+    }
+
+    fn render(&self, scope: ErrorScope, handle: Option<ApiHandle>, err: &GatewayError) -> Reply {
+        let req_path = self.path.split('?').next().unwrap_or("");
+        let source_ip = self.source_ip();
+        let mut ctx = response::Context {
+            request_id: &self.request_id,
+            source_ip: &source_ip,
+            req_path,
+            req_method: &self.method,
+            ..Default::default()
+        };
+        match &self.gateway {
+            Some(gw) => {
+                if let Some(h) = handle {
+                    (ctx.api_id, ctx.api_name, ctx.stage) = gw.describe(h);
+                }
+                gw.render_error(scope, err, &ctx)
+            }
+            None => render_builtin_error(err, &ctx),
+        }
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        let mut headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        headers.push(("x-request-id", &self.request_id));
+        let latency;
+        if self.debug {
+            latency = self.elapsed_ms(self.started);
+            headers.push(("x-apig-latency", &latency));
+        }
+        self.send_http_response(reply.status as u32, headers, Some(reply.body.as_bytes()));
+        self.state = State::Replied;
+    }
+}
+
+impl HttpContext for PylonHttp {
+    fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        self.started = self.get_current_time();
+        for h in STRIPPED_REQUEST_HEADERS {
+            self.set_http_request_header(h, None);
+        }
+        self.request_id = self.header("x-request-id").unwrap_or_default();
+        self.debug = self
+            .header("x-apig-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("debug"));
+        self.method = self.header(":method").unwrap_or_default();
+        self.path = self.header(":path").unwrap_or_default();
+        let Some(gw) = self.gateway.clone() else {
+            self.reply_error(ErrorScope::default(), None, &GatewayError::CONFIG_NOT_LOADED);
+            return Action::Pause;
+        };
+        let host = self.header(":authority").unwrap_or_default();
+        let stage = self.header("x-stage");
+        let req = Request {
+            method: &self.method,
+            host: &host,
+            path: &self.path,
+            stage: stage.as_deref(),
+        };
+        let routed = match gw.route(&req) {
+            Ok(r) => r,
+            Err((scope, err)) => {
+                self.reply_error(scope, None, &err);
+                return Action::Pause;
+            }
+        };
+        let too_large = self
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len > gw.max_body_bytes);
+        if too_large {
+            self.reply_error(routed.scope, Some(routed.handle), &GatewayError::BODY_TOO_LARGE);
+            return Action::Pause;
+        }
+        match routed.backend {
+            Backend::Mock(reply) => {
+                self.reply(reply.clone());
+                Action::Pause
+            }
+            Backend::Http(target) => {
+                self.set_http_request_header(":path", Some(&routed.backend_path(target)));
+                self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
+                self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
+                if let Some(m) = target.method {
+                    self.set_http_request_header(":method", Some(m));
+                }
+                self.state = State::Forwarded(routed.handle);
+                if end_of_stream {
+                    self.upstream_started = Some(self.get_current_time());
+                }
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let State::Forwarded(handle) = self.state else {
+            return Action::Continue;
+        };
+        self.body_bytes += size as u64;
+        let limit = self.gateway.as_ref().map_or(0, |g| g.max_body_bytes);
+        if self.body_bytes > limit {
+            let scope = self.gateway.as_ref().map(|g| g.scope_of(handle)).unwrap_or_default();
+            self.reply_error(scope, Some(handle), &GatewayError::BODY_TOO_LARGE);
+            return Action::Pause;
+        }
+        if end_of_stream {
+            self.upstream_started = Some(self.get_current_time());
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
+        let State::Forwarded(handle) = self.state else {
+            return Action::Continue;
+        };
+        let now = self.get_current_time();
+        self.set_http_response_header("x-request-id", Some(&self.request_id.clone()));
+        if self.debug {
+            let total = self.elapsed_ms(self.started);
+            self.set_http_response_header("x-apig-latency", Some(&total));
+            let upstream = self.elapsed_ms(self.upstream_started.unwrap_or(now));
+            self.set_http_response_header("x-apig-upstream-latency", Some(&upstream));
+        }
+        let details = self
+            .get_property(vec!["response", "code_details"])
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        if details == "via_upstream" {
+            return Action::Continue;
+        }
+        // Envoy answered on the backend's behalf: turn it into a gateway response.
+        let status = self
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(502);
+        let err = GatewayError::from_envoy_reply(&details, status);
+        let Some(gw) = self.gateway.clone() else {
+            return Action::Continue;
+        };
+        let reply = self.render(gw.scope_of(handle), Some(handle), &err);
+        self.set_http_response_header(":status", Some(&reply.status.to_string()));
+        self.set_http_response_header("content-length", None);
+        for (k, v) in &reply.headers {
+            self.set_http_response_header(k, Some(v));
+        }
+        if !end_of_stream {
+            self.state = State::Rewriting(reply.body);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        if let State::Rewriting(body) = &self.state {
+            let replacement: &[u8] = if end_of_stream { body.as_bytes() } else { b"" };
+            self.set_http_response_body(0, size, replacement);
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,371 @@
+//! The gateway core: a plan indexed once, then asked per request what to do.
+//! No host calls here; the proxy-wasm adapter feeds it and applies the answer.
+
+use std::collections::HashMap;
+
+use crate::path_template::PathTemplate;
+use crate::plan::{BackendPlan, Method, Plan, ResponseSet, PLAN_VERSION};
+use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
+use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
+
+/// What the adapter knows about a request when it asks the core.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    /// `:path` as received: path plus optional `?query`.
+    pub path: &'a str,
+    /// `X-Stage`; `None` selects `RELEASE`.
+    pub stage: Option<&'a str>,
+}
+
+/// Which response set renders an error: the API's group and set when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorScope {
+    group: Option<u32>,
+    set: u16,
+}
+
+/// A fully rendered response the gateway answers itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// Names a routed API and stage without borrowing the gateway, so the
+/// adapter can keep it across callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiHandle {
+    group: u32,
+    api: u32,
+    stage: u16,
+}
+
+/// A request matched to a published API.
+#[derive(Debug)]
+pub struct Routed<'g, 'p> {
+    pub api: &'g Api,
+    pub stage: &'g str,
+    pub backend: &'g Backend,
+    pub scope: ErrorScope,
+    pub handle: ApiHandle,
+    matched: PathMatch<'p>,
+    query: &'p str,
+}
+
+#[derive(Debug)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    /// Index of the group's response set this API's errors use.
+    response_set: u16,
+    /// Backend per stage index; `None` = not published there.
+    backends: Vec<Option<Backend>>,
+}
+
+#[derive(Debug)]
+pub enum Backend {
+    Http(HttpTarget),
+    Mock(Reply),
+}
+
+#[derive(Debug)]
+pub struct HttpTarget {
+    pub cluster: String,
+    pub method: Option<&'static str>,
+    /// Pre-rendered for the `x-envoy-upstream-rq-timeout-ms` header.
+    pub timeout_ms: String,
+    path: Vec<PathPart>,
+}
+
+#[derive(Debug, PartialEq)]
+enum PathPart {
+    Text(String),
+    /// Index into the request's path parameters.
+    Param(usize),
+}
+
+#[derive(Debug)]
+struct Group {
+    index: ApiIndex,
+    apis: Vec<Api>,
+    /// Response sets in plan order (BTreeMap order), then by error type.
+    sets: Vec<CompiledSet>,
+}
+
+#[derive(Debug)]
+struct CompiledSet {
+    by_type: HashMap<ErrorType, (Option<u16>, Template, Vec<(String, String)>)>,
+}
+
+#[derive(Debug)]
+pub struct Gateway {
+    pub max_body_bytes: u64,
+    stages: HashMap<String, u16>,
+    stage_names: Vec<String>,
+    hosts: HostIndex,
+    groups: Vec<Group>,
+    /// Used when no group claims the host.
+    fallback_set: CompiledSet,
+}
+
+impl Gateway {
+    pub fn from_plan(plan: &Plan) -> Result<Gateway, String> {
+        if plan.version != PLAN_VERSION {
+            return Err(format!(
+                "plan version {} is not supported (expected {PLAN_VERSION})",
+                plan.version
+            ));
+        }
+        if plan.stages.len() > MAX_STAGES {
+            return Err(format!("more than {MAX_STAGES} environments"));
+        }
+        let stages: HashMap<String, u16> = plan
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u16))
+            .collect();
+        let mut hosts = HostIndex::default();
+        let mut groups = Vec::with_capacity(plan.groups.len());
+        for (gi, g) in plan.groups.iter().enumerate() {
+            for d in &g.domains {
+                hosts.insert(d, gi as u32);
+            }
+            if g.default {
+                hosts.set_default(gi as u32);
+            }
+            let set_names: Vec<&String> = g.responses.keys().collect();
+            let sets = g
+                .responses
+                .values()
+                .map(compile_set)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("group {}: {e}", g.name))?;
+            let mut index = ApiIndex::default();
+            let mut apis = Vec::with_capacity(g.apis.len());
+            for (ai, a) in g.apis.iter().enumerate() {
+                let ctx = || format!("group {} api {}", g.name, a.name);
+                let template = PathTemplate::parse(&a.path, a.match_mode)
+                    .map_err(|e| format!("{}: {e}", ctx()))?;
+                let params: Vec<&str> = template.params().collect();
+                let mut backends: Vec<Option<Backend>> = (0..stages.len()).map(|_| None).collect();
+                let mut mask = 0u64;
+                for (stage, backend) in &a.stages {
+                    let si = *stages
+                        .get(stage)
+                        .ok_or_else(|| format!("{}: unknown stage {stage}", ctx()))?;
+                    mask |= 1 << si;
+                    backends[si as usize] =
+                        Some(compile_backend(backend, &params).map_err(|e| format!("{}: {e}", ctx()))?);
+                }
+                let set = set_names
+                    .iter()
+                    .position(|n| **n == a.response)
+                    .ok_or_else(|| format!("{}: unknown response set {}", ctx(), a.response))?;
+                index.insert(&template, a.match_mode, a.method, ai as u32, mask);
+                apis.push(Api {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    response_set: set as u16,
+                    backends,
+                });
+            }
+            groups.push(Group { index, apis, sets });
+        }
+        Ok(Gateway {
+            max_body_bytes: plan.max_body_bytes,
+            stages,
+            stage_names: plan.stages.clone(),
+            hosts,
+            groups,
+            fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
+        })
+    }
+
+    /// Matches a request to a published API and its backend for the stage.
+    pub fn route<'g, 'p>(&'g self, req: &Request<'p>) -> Result<Routed<'g, 'p>, (ErrorScope, GatewayError)> {
+        let not_found = |scope| Err((scope, GatewayError::NOT_FOUND));
+        let Some(gi) = self.hosts.lookup(req.host) else {
+            return not_found(ErrorScope::default());
+        };
+        let scope = ErrorScope { group: Some(gi), set: 0 };
+        let group = &self.groups[gi as usize];
+        let stage_name = req.stage.unwrap_or(crate::plan::RELEASE);
+        let Some(&stage) = self.stages.get(stage_name) else {
+            return not_found(scope);
+        };
+        let Some(method) = Method::parse(req.method).filter(|m| *m != Method::Any) else {
+            return not_found(scope);
+        };
+        let (path, query) = match req.path.find('?') {
+            Some(i) => (&req.path[..i], &req.path[i..]),
+            None => (req.path, ""),
+        };
+        let Some(matched) = group.index.lookup(path, method, stage) else {
+            return not_found(scope);
+        };
+        let api = &group.apis[matched.api as usize];
+        let backend = api.backends[stage as usize]
+            .as_ref()
+            .expect("index only yields APIs published on the stage");
+        Ok(Routed {
+            api,
+            stage: &self.stage_names[stage as usize],
+            backend,
+            scope: ErrorScope {
+                group: Some(gi),
+                set: api.response_set,
+            },
+            handle: ApiHandle {
+                group: gi,
+                api: matched.api,
+                stage,
+            },
+            matched,
+            query,
+        })
+    }
+
+    fn api(&self, h: ApiHandle) -> &Api {
+        &self.groups[h.group as usize].apis[h.api as usize]
+    }
+
+    /// `(api id, api name, stage)` for response templates.
+    pub fn describe(&self, h: ApiHandle) -> (&str, &str, &str) {
+        let api = self.api(h);
+        (&api.id, &api.name, &self.stage_names[h.stage as usize])
+    }
+
+    pub fn scope_of(&self, h: ApiHandle) -> ErrorScope {
+        ErrorScope {
+            group: Some(h.group),
+            set: self.api(h).response_set,
+        }
+    }
+
+    /// Renders a gateway error with the scope's response set.
+    pub fn render_error(&self, scope: ErrorScope, err: &GatewayError, ctx: &Context) -> Reply {
+        let set = scope
+            .group
+            .and_then(|g| self.groups[g as usize].sets.get(scope.set as usize))
+            .unwrap_or(&self.fallback_set);
+        render_with(set, err, ctx)
+    }
+}
+
+/// Renders with the built-in default set: for when no plan could be loaded.
+pub fn render_builtin_error(err: &GatewayError, ctx: &Context) -> Reply {
+    let set = compile_set(&default_set()).expect("built-in set is valid");
+    render_with(&set, err, ctx)
+}
+
+fn render_with(set: &CompiledSet, err: &GatewayError, ctx: &Context) -> Reply {
+    let (status, template, headers) = &set.by_type[&err.kind];
+    Reply {
+        status: status.unwrap_or(err.status),
+        headers: std::iter::once(("content-type".to_string(), "application/json".to_string()))
+            .chain(headers.iter().cloned())
+            .collect(),
+        body: template.render(err, ctx),
+    }
+}
+
+impl Routed<'_, '_> {
+    /// The backend request path: template with path parameters, then the
+    /// prefix remainder, then the caller's query string unchanged.
+    pub fn backend_path(&self, target: &HttpTarget) -> String {
+        let mut out = String::with_capacity(64 + self.query.len());
+        for part in &target.path {
+            match part {
+                PathPart::Text(t) => out.push_str(t),
+                PathPart::Param(i) => out.push_str(self.matched.params.get(*i).copied().unwrap_or("")),
+            }
+        }
+        if !self.matched.remainder.is_empty() {
+            if out.ends_with('/') {
+                out.pop();
+            }
+            out.push_str(self.matched.remainder);
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(self.query);
+        out
+    }
+}
+
+/// Every error type with the seed's defaults; the compiler starts from this.
+pub fn default_set() -> ResponseSet {
+    ErrorType::ALL
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                crate::plan::ResponseSpec {
+                    status: t.default_status(),
+                    body: DEFAULT_BODY.to_string(),
+                    headers: Default::default(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn compile_set(set: &ResponseSet) -> Result<CompiledSet, String> {
+    let mut by_type = HashMap::new();
+    for t in ErrorType::ALL {
+        let spec = set
+            .get(&t)
+            .ok_or_else(|| format!("response set lacks {}", t.as_str()))?;
+        let template = Template::parse(&spec.body).map_err(|e| format!("{}: {e}", t.as_str()))?;
+        let headers = spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        by_type.insert(t, (spec.status, template, headers));
+    }
+    Ok(CompiledSet { by_type })
+}
+
+fn compile_backend(plan: &BackendPlan, params: &[&str]) -> Result<Backend, String> {
+    Ok(match plan {
+        BackendPlan::Mock(m) => Backend::Mock(Reply {
+            status: m.status,
+            headers: m.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            body: m.body.clone(),
+        }),
+        BackendPlan::Http(h) => Backend::Http(HttpTarget {
+            cluster: h.cluster.clone(),
+            method: h.method.filter(|m| *m != Method::Any).map(Method::as_str),
+            timeout_ms: h.timeout_ms.to_string(),
+            path: compile_backend_path(&h.path, params)?,
+        }),
+    })
+}
+
+/// Splits `/v1/{id}/x` into text and parameter references.
+fn compile_backend_path(path: &str, params: &[&str]) -> Result<Vec<PathPart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or_else(|| format!("backend path `{path}` has an unclosed `{{`"))?;
+        if open > 0 {
+            parts.push(PathPart::Text(rest[..open].to_string()));
+        }
+        let name = rest[open + 1..close].trim_end_matches('+');
+        let i = params
+            .iter()
+            .position(|p| *p == name)
+            .ok_or_else(|| format!("backend path `{path}` uses `{{{name}}}`, which is not a request path parameter"))?;
+        parts.push(PathPart::Param(i));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Text(rest.to_string()));
+    }
+    Ok(parts)
+}

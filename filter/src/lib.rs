@@ -1,0 +1,11 @@
+//! Pylon: the gateway core (host-independent, unit-tested natively) and, for
+//! `wasm32`, the thin proxy-wasm adapter that runs it inside Envoy.
+
+pub mod gateway;
+pub mod path_template;
+pub mod plan;
+pub mod response;
+pub mod router;
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;

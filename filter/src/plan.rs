@@ -1,0 +1,149 @@
+//! The compiled plan: what `pylon compile` writes and the filter reads.
+//!
+//! One set of types for both sides, so the compiler can never emit a field the
+//! filter does not understand. Everything here is already resolved: variables
+//! substituted, response sets merged with the defaults, clusters named.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::response::ErrorType;
+
+/// Plan format version; the filter refuses a plan it does not know.
+pub const PLAN_VERSION: u32 = 1;
+
+/// Seed: a request body over 12 MB is refused with 413.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 12 * 1024 * 1024;
+
+/// The name of the environment that always exists.
+pub const RELEASE: &str = "RELEASE";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub version: u32,
+    pub max_body_bytes: u64,
+    /// Every environment callers may select; `RELEASE` first.
+    pub stages: Vec<String>,
+    pub groups: Vec<GroupPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPlan {
+    pub name: String,
+    /// Exact host names and `*.suffix` wildcards.
+    pub domains: Vec<String>,
+    /// The default group also answers any host no group claims.
+    pub default: bool,
+    /// Response sets by name; every set holds every error type.
+    pub responses: BTreeMap<String, ResponseSet>,
+    pub apis: Vec<ApiPlan>,
+}
+
+pub type ResponseSet = BTreeMap<ErrorType, ResponseSpec>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    /// `None` keeps the status of the error itself (DEFAULT_4XX / DEFAULT_5XX).
+    pub status: Option<u16>,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+    Head,
+    Options,
+    Any,
+}
+
+impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Patch,
+        Method::Head,
+        Method::Options,
+        Method::Any,
+    ];
+
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Any => "ANY",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    #[default]
+    Exact,
+    Prefix,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiPlan {
+    pub id: String,
+    pub name: String,
+    pub method: Method,
+    pub path: String,
+    pub match_mode: MatchMode,
+    /// Name of the group's response set this API answers errors with.
+    pub response: String,
+    /// Backend per environment the API is published to.
+    pub stages: BTreeMap<String, BackendPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum BackendPlan {
+    Http(HttpBackend),
+    Mock(MockBackend),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBackend {
+    /// The Envoy cluster the compiler emitted for this address (it also sets
+    /// the Host header the backend receives).
+    pub cluster: String,
+    /// Backend path template; `{name}` takes the request's path parameter.
+    pub path: String,
+    /// `None` forwards the caller's method.
+    pub method: Option<Method>,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockBackend {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}

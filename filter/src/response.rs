@@ -1,0 +1,370 @@
+//! Gateway responses: the seed's fixed error types (table 5-2), their
+//! `APIG.xxxx` codes (table 6-2) and the `$context.*` body templates.
+
+use serde::{Deserialize, Serialize};
+
+/// The fixed set of gateway error types; users edit status and body only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorType {
+    AccessDenied,
+    AuthorizerConfFailure,
+    AuthorizerFailure,
+    AuthorizerIdentitiesFailure,
+    AuthFailure,
+    AuthHeaderMissing,
+    BackendTimeout,
+    BackendUnavailable,
+    #[serde(rename = "DEFAULT_4XX")]
+    Default4xx,
+    #[serde(rename = "DEFAULT_5XX")]
+    Default5xx,
+    NotFound,
+    RequestParametersFailure,
+    Throttled,
+    Unauthorized,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 14] = [
+        ErrorType::AccessDenied,
+        ErrorType::AuthorizerConfFailure,
+        ErrorType::AuthorizerFailure,
+        ErrorType::AuthorizerIdentitiesFailure,
+        ErrorType::AuthFailure,
+        ErrorType::AuthHeaderMissing,
+        ErrorType::BackendTimeout,
+        ErrorType::BackendUnavailable,
+        ErrorType::Default4xx,
+        ErrorType::Default5xx,
+        ErrorType::NotFound,
+        ErrorType::RequestParametersFailure,
+        ErrorType::Throttled,
+        ErrorType::Unauthorized,
+    ];
+
+    /// Table 5-2's default status; `None` keeps the error's own status.
+    pub fn default_status(self) -> Option<u16> {
+        Some(match self {
+            ErrorType::AccessDenied => 403,
+            ErrorType::AuthorizerConfFailure | ErrorType::AuthorizerFailure => 500,
+            ErrorType::AuthorizerIdentitiesFailure
+            | ErrorType::AuthFailure
+            | ErrorType::AuthHeaderMissing
+            | ErrorType::Unauthorized => 401,
+            ErrorType::BackendTimeout => 504,
+            ErrorType::BackendUnavailable => 502,
+            ErrorType::NotFound => 404,
+            ErrorType::RequestParametersFailure => 400,
+            ErrorType::Throttled => 429,
+            ErrorType::Default4xx | ErrorType::Default5xx => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::AccessDenied => "ACCESS_DENIED",
+            ErrorType::AuthorizerConfFailure => "AUTHORIZER_CONF_FAILURE",
+            ErrorType::AuthorizerFailure => "AUTHORIZER_FAILURE",
+            ErrorType::AuthorizerIdentitiesFailure => "AUTHORIZER_IDENTITIES_FAILURE",
+            ErrorType::AuthFailure => "AUTH_FAILURE",
+            ErrorType::AuthHeaderMissing => "AUTH_HEADER_MISSING",
+            ErrorType::BackendTimeout => "BACKEND_TIMEOUT",
+            ErrorType::BackendUnavailable => "BACKEND_UNAVAILABLE",
+            ErrorType::Default4xx => "DEFAULT_4XX",
+            ErrorType::Default5xx => "DEFAULT_5XX",
+            ErrorType::NotFound => "NOT_FOUND",
+            ErrorType::RequestParametersFailure => "REQUEST_PARAMETERS_FAILURE",
+            ErrorType::Throttled => "THROTTLED",
+            ErrorType::Unauthorized => "UNAUTHORIZED",
+        }
+    }
+}
+
+/// The default body of every type (seed §5.1.4).
+pub const DEFAULT_BODY: &str = r#"{"error_code":"$context.error.code","error_msg":"$context.error.message","request_id":"$context.requestId"}"#;
+
+/// One concrete gateway error: its type, natural status, code and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorType,
+    pub status: u16,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl GatewayError {
+    pub const NOT_FOUND: GatewayError = GatewayError {
+        kind: ErrorType::NotFound,
+        status: 404,
+        code: "APIG.0101",
+        message: "The API does not exist or has not been published in the environment",
+    };
+    pub const BODY_TOO_LARGE: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 413,
+        code: "APIG.0201",
+        message: "Request entity too large",
+    };
+    pub const BACKEND_UNAVAILABLE: GatewayError = GatewayError {
+        kind: ErrorType::BackendUnavailable,
+        status: 502,
+        code: "APIG.0201",
+        message: "Backend unavailable",
+    };
+    pub const BACKEND_TIMEOUT: GatewayError = GatewayError {
+        kind: ErrorType::BackendTimeout,
+        status: 504,
+        code: "APIG.0201",
+        message: "Backend timeout",
+    };
+    pub const CONFIG_NOT_LOADED: GatewayError = GatewayError {
+        kind: ErrorType::Default5xx,
+        status: 500,
+        code: "APIG.0606",
+        message: "Failed to load the API configurations",
+    };
+    pub const BAD_REQUEST: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 400,
+        code: "APIG.0201",
+        message: "API request error",
+    };
+    pub const INTERNAL: GatewayError = GatewayError {
+        kind: ErrorType::Default5xx,
+        status: 500,
+        code: "APIG.0601",
+        message: "Internal server error",
+    };
+
+    /// Maps a reply Envoy made on the backend's behalf (its
+    /// `response.code_details` and status) to the gateway error users expect.
+    pub fn from_envoy_reply(details: &str, status: u16) -> GatewayError {
+        // Envoy 1.40 says `response_timeout`; older ones `upstream_response_timeout`.
+        if details.starts_with("response_timeout")
+            || details.starts_with("upstream_response_timeout")
+            || details.starts_with("upstream_per_try_timeout")
+        {
+            return GatewayError::BACKEND_TIMEOUT;
+        }
+        if details.starts_with("upstream_reset_before_response_started")
+            || details.starts_with("no_healthy_upstream")
+            || details.starts_with("cluster_not_found")
+            || details.starts_with("no_cluster")
+            || details.starts_with("upstream_")
+        {
+            return GatewayError::BACKEND_UNAVAILABLE;
+        }
+        let base = if status < 500 {
+            GatewayError::BAD_REQUEST
+        } else {
+            GatewayError::INTERNAL
+        };
+        GatewayError {
+            status: status.clamp(400, 599),
+            ..base
+        }
+    }
+}
+
+/// `$context.*` variables a response template may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextVar {
+    ApiId,
+    ApiName,
+    AppId,
+    RequestId,
+    Stage,
+    SourceIp,
+    ReqPath,
+    ReqMethod,
+    ErrorCode,
+    ErrorMessage,
+    ErrorType,
+}
+
+impl ContextVar {
+    const NAMES: [(&'static str, ContextVar); 11] = [
+        ("apiId", ContextVar::ApiId),
+        ("apiName", ContextVar::ApiName),
+        ("appId", ContextVar::AppId),
+        ("requestId", ContextVar::RequestId),
+        ("stage", ContextVar::Stage),
+        ("sourceIp", ContextVar::SourceIp),
+        ("reqPath", ContextVar::ReqPath),
+        ("reqMethod", ContextVar::ReqMethod),
+        ("error.code", ContextVar::ErrorCode),
+        ("error.message", ContextVar::ErrorMessage),
+        ("error.type", ContextVar::ErrorType),
+    ];
+}
+
+/// Values for one rendering. Missing ones render as empty strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Context<'a> {
+    pub api_id: &'a str,
+    pub api_name: &'a str,
+    pub app_id: &'a str,
+    pub request_id: &'a str,
+    pub stage: &'a str,
+    pub source_ip: &'a str,
+    pub req_path: &'a str,
+    pub req_method: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Text(String),
+    Var(ContextVar),
+}
+
+/// A body template parsed once at configuration time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `$context.name` references; an unknown name is an error so a
+    /// typo is caught by the compiler rather than shipped as literal text.
+    pub fn parse(src: &str) -> Result<Template, String> {
+        const MARK: &str = "$context.";
+        let mut parts = Vec::new();
+        let mut rest = src;
+        while let Some(at) = rest.find(MARK) {
+            if at > 0 {
+                parts.push(Part::Text(rest[..at].to_string()));
+            }
+            let after = &rest[at + MARK.len()..];
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+                .unwrap_or(after.len());
+            // `$context.error.code.` would take the trailing dot: trim it.
+            let name = after[..len].trim_end_matches('.');
+            let var = ContextVar::NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| format!("unknown variable `$context.{name}`"))?;
+            parts.push(Part::Var(var));
+            rest = &after[name.len()..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_string()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Renders the body. Values are JSON-string-escaped: templates are JSON
+    /// and a caller-controlled value (a path) must not break out of a string.
+    pub fn render(&self, err: &GatewayError, ctx: &Context) -> String {
+        let mut out = String::with_capacity(160);
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var(v) => {
+                    let value = match v {
+                        ContextVar::ApiId => ctx.api_id,
+                        ContextVar::ApiName => ctx.api_name,
+                        ContextVar::AppId => ctx.app_id,
+                        ContextVar::RequestId => ctx.request_id,
+                        ContextVar::Stage => ctx.stage,
+                        ContextVar::SourceIp => ctx.source_ip,
+                        ContextVar::ReqPath => ctx.req_path,
+                        ContextVar::ReqMethod => ctx.req_method,
+                        ContextVar::ErrorCode => err.code,
+                        ContextVar::ErrorMessage => err.message,
+                        ContextVar::ErrorType => err.kind.as_str(),
+                    };
+                    push_json_escaped(&mut out, value);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn push_json_escaped(out: &mut String, value: &str) {
+    // serde_json quotes the string; keep what is inside the quotes.
+    let quoted = serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into());
+    out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_body_renders_code_message_and_request_id() {
+        let t = Template::parse(DEFAULT_BODY).unwrap();
+        let ctx = Context {
+            request_id: "abc",
+            ..Default::default()
+        };
+        let body = t.render(&GatewayError::NOT_FOUND, &ctx);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error_code"], "APIG.0101");
+        assert_eq!(v["request_id"], "abc");
+        assert_eq!(
+            v["error_msg"],
+            "The API does not exist or has not been published in the environment"
+        );
+    }
+
+    #[test]
+    fn all_variables_render_and_values_are_escaped() {
+        let src = r#"{"a":"$context.apiId","t":"$context.error.type","s":"$context.stage","ip":"$context.sourceIp","p":"$context.reqPath"}"#;
+        let t = Template::parse(src).unwrap();
+        let ctx = Context {
+            api_id: "id1",
+            stage: "TEST",
+            source_ip: "10.0.0.1",
+            req_path: "/x\"},\"evil\":{\"",
+            ..Default::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&t.render(&GatewayError::BACKEND_TIMEOUT, &ctx)).unwrap();
+        assert_eq!(v["a"], "id1");
+        assert_eq!(v["t"], "BACKEND_TIMEOUT");
+        assert_eq!(v["s"], "TEST");
+        assert_eq!(v["ip"], "10.0.0.1");
+        assert_eq!(v["p"], "/x\"},\"evil\":{\"");
+        assert!(v.get("evil").is_none());
+    }
+
+    #[test]
+    fn trailing_dot_after_variable_is_text() {
+        let t = Template::parse("code $context.error.code.").unwrap();
+        assert_eq!(
+            t.render(&GatewayError::NOT_FOUND, &Context::default()),
+            "code APIG.0101."
+        );
+    }
+
+    #[test]
+    fn envoy_replies_map_to_backend_errors() {
+        let e = GatewayError::from_envoy_reply;
+        assert_eq!(e("upstream_response_timeout", 504), GatewayError::BACKEND_TIMEOUT);
+        assert_eq!(e("response_timeout", 504), GatewayError::BACKEND_TIMEOUT);
+        let refused = "upstream_reset_before_response_started{remote_connection_failure}";
+        assert_eq!(e(refused, 503), GatewayError::BACKEND_UNAVAILABLE);
+        assert_eq!(e("no_healthy_upstream", 503), GatewayError::BACKEND_UNAVAILABLE);
+        let other = e("request_overall_timeout", 408);
+        assert_eq!((other.kind, other.status), (ErrorType::Default4xx, 408));
+        assert_eq!(e("filter_chain_not_found", 503).kind, ErrorType::Default5xx);
+    }
+
+    #[test]
+    fn unknown_variable_is_rejected() {
+        assert!(Template::parse("$context.nope").is_err());
+    }
+
+    #[test]
+    fn empty_value_renders_empty() {
+        let t = Template::parse("[$context.appId]").unwrap();
+        assert_eq!(
+            t.render(&GatewayError::NOT_FOUND, &Context::default()),
+            "[]"
+        );
+    }
+}
