@@ -179,7 +179,10 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
     let mut errors = Vec::new();
     for input in inputs {
         match definition_files(input) {
-            Ok(found) if found.is_empty() => errors.push(DefError::file(input, "no *.yaml or *.yml definition files found")),
+            Ok(found) if found.is_empty() => errors.push(DefError::file(
+                input,
+                "no *.yaml or *.yml definition files found",
+            )),
             Ok(found) => files.extend(found),
             Err(e) => errors.push(e),
         }
@@ -197,10 +200,14 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
                             format!("already defined in {}", prev.file.display()),
                         ));
                     } else {
-                        defs.gateway = Some(Located { file: file.clone(), def: g });
+                        defs.gateway = Some(Located {
+                            file: file.clone(),
+                            def: g,
+                        });
                     }
                 }
-                defs.environments.extend(located(&file, parsed.environments));
+                defs.environments
+                    .extend(located(&file, parsed.environments));
                 defs.groups.extend(located(&file, parsed.groups));
                 defs.apis.extend(located(&file, parsed.apis));
             }
@@ -242,8 +249,8 @@ fn read_file(file: &Path) -> Result<FileDefs, DefError> {
     }
     // First as plain YAML so a syntax error is reported as such; then typed,
     // so an unknown or mistyped field can be named with its object.
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| DefError::file(file, format!("malformed YAML: {e}")))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| DefError::file(file, format!("malformed YAML: {e}")))?;
     serde_yaml::from_str::<FileDefs>(&text).map_err(|e| locate_schema_error(file, &value, &e))
 }
 

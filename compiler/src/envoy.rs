@@ -29,7 +29,12 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
         .groups
         .iter()
         .filter(|g| !g.domains.is_empty())
-        .map(|g| vhost(&format!("group_{}", g.name), g.domains.iter().map(String::as_str).collect()))
+        .map(|g| {
+            vhost(
+                &format!("group_{}", g.name),
+                g.domains.iter().map(String::as_str).collect(),
+            )
+        })
         .collect();
     // Hosts no group claims: the default group, or a gateway NOT_FOUND.
     vhosts.push(vhost("default", vec!["*"]));

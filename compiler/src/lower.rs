@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use pylon_filter::gateway::{default_set, Gateway};
+use pylon_filter::gateway::{default_set, Gateway, DEFAULT_SET};
 use pylon_filter::path_template::{PathTemplate, Segment};
 use pylon_filter::plan::{
-    ApiPlan, BackendPlan, GroupPlan, HttpBackend, MockBackend, Plan, ResponseSpec, DEFAULT_MAX_BODY_BYTES,
-    PLAN_VERSION, RELEASE,
+    ApiPlan, BackendPlan, GroupPlan, HttpBackend, MockBackend, Plan, ResponseSpec,
+    DEFAULT_MAX_BODY_BYTES, PLAN_VERSION, RELEASE,
 };
 use pylon_filter::response::Template;
 use pylon_filter::router::MAX_STAGES;
@@ -34,8 +34,6 @@ pub struct Compiled {
     pub clusters: Vec<Cluster>,
 }
 
-pub const DEFAULT_RESPONSE_SET: &str = "default";
-
 pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
     let mut errs = Vec::new();
     let stages = check_environments(defs, &mut errs);
@@ -55,7 +53,10 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         }
         if g.def.default {
             if let Some(prev) = default_group {
-                errs.push(err("default", format!("group '{prev}' is already the default group")));
+                errs.push(err(
+                    "default",
+                    format!("group '{prev}' is already the default group"),
+                ));
             }
             default_group = Some(&g.def.name);
         }
@@ -63,8 +64,13 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             let field = format!("domains[{i}]");
             if let Err(m) = check_domain(d) {
                 errs.push(err(&field, m));
-            } else if let Some(owner) = domain_owner.insert(d.to_ascii_lowercase(), g.def.name.clone()) {
-                errs.push(err(&field, format!("domain `{d}` is already bound to group '{owner}'")));
+            } else if let Some(owner) =
+                domain_owner.insert(d.to_ascii_lowercase(), g.def.name.clone())
+            {
+                errs.push(err(
+                    &field,
+                    format!("domain `{d}` is already bound to group '{owner}'"),
+                ));
             }
         }
         check_variables(g, &stages, &mut errs);
@@ -72,7 +78,12 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         group_at.insert(&g.def.name, groups.len());
         groups.push(GroupPlan {
             name: g.def.name.clone(),
-            domains: g.def.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            domains: g
+                .def
+                .domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
             default: g.def.default,
             responses,
             apis: Vec::new(),
@@ -89,11 +100,17 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             errs.push(err("name", m));
         }
         let Some(&gi) = group_at.get(a.def.group.as_str()) else {
-            errs.push(err("group", format!("no group named '{}' is defined", a.def.group)));
+            errs.push(err(
+                "group",
+                format!("no group named '{}' is defined", a.def.group),
+            ));
             continue;
         };
         if !names.insert((a.def.group.clone(), a.def.name.clone())) {
-            errs.push(err("name", format!("group '{}' already has an API with this name", a.def.group)));
+            errs.push(err(
+                "name",
+                format!("group '{}' already has an API with this name", a.def.group),
+            ));
         }
         let template = match PathTemplate::parse(&a.def.path, a.def.match_mode) {
             Ok(t) => t,
@@ -102,18 +119,28 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                 continue;
             }
         };
-        let response = a.def.response.clone().unwrap_or_else(|| DEFAULT_RESPONSE_SET.into());
+        let response = a.def.response.clone().unwrap_or_else(|| DEFAULT_SET.into());
         if !groups[gi].responses.contains_key(&response) {
             errs.push(err(
                 "response",
-                format!("group '{}' has no response set named '{response}'", a.def.group),
+                format!(
+                    "group '{}' has no response set named '{response}'",
+                    a.def.group
+                ),
             ));
         }
-        let group = &defs.groups[defs.groups.iter().position(|g| g.def.name == a.def.group).unwrap_or(0)];
+        let group = &defs.groups[defs
+            .groups
+            .iter()
+            .position(|g| g.def.name == a.def.group)
+            .unwrap_or(0)];
         let mut per_stage = BTreeMap::new();
         for (i, stage) in a.def.publish.iter().enumerate() {
             if !stages.contains(stage) {
-                errs.push(err(&format!("publish[{i}]"), format!("no environment named '{stage}' is defined")));
+                errs.push(err(
+                    &format!("publish[{i}]"),
+                    format!("no environment named '{stage}' is defined"),
+                ));
                 continue;
             }
             let key = (
@@ -154,7 +181,12 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
     let max_body_bytes = match &defs.gateway {
         Some(g) => match g.def.max_body_bytes {
             Some(0) => {
-                errs.push(DefError::new(&g.file, "gateway", "max_body_bytes", "must be greater than 0"));
+                errs.push(DefError::new(
+                    &g.file,
+                    "gateway",
+                    "max_body_bytes",
+                    "must be greater than 0",
+                ));
                 0
             }
             Some(n) => n,
@@ -173,7 +205,12 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {
-        return Err(vec![DefError::new(std::path::Path::new("(plan)"), "", "", e)]);
+        return Err(vec![DefError::new(
+            std::path::Path::new("(plan)"),
+            "",
+            "",
+            e,
+        )]);
     }
     let clusters = clusters
         .into_iter()
@@ -207,7 +244,12 @@ fn check_environments(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<String> {
     }
     if stages.len() > MAX_STAGES {
         let file = &defs.environments[MAX_STAGES - 1].file;
-        errs.push(DefError::new(file, "environments", "", format!("at most {MAX_STAGES} environments")));
+        errs.push(DefError::new(
+            file,
+            "environments",
+            "",
+            format!("at most {MAX_STAGES} environments"),
+        ));
     }
     stages
 }
@@ -229,24 +271,32 @@ fn check_variables(g: &Located<GroupDef>, stages: &[String], errs: &mut Vec<DefE
                 errs.push(DefError::new(&g.file, &object, &field, m));
             }
             if value.is_empty() || value.len() > 255 {
-                errs.push(DefError::new(&g.file, &object, &field, "value must be 1-255 characters"));
+                errs.push(DefError::new(
+                    &g.file,
+                    &object,
+                    &field,
+                    "value must be 1-255 characters",
+                ));
             }
         }
     }
 }
 
 /// The group's response sets, each complete: seed defaults + overrides.
-fn response_sets(g: &Located<GroupDef>, errs: &mut Vec<DefError>) -> BTreeMap<String, pylon_filter::plan::ResponseSet> {
+fn response_sets(
+    g: &Located<GroupDef>,
+    errs: &mut Vec<DefError>,
+) -> BTreeMap<String, pylon_filter::plan::ResponseSet> {
     let object = format!("group '{}'", g.def.name);
     let mut sets = BTreeMap::new();
-    sets.insert(DEFAULT_RESPONSE_SET.to_string(), default_set());
+    sets.insert(DEFAULT_SET.to_string(), default_set());
     for (set_name, overrides) in &g.def.responses {
         // A custom set starts from the group's `default` set as overridden.
         let mut set = g
             .def
             .responses
-            .get(DEFAULT_RESPONSE_SET)
-            .filter(|_| set_name != DEFAULT_RESPONSE_SET)
+            .get(DEFAULT_SET)
+            .filter(|_| set_name != DEFAULT_SET)
             .map(|d| apply_overrides(default_set(), d))
             .unwrap_or_else(default_set);
         set = apply_overrides(set, overrides);
@@ -254,7 +304,12 @@ fn response_sets(g: &Located<GroupDef>, errs: &mut Vec<DefError>) -> BTreeMap<St
             let field = format!("responses.{set_name}.{}", kind.as_str());
             if let Some(s) = def.status {
                 if !(200..=599).contains(&s) {
-                    errs.push(DefError::new(&g.file, &object, &format!("{field}.status"), "status must be 200-599"));
+                    errs.push(DefError::new(
+                        &g.file,
+                        &object,
+                        &format!("{field}.status"),
+                        "status must be 200-599",
+                    ));
                 }
             }
             if let Some(body) = &def.body {
@@ -264,7 +319,12 @@ fn response_sets(g: &Located<GroupDef>, errs: &mut Vec<DefError>) -> BTreeMap<St
             }
             for (k, v) in &def.headers {
                 if let Err(m) = check_header(k, v) {
-                    errs.push(DefError::new(&g.file, &object, &format!("{field}.headers.{k}"), m));
+                    errs.push(DefError::new(
+                        &g.file,
+                        &object,
+                        &format!("{field}.headers.{k}"),
+                        m,
+                    ));
                 }
             }
         }
@@ -281,7 +341,11 @@ fn apply_overrides(
         let base = set.get(kind).cloned();
         let spec = ResponseSpec {
             status: def.status.or(base.as_ref().and_then(|b| b.status)),
-            body: def.body.clone().or(base.map(|b| b.body)).unwrap_or_default(),
+            body: def
+                .body
+                .clone()
+                .or(base.map(|b| b.body))
+                .unwrap_or_default(),
             headers: def.headers.clone(),
         };
         set.insert(*kind, spec);
@@ -303,12 +367,18 @@ fn backend_for(
         substitute(text, vars).map_err(|m| {
             err(
                 field,
-                format!("{m} in environment {stage} (set it under group '{}' variables.{stage})", group.def.name),
+                format!(
+                    "{m} in environment {stage} (set it under group '{}' variables.{stage})",
+                    group.def.name
+                ),
             )
         })
     };
     match (&a.def.backend.http, &a.def.backend.mock) {
-        (Some(_), Some(_)) | (None, None) => Err(vec![err("backend", "give exactly one of `http` or `mock`".into())]),
+        (Some(_), Some(_)) | (None, None) => Err(vec![err(
+            "backend",
+            "give exactly one of `http` or `mock`".into(),
+        )]),
         (None, Some(m)) => {
             let mut errs = Vec::new();
             if !(200..=599).contains(&m.status) {
@@ -333,10 +403,14 @@ fn backend_for(
             let address = subst("backend.http.address", &h.address);
             let path = subst("backend.http.path", &h.path);
             if !(1..=600_000).contains(&h.timeout) {
-                errs.push(err("backend.http.timeout", "timeout must be 1-600000 ms".into()));
+                errs.push(err(
+                    "backend.http.timeout",
+                    "timeout must be 1-600000 ms".into(),
+                ));
             }
             let parsed = address.and_then(|addr| {
-                parse_address(&addr, h.scheme).map_err(|m| err("backend.http.address", format!("`{addr}`: {m}")))
+                parse_address(&addr, h.scheme)
+                    .map_err(|m| err("backend.http.address", format!("`{addr}`: {m}")))
             });
             let path = path.and_then(|p| {
                 check_backend_path(&p, template).map_err(|m| err("backend.http.path", m))?;
@@ -369,7 +443,7 @@ fn backend_for(
 /// Replaces every `#name#` with its value; an unset variable is an error.
 pub fn substitute(text: &str, vars: Option<&BTreeMap<String, String>>) -> Result<String, String> {
     let pieces: Vec<&str> = text.split('#').collect();
-    if pieces.len() % 2 == 0 {
+    if pieces.len().is_multiple_of(2) {
         return Err(format!("`{text}` has an unterminated `#variable#`"));
     }
     let mut out = String::with_capacity(text.len());
@@ -392,12 +466,16 @@ fn check_backend_path(path: &str, template: &PathTemplate) -> Result<(), String>
         return Err(format!("backend path `{path}` must start with `/`"));
     }
     if path.contains(['?', '#', ' ', '\r', '\n']) {
-        return Err(format!("backend path `{path}` may not contain `?`, `#`, spaces or line breaks"));
+        return Err(format!(
+            "backend path `{path}` may not contain `?`, `#`, spaces or line breaks"
+        ));
     }
     let params: Vec<&str> = template.params().collect();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
-        let close = rest[open..].find('}').ok_or_else(|| format!("backend path `{path}` has an unclosed `{{`"))?;
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("backend path `{path}` has an unclosed `{{`"))?;
         let name = rest[open + 1..open + close].trim_end_matches('+');
         if !params.contains(&name) {
             return Err(format!(
@@ -461,14 +539,20 @@ fn parse_address(addr: &str, scheme: Scheme) -> Result<(String, u16), String> {
         }
     };
     let port = match port {
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or(format!("port `{p}` is not 1-65535"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(format!("port `{p}` is not 1-65535"))?,
         None => default_port,
     };
     let valid_host = !host.is_empty()
         && (host.parse::<std::net::IpAddr>().is_ok()
-            || host
-                .split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')));
+            || host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
     if !valid_host {
         return Err(format!("`{host}` is not a host name or IP address"));
     }
@@ -476,7 +560,11 @@ fn parse_address(addr: &str, scheme: Scheme) -> Result<(String, u16), String> {
 }
 
 fn authority(host: &str, port: u16, scheme: Scheme) -> String {
-    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
     match (scheme, port) {
         (Scheme::Http, 80) | (Scheme::Https, 443) => host,
         _ => format!("{host}:{port}"),
@@ -490,7 +578,13 @@ fn cluster_name(scheme: Scheme, host: &str, port: u16, n: usize) -> String {
     };
     let safe: String = host
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     // The counter keeps names unique even if two hosts sanitize alike.
     format!("backend{n}_{scheme}_{safe}_{port}")
@@ -506,7 +600,9 @@ pub fn api_id(group: &str, name: &str) -> String {
 fn check_name(name: &str) -> Result<(), String> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -534,7 +630,9 @@ fn check_env_name(name: &str) -> Result<(), String> {
 fn check_var_name(name: &str) -> Result<(), String> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && (3..=32).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -548,13 +646,17 @@ fn check_domain(d: &str) -> Result<(), String> {
     let host = d.strip_prefix("*.").unwrap_or(d);
     let ok = !host.is_empty()
         && host.len() <= 255
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("`{d}` is not a domain name or a `*.domain` wildcard"))
+        Err(format!(
+            "`{d}` is not a domain name or a `*.domain` wildcard"
+        ))
     }
 }
 
@@ -575,19 +677,36 @@ mod tests {
 
     #[test]
     fn substitutes_several_variables_in_one_field() {
-        let vars: BTreeMap<String, String> =
-            [("host".to_string(), "10.0.0.1".to_string()), ("ver".to_string(), "v2".to_string())].into();
+        let vars: BTreeMap<String, String> = [
+            ("host".to_string(), "10.0.0.1".to_string()),
+            ("ver".to_string(), "v2".to_string()),
+        ]
+        .into();
         assert_eq!(substitute("#host#:80", Some(&vars)).unwrap(), "10.0.0.1:80");
-        assert_eq!(substitute("/#ver#/x/#ver#", Some(&vars)).unwrap(), "/v2/x/v2");
-        assert!(substitute("/#nope#", Some(&vars)).unwrap_err().contains("#nope#"));
+        assert_eq!(
+            substitute("/#ver#/x/#ver#", Some(&vars)).unwrap(),
+            "/v2/x/v2"
+        );
+        assert!(substitute("/#nope#", Some(&vars))
+            .unwrap_err()
+            .contains("#nope#"));
         assert!(substitute("/#open", Some(&vars)).is_err());
     }
 
     #[test]
     fn addresses() {
-        assert_eq!(parse_address("a.example.com", Scheme::Https).unwrap(), ("a.example.com".into(), 443));
-        assert_eq!(parse_address("127.0.0.1:9000", Scheme::Http).unwrap(), ("127.0.0.1".into(), 9000));
-        assert_eq!(parse_address("[::1]:81", Scheme::Http).unwrap(), ("::1".into(), 81));
+        assert_eq!(
+            parse_address("a.example.com", Scheme::Https).unwrap(),
+            ("a.example.com".into(), 443)
+        );
+        assert_eq!(
+            parse_address("127.0.0.1:9000", Scheme::Http).unwrap(),
+            ("127.0.0.1".into(), 9000)
+        );
+        assert_eq!(
+            parse_address("[::1]:81", Scheme::Http).unwrap(),
+            ("::1".into(), 81)
+        );
         for bad in ["http://x", "x:0", "x:99999", "", "a b", "x/y"] {
             assert!(parse_address(bad, Scheme::Http).is_err(), "{bad}");
         }

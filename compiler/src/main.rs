@@ -105,7 +105,11 @@ fn compile(
     let (defs, compiled) = load_and_lower(inputs)?;
     let gateway = defs.gateway.as_ref();
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
-    let pick = |flag: Option<String>, field: Option<&String>, default: &str, name: &str| -> Result<(String, u16), Vec<DefError>> {
+    let pick = |flag: Option<String>,
+                field: Option<&String>,
+                default: &str,
+                name: &str|
+     -> Result<(String, u16), Vec<DefError>> {
         let (value, file) = match (flag, field) {
             (Some(v), _) => (v, None),
             (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
@@ -116,15 +120,31 @@ fn compile(
             None => cli_err(format!("--{name}: {m}")),
         })
     };
-    let (listen_host, listen_port) = pick(listen, gateway.and_then(|g| g.def.listen.as_ref()), "127.0.0.1:8080", "listen")?;
-    let (admin_host, admin_port) = pick(admin, gateway.and_then(|g| g.def.admin.as_ref()), "127.0.0.1:9901", "admin")?;
+    let (listen_host, listen_port) = pick(
+        listen,
+        gateway.and_then(|g| g.def.listen.as_ref()),
+        "127.0.0.1:8080",
+        "listen",
+    )?;
+    let (admin_host, admin_port) = pick(
+        admin,
+        gateway.and_then(|g| g.def.admin.as_ref()),
+        "127.0.0.1:9901",
+        "admin",
+    )?;
 
     let wasm_src = wasm
         .or_else(|| std::env::var_os("PYLON_WASM").map(PathBuf::from))
         .or_else(default_wasm)
-        .ok_or_else(|| cli_err("cannot find the filter module; pass --wasm or set PYLON_WASM".into()))?;
-    let wasm_bytes = std::fs::read(&wasm_src)
-        .map_err(|e| cli_err(format!("cannot read filter module {}: {e}", wasm_src.display())))?;
+        .ok_or_else(|| {
+            cli_err("cannot find the filter module; pass --wasm or set PYLON_WASM".into())
+        })?;
+    let wasm_bytes = std::fs::read(&wasm_src).map_err(|e| {
+        cli_err(format!(
+            "cannot read filter module {}: {e}",
+            wasm_src.display()
+        ))
+    })?;
 
     let io_err = |what: &Path, e: std::io::Error| cli_err(format!("{}: {e}", what.display()));
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
@@ -171,7 +191,9 @@ fn split_host_port(s: &str) -> Result<(String, u16), String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("`{s}` must be host:port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = port.parse::<u16>().map_err(|_| format!("`{s}`: port must be 0-65535"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("`{s}`: port must be 0-65535"))?;
     if host.parse::<std::net::IpAddr>().is_err() {
         return Err(format!("`{s}`: listen on an IP address"));
     }
@@ -188,6 +210,8 @@ fn default_wasm() -> Option<PathBuf> {
         .join("wasm32-wasip1")
         .join(profile)
         .join("pylon_filter.wasm");
-    let release = profile_dir.parent()?.join("wasm32-wasip1/release/pylon_filter.wasm");
+    let release = profile_dir
+        .parent()?
+        .join("wasm32-wasip1/release/pylon_filter.wasm");
     [candidate, release].into_iter().find(|p| p.is_file())
 }

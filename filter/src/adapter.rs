@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
-use crate::gateway::{render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request};
+use crate::gateway::{
+    render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
+};
 use crate::plan::Plan;
 use crate::response::{self, GatewayError};
 
@@ -50,7 +52,11 @@ impl RootContext for PylonRoot {
             Err(e) => {
                 // Fail closed: Envoy rejects the plugin, and should a request
                 // still arrive it is answered 500 without reaching a backend.
-                proxy_wasm::hostcalls::log(LogLevel::Critical, &format!("pylon: configuration rejected: {e}")).ok();
+                proxy_wasm::hostcalls::log(
+                    LogLevel::Critical,
+                    &format!("pylon: configuration rejected: {e}"),
+                )
+                .ok();
                 self.gateway = None;
                 false
             }
@@ -66,6 +72,7 @@ impl RootContext for PylonRoot {
             request_id: String::new(),
             method: String::new(),
             path: String::new(),
+            stage: String::new(),
             state: State::Pending,
             body_bytes: 0,
         }))
@@ -97,6 +104,8 @@ struct PylonHttp {
     /// in later phases, and error templates need them.
     method: String,
     path: String,
+    /// The environment asked for (`X-Stage`, else RELEASE).
+    stage: String,
     state: State,
     body_bytes: u64,
 }
@@ -138,6 +147,7 @@ impl PylonHttp {
             source_ip: &source_ip,
             req_path,
             req_method: &self.method,
+            stage: &self.stage,
             ..Default::default()
         };
         match &self.gateway {
@@ -152,7 +162,11 @@ impl PylonHttp {
     }
 
     fn reply(&mut self, reply: Reply) {
-        let mut headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         headers.push(("x-request-id", &self.request_id));
         let latency;
         if self.debug {
@@ -177,16 +191,22 @@ impl HttpContext for PylonHttp {
         self.method = self.header(":method").unwrap_or_default();
         self.path = self.header(":path").unwrap_or_default();
         let Some(gw) = self.gateway.clone() else {
-            self.reply_error(ErrorScope::default(), None, &GatewayError::CONFIG_NOT_LOADED);
+            self.reply_error(
+                ErrorScope::default(),
+                None,
+                &GatewayError::CONFIG_NOT_LOADED,
+            );
             return Action::Pause;
         };
         let host = self.header(":authority").unwrap_or_default();
-        let stage = self.header("x-stage");
+        self.stage = self
+            .header("x-stage")
+            .unwrap_or_else(|| crate::plan::RELEASE.to_string());
         let req = Request {
             method: &self.method,
             host: &host,
             path: &self.path,
-            stage: stage.as_deref(),
+            stage: &self.stage,
         };
         let routed = match gw.route(&req) {
             Ok(r) => r,
@@ -200,7 +220,11 @@ impl HttpContext for PylonHttp {
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|len| len > gw.max_body_bytes);
         if too_large {
-            self.reply_error(routed.scope, Some(routed.handle), &GatewayError::BODY_TOO_LARGE);
+            self.reply_error(
+                routed.scope,
+                Some(routed.handle),
+                &GatewayError::BODY_TOO_LARGE,
+            );
             return Action::Pause;
         }
         match routed.backend {
@@ -231,7 +255,11 @@ impl HttpContext for PylonHttp {
         self.body_bytes += size as u64;
         let limit = self.gateway.as_ref().map_or(0, |g| g.max_body_bytes);
         if self.body_bytes > limit {
-            let scope = self.gateway.as_ref().map(|g| g.scope_of(handle)).unwrap_or_default();
+            let scope = self
+                .gateway
+                .as_ref()
+                .map(|g| g.scope_of(handle))
+                .unwrap_or_default();
             self.reply_error(scope, Some(handle), &GatewayError::BODY_TOO_LARGE);
             return Action::Pause;
         }

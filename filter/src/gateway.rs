@@ -8,6 +8,9 @@ use crate::plan::{BackendPlan, Method, Plan, ResponseSet, PLAN_VERSION};
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
 
+/// Every group has a response set of this name.
+pub const DEFAULT_SET: &str = "default";
+
 /// What the adapter knows about a request when it asks the core.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -15,8 +18,8 @@ pub struct Request<'a> {
     pub host: &'a str,
     /// `:path` as received: path plus optional `?query`.
     pub path: &'a str,
-    /// `X-Stage`; `None` selects `RELEASE`.
-    pub stage: Option<&'a str>,
+    /// The environment asked for (`X-Stage`, or `RELEASE` when absent).
+    pub stage: &'a str,
 }
 
 /// Which response set renders an error: the API's group and set when known.
@@ -90,6 +93,8 @@ enum PathPart {
 #[derive(Debug)]
 struct Group {
     index: ApiIndex,
+    /// The `default` set: errors before an API is identified use it.
+    default_set: u16,
     apis: Vec<Api>,
     /// Response sets in plan order (BTreeMap order), then by error type.
     sets: Vec<CompiledSet>,
@@ -97,7 +102,14 @@ struct Group {
 
 #[derive(Debug)]
 struct CompiledSet {
-    by_type: HashMap<ErrorType, (Option<u16>, Template, Vec<(String, String)>)>,
+    by_type: HashMap<ErrorType, CompiledResponse>,
+}
+
+#[derive(Debug)]
+struct CompiledResponse {
+    status: Option<u16>,
+    template: Template,
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -158,8 +170,9 @@ impl Gateway {
                         .get(stage)
                         .ok_or_else(|| format!("{}: unknown stage {stage}", ctx()))?;
                     mask |= 1 << si;
-                    backends[si as usize] =
-                        Some(compile_backend(backend, &params).map_err(|e| format!("{}: {e}", ctx()))?);
+                    backends[si as usize] = Some(
+                        compile_backend(backend, &params).map_err(|e| format!("{}: {e}", ctx()))?,
+                    );
                 }
                 let set = set_names
                     .iter()
@@ -173,7 +186,17 @@ impl Gateway {
                     backends,
                 });
             }
-            groups.push(Group { index, apis, sets });
+            let default_set = set_names
+                .iter()
+                .position(|n| *n == DEFAULT_SET)
+                .ok_or_else(|| format!("group {}: no `{DEFAULT_SET}` response set", g.name))?
+                as u16;
+            groups.push(Group {
+                index,
+                default_set,
+                apis,
+                sets,
+            });
         }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
@@ -186,15 +209,20 @@ impl Gateway {
     }
 
     /// Matches a request to a published API and its backend for the stage.
-    pub fn route<'g, 'p>(&'g self, req: &Request<'p>) -> Result<Routed<'g, 'p>, (ErrorScope, GatewayError)> {
+    pub fn route<'g, 'p>(
+        &'g self,
+        req: &Request<'p>,
+    ) -> Result<Routed<'g, 'p>, (ErrorScope, GatewayError)> {
         let not_found = |scope| Err((scope, GatewayError::NOT_FOUND));
         let Some(gi) = self.hosts.lookup(req.host) else {
             return not_found(ErrorScope::default());
         };
-        let scope = ErrorScope { group: Some(gi), set: 0 };
         let group = &self.groups[gi as usize];
-        let stage_name = req.stage.unwrap_or(crate::plan::RELEASE);
-        let Some(&stage) = self.stages.get(stage_name) else {
+        let scope = ErrorScope {
+            group: Some(gi),
+            set: group.default_set,
+        };
+        let Some(&stage) = self.stages.get(req.stage) else {
             return not_found(scope);
         };
         let Some(method) = Method::parse(req.method).filter(|m| *m != Method::Any) else {
@@ -263,13 +291,13 @@ pub fn render_builtin_error(err: &GatewayError, ctx: &Context) -> Reply {
 }
 
 fn render_with(set: &CompiledSet, err: &GatewayError, ctx: &Context) -> Reply {
-    let (status, template, headers) = &set.by_type[&err.kind];
+    let response = &set.by_type[&err.kind];
     Reply {
-        status: status.unwrap_or(err.status),
+        status: response.status.unwrap_or(err.status),
         headers: std::iter::once(("content-type".to_string(), "application/json".to_string()))
-            .chain(headers.iter().cloned())
+            .chain(response.headers.iter().cloned())
             .collect(),
-        body: template.render(err, ctx),
+        body: response.template.render(err, ctx),
     }
 }
 
@@ -281,7 +309,9 @@ impl Routed<'_, '_> {
         for part in &target.path {
             match part {
                 PathPart::Text(t) => out.push_str(t),
-                PathPart::Param(i) => out.push_str(self.matched.params.get(*i).copied().unwrap_or("")),
+                PathPart::Param(i) => {
+                    out.push_str(self.matched.params.get(*i).copied().unwrap_or(""))
+                }
             }
         }
         if !self.matched.remainder.is_empty() {
@@ -322,8 +352,19 @@ fn compile_set(set: &ResponseSet) -> Result<CompiledSet, String> {
             .get(&t)
             .ok_or_else(|| format!("response set lacks {}", t.as_str()))?;
         let template = Template::parse(&spec.body).map_err(|e| format!("{}: {e}", t.as_str()))?;
-        let headers = spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        by_type.insert(t, (spec.status, template, headers));
+        let headers = spec
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        by_type.insert(
+            t,
+            CompiledResponse {
+                status: spec.status,
+                template,
+                headers,
+            },
+        );
     }
     Ok(CompiledSet { by_type })
 }
@@ -332,7 +373,11 @@ fn compile_backend(plan: &BackendPlan, params: &[&str]) -> Result<Backend, Strin
     Ok(match plan {
         BackendPlan::Mock(m) => Backend::Mock(Reply {
             status: m.status,
-            headers: m.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: m
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             body: m.body.clone(),
         }),
         BackendPlan::Http(h) => Backend::Http(HttpTarget {
@@ -357,10 +402,11 @@ fn compile_backend_path(path: &str, params: &[&str]) -> Result<Vec<PathPart>, St
             parts.push(PathPart::Text(rest[..open].to_string()));
         }
         let name = rest[open + 1..close].trim_end_matches('+');
-        let i = params
-            .iter()
-            .position(|p| *p == name)
-            .ok_or_else(|| format!("backend path `{path}` uses `{{{name}}}`, which is not a request path parameter"))?;
+        let i = params.iter().position(|p| *p == name).ok_or_else(|| {
+            format!(
+                "backend path `{path}` uses `{{{name}}}`, which is not a request path parameter"
+            )
+        })?;
         parts.push(PathPart::Param(i));
         rest = &rest[close + 1..];
     }

@@ -344,11 +344,17 @@ mod tests {
     #[test]
     fn envoy_replies_map_to_backend_errors() {
         let e = GatewayError::from_envoy_reply;
-        assert_eq!(e("upstream_response_timeout", 504), GatewayError::BACKEND_TIMEOUT);
+        assert_eq!(
+            e("upstream_response_timeout", 504),
+            GatewayError::BACKEND_TIMEOUT
+        );
         assert_eq!(e("response_timeout", 504), GatewayError::BACKEND_TIMEOUT);
         let refused = "upstream_reset_before_response_started{remote_connection_failure}";
         assert_eq!(e(refused, 503), GatewayError::BACKEND_UNAVAILABLE);
-        assert_eq!(e("no_healthy_upstream", 503), GatewayError::BACKEND_UNAVAILABLE);
+        assert_eq!(
+            e("no_healthy_upstream", 503),
+            GatewayError::BACKEND_UNAVAILABLE
+        );
         let other = e("request_overall_timeout", 408);
         assert_eq!((other.kind, other.status), (ErrorType::Default4xx, 408));
         assert_eq!(e("filter_chain_not_found", 503).kind, ErrorType::Default5xx);

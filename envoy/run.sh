@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make run`: compile the bundled example, start two example backends and
+# Envoy with the Pylon filter, print curl lines, and stay up until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=build/example
+PY=.venv/bin/python
+ENVOY=.venv/bin/envoy
+
+target/release/pylon compile examples/shop --out "$OUT" --wasm target/wasm32-wasip1/release/pylon_filter.wasm
+"$ENVOY" --mode validate -c "$OUT/envoy.yaml" --log-level error >/dev/null
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+# RELEASE and TEST environments point at different backends (see examples/shop).
+"$PY" examples/echo_backend.py --port 8081 --name release-backend & pids+=($!)
+"$PY" examples/echo_backend.py --port 8082 --name test-backend & pids+=($!)
+"$ENVOY" -c "$OUT/envoy.yaml" --concurrency 2 --log-level warn --log-path "$OUT/envoy.log" & pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:9901/ready >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -sf http://127.0.0.1:9901/ready >/dev/null || { echo "Envoy did not become ready; see $OUT/envoy.log"; exit 1; }
+
+cat <<'TXT'
+
+Pylon is up on http://127.0.0.1:8080 (Envoy admin on 127.0.0.1:9901). Try:
+
+  curl -i http://127.0.0.1:8080/items/42                      # RELEASE backend, path /v1/items/42
+  curl -i -H 'X-Stage: TEST' http://127.0.0.1:8080/items/42   # TEST backend, path /v2/items/42
+  curl -i http://127.0.0.1:8080/static/css/site.css           # prefix API, backend path /assets/css/site.css
+  curl -i http://127.0.0.1:8080/health                        # mock backend answered by the gateway
+  curl -i -H 'X-Apig-Mode: debug' http://127.0.0.1:8080/items/7   # adds X-Apig-Latency headers
+  curl -i http://127.0.0.1:8080/nope                          # NOT_FOUND gateway response (APIG.0101)
+  curl -i -X POST http://127.0.0.1:8080/orders                # custom BACKEND_UNAVAILABLE response (503)
+  curl -i -H 'X-Stage: TEST' http://127.0.0.1:8080/static/x   # not published to TEST: 404
+
+Ctrl-C stops everything.
+TXT
+wait "${pids[2]}"
