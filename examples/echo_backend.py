@@ -18,8 +18,12 @@ class Echo(BaseHTTPRequestHandler):
     server_version = "echo"
 
     def _answer(self):
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        self.server.hits = getattr(self.server, "hits", 0) + 1
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
         query = parse_qs(urlsplit(self.path).query)
         if "sleep_ms" in query:
             time.sleep(int(query["sleep_ms"][0]) / 1000)
@@ -36,6 +40,16 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _read_chunked(self):
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()  # the blank line after the last chunk
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _answer
 

@@ -81,8 +81,10 @@ fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
             "config": {
                 "name": "pylon",
                 "root_id": "pylon",
-                // Fail closed: if the VM or plugin fails, requests get 503.
-                "fail_open": false,
+                // Never fail open. A plan that does not load stops Envoy from
+                // starting; a VM that crashes at runtime fails that request
+                // closed (503) and is replaced for the next ones.
+                "failure_policy": "FAIL_RELOAD",
                 "vm_config": {
                     "vm_id": "pylon",
                     "runtime": "envoy.wasm.runtime.v8",

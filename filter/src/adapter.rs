@@ -74,7 +74,7 @@ impl RootContext for PylonRoot {
             path: String::new(),
             stage: String::new(),
             state: State::Pending,
-            body_bytes: 0,
+            buffer_body: false,
         }))
     }
 
@@ -107,7 +107,8 @@ struct PylonHttp {
     /// The environment asked for (`X-Stage`, else RELEASE).
     stage: String,
     state: State,
-    body_bytes: u64,
+    /// Chunked request body: buffered and size-checked before forwarding.
+    buffer_body: bool,
 }
 
 impl Context for PylonHttp {}
@@ -215,11 +216,10 @@ impl HttpContext for PylonHttp {
                 return Action::Pause;
             }
         };
-        let too_large = self
+        let content_length = self
             .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|len| len > gw.max_body_bytes);
-        if too_large {
+            .and_then(|v| v.parse::<u64>().ok());
+        if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
                 routed.scope,
                 Some(routed.handle),
@@ -240,6 +240,9 @@ impl HttpContext for PylonHttp {
                     self.set_http_request_header(":method", Some(m));
                 }
                 self.state = State::Forwarded(routed.handle);
+                // Without a length (chunked), hold the body until it is
+                // complete, so an oversized one never reaches the backend.
+                self.buffer_body = content_length.is_none() && !end_of_stream;
                 if end_of_stream {
                     self.upstream_started = Some(self.get_current_time());
                 }
@@ -252,9 +255,17 @@ impl HttpContext for PylonHttp {
         let State::Forwarded(handle) = self.state else {
             return Action::Continue;
         };
-        self.body_bytes += size as u64;
+        if !self.buffer_body {
+            // Envoy holds a body with a Content-Length to that length, and
+            // the length was checked with the headers.
+            if end_of_stream {
+                self.upstream_started = Some(self.get_current_time());
+            }
+            return Action::Continue;
+        }
+        // While paused Envoy buffers, and `size` is the whole body so far.
         let limit = self.gateway.as_ref().map_or(0, |g| g.max_body_bytes);
-        if self.body_bytes > limit {
+        if size as u64 > limit {
             let scope = self
                 .gateway
                 .as_ref()
@@ -263,9 +274,10 @@ impl HttpContext for PylonHttp {
             self.reply_error(scope, Some(handle), &GatewayError::BODY_TOO_LARGE);
             return Action::Pause;
         }
-        if end_of_stream {
-            self.upstream_started = Some(self.get_current_time());
+        if !end_of_stream {
+            return Action::Pause;
         }
+        self.upstream_started = Some(self.get_current_time());
         Action::Continue
     }
 

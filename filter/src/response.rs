@@ -147,6 +147,10 @@ impl GatewayError {
         {
             return GatewayError::BACKEND_TIMEOUT;
         }
+        // Envoy's own buffer limit, hit while the filter holds a chunked body.
+        if details.starts_with("request_payload_too_large") {
+            return GatewayError::BODY_TOO_LARGE;
+        }
         if details.starts_with("upstream_reset_before_response_started")
             || details.starts_with("no_healthy_upstream")
             || details.starts_with("cluster_not_found")
