@@ -13,18 +13,12 @@ use crate::gateway::{
 use crate::plan::Plan;
 use crate::response::{self, GatewayError};
 
-/// Internal headers the filter sets for Envoy's second routing pass; a
-/// client's own values are always removed first.
+/// The internal header the filter sets for Envoy's second routing pass; a
+/// client's own value is always removed first. (Clients' `x-envoy-*`
+/// headers are dropped by Envoy: the compiler marks every client external.)
 const CLUSTER_HEADER: &str = "x-pylon-cluster";
+/// The per-API backend timeout, read by Envoy's router.
 const TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-timeout-ms";
-/// Headers a client could use to steer Envoy's router; the gateway decides these.
-const STRIPPED_REQUEST_HEADERS: [&str; 5] = [
-    CLUSTER_HEADER,
-    TIMEOUT_HEADER,
-    "x-envoy-upstream-rq-per-try-timeout-ms",
-    "x-envoy-max-retries",
-    "x-envoy-retry-on",
-];
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -94,6 +88,14 @@ enum State {
     Rewriting(String),
 }
 
+/// Whole milliseconds, as the products print them in debug headers.
+fn millis_between(from: SystemTime, to: SystemTime) -> String {
+    to.duration_since(from)
+        .unwrap_or(Duration::ZERO)
+        .as_millis()
+        .to_string()
+}
+
 struct PylonHttp {
     gateway: Option<Rc<Gateway>>,
     started: SystemTime,
@@ -124,14 +126,6 @@ impl PylonHttp {
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default();
         crate::router::strip_port(&addr).to_string()
-    }
-
-    fn elapsed_ms(&self, since: SystemTime) -> String {
-        self.get_current_time()
-            .duration_since(since)
-            .unwrap_or(Duration::ZERO)
-            .as_millis()
-            .to_string()
     }
 
     /// Answers with a gateway error rendered by the API's (or group's) set.
@@ -171,7 +165,7 @@ impl PylonHttp {
         headers.push(("x-request-id", &self.request_id));
         let latency;
         if self.debug {
-            latency = self.elapsed_ms(self.started);
+            latency = millis_between(self.started, self.get_current_time());
             headers.push(("x-apig-latency", &latency));
         }
         self.send_http_response(reply.status as u32, headers, Some(reply.body.as_bytes()));
@@ -182,9 +176,7 @@ impl PylonHttp {
 impl HttpContext for PylonHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         self.started = self.get_current_time();
-        for h in STRIPPED_REQUEST_HEADERS {
-            self.set_http_request_header(h, None);
-        }
+        self.set_http_request_header(CLUSTER_HEADER, None);
         self.request_id = self.header("x-request-id").unwrap_or_default();
         self.debug = self
             .header("x-apig-mode")
@@ -285,12 +277,11 @@ impl HttpContext for PylonHttp {
         let State::Forwarded(handle) = self.state else {
             return Action::Continue;
         };
-        let now = self.get_current_time();
-        self.set_http_response_header("x-request-id", Some(&self.request_id.clone()));
         if self.debug {
-            let total = self.elapsed_ms(self.started);
+            let now = self.get_current_time();
+            let total = millis_between(self.started, now);
+            let upstream = millis_between(self.upstream_started.unwrap_or(now), now);
             self.set_http_response_header("x-apig-latency", Some(&total));
-            let upstream = self.elapsed_ms(self.upstream_started.unwrap_or(now));
             self.set_http_response_header("x-apig-upstream-latency", Some(&upstream));
         }
         let details = self
