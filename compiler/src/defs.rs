@@ -288,5 +288,15 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         None if path.is_empty() => "(file)".to_string(),
         None => kind.to_string(),
     };
-    DefError::new(file, &object, rest, message)
+    // For an unknown field, name the field itself: `backend.http.adress`.
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+        .map(|(name, _)| name);
+    let field = match (rest, unknown) {
+        ("", Some(name)) => name.to_string(),
+        (_, Some(name)) => format!("{rest}.{name}"),
+        (_, None) => rest.to_string(),
+    };
+    DefError::new(file, &object, &field, message)
 }

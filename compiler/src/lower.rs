@@ -119,6 +119,9 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                 continue;
             }
         };
+        // Once per API, published or not; what depends on an environment's
+        // variables is checked per published environment in `backend_for`.
+        errs.extend(check_backend(a, &template));
         let response = a.def.response.clone().unwrap_or_else(|| DEFAULT_SET.into());
         if !groups[gi].responses.contains_key(&response) {
             errs.push(err(
@@ -353,6 +356,54 @@ fn apply_overrides(
     set
 }
 
+/// The backend checks that do not depend on an environment: reported once,
+/// even for an API published nowhere (or everywhere).
+fn check_backend(a: &Located<ApiDef>, template: &PathTemplate) -> Vec<DefError> {
+    let object = format!("api '{}'", a.def.name);
+    let err = |field: &str, msg: String| DefError::new(&a.file, &object, field, msg);
+    let mut errs = Vec::new();
+    match (&a.def.backend.http, &a.def.backend.mock) {
+        (Some(_), Some(_)) | (None, None) => {
+            errs.push(err(
+                "backend",
+                "give exactly one of `http` or `mock`".into(),
+            ));
+        }
+        (None, Some(m)) => {
+            if !(200..=599).contains(&m.status) {
+                errs.push(err("backend.mock.status", "status must be 200-599".into()));
+            }
+            for (k, v) in &m.headers {
+                if let Err(msg) = check_header(k, v) {
+                    errs.push(err(&format!("backend.mock.headers.{k}"), msg));
+                }
+            }
+        }
+        (Some(h), None) => {
+            if !(1..=600_000).contains(&h.timeout) {
+                errs.push(err(
+                    "backend.http.timeout",
+                    "timeout must be 1-600000 ms".into(),
+                ));
+            }
+            // With a `#variable#` these are checked per environment.
+            if !h.address.contains('#') {
+                if let Err(m) = parse_address(&h.address, h.scheme) {
+                    errs.push(err("backend.http.address", format!("`{}`: {m}", h.address)));
+                }
+            }
+            if !h.path.contains('#') {
+                if let Err(m) = check_backend_path(&h.path, template) {
+                    errs.push(err("backend.http.path", m));
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// The backend in one environment. Errors `check_backend` reports are not
+/// repeated here (the result is then an empty error list).
 fn backend_for(
     a: &Located<ApiDef>,
     group: &Located<GroupDef>,
@@ -375,39 +426,15 @@ fn backend_for(
         })
     };
     match (&a.def.backend.http, &a.def.backend.mock) {
-        (Some(_), Some(_)) | (None, None) => Err(vec![err(
-            "backend",
-            "give exactly one of `http` or `mock`".into(),
-        )]),
-        (None, Some(m)) => {
-            let mut errs = Vec::new();
-            if !(200..=599).contains(&m.status) {
-                errs.push(err("backend.mock.status", "status must be 200-599".into()));
-            }
-            for (k, v) in &m.headers {
-                if let Err(msg) = check_header(k, v) {
-                    errs.push(err(&format!("backend.mock.headers.{k}"), msg));
-                }
-            }
-            if !errs.is_empty() {
-                return Err(errs);
-            }
-            Ok(BackendPlan::Mock(MockBackend {
-                status: m.status,
-                headers: m.headers.clone(),
-                body: m.body.clone(),
-            }))
-        }
+        (Some(_), Some(_)) | (None, None) => Err(Vec::new()),
+        (None, Some(m)) => Ok(BackendPlan::Mock(MockBackend {
+            status: m.status,
+            headers: m.headers.clone(),
+            body: m.body.clone(),
+        })),
         (Some(h), None) => {
-            let mut errs = Vec::new();
             let address = subst("backend.http.address", &h.address);
             let path = subst("backend.http.path", &h.path);
-            if !(1..=600_000).contains(&h.timeout) {
-                errs.push(err(
-                    "backend.http.timeout",
-                    "timeout must be 1-600000 ms".into(),
-                ));
-            }
             let parsed = address.and_then(|addr| {
                 parse_address(&addr, h.scheme)
                     .map_err(|m| err("backend.http.address", format!("`{addr}`: {m}")))
@@ -417,7 +444,7 @@ fn backend_for(
                 Ok(p)
             });
             match (parsed, path) {
-                (Ok((host, port)), Ok(path)) if errs.is_empty() => {
+                (Ok((host, port)), Ok(path)) => {
                     let next = clusters.len();
                     let cluster = clusters
                         .entry((h.scheme, host.clone(), port))
@@ -431,8 +458,14 @@ fn backend_for(
                     }))
                 }
                 (parsed, path) => {
-                    errs.extend(parsed.err());
-                    errs.extend(path.err());
+                    let mut errs = Vec::new();
+                    // A variable-free field's error came from `check_backend`.
+                    if h.address.contains('#') {
+                        errs.extend(parsed.err());
+                    }
+                    if h.path.contains('#') {
+                        errs.extend(path.err());
+                    }
                     Err(errs)
                 }
             }
