@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::path_template::PathTemplate;
-use crate::plan::{BackendPlan, Method, Plan, ResponseSet, PLAN_VERSION};
+use crate::plan::{BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION};
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
 
@@ -149,54 +149,7 @@ impl Gateway {
             if g.default {
                 hosts.set_default(gi as u32);
             }
-            let set_names: Vec<&String> = g.responses.keys().collect();
-            let sets = g
-                .responses
-                .values()
-                .map(compile_set)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("group {}: {e}", g.name))?;
-            let mut index = ApiIndex::default();
-            let mut apis = Vec::with_capacity(g.apis.len());
-            for (ai, a) in g.apis.iter().enumerate() {
-                let ctx = || format!("group {} api {}", g.name, a.name);
-                let template = PathTemplate::parse(&a.path, a.match_mode)
-                    .map_err(|e| format!("{}: {e}", ctx()))?;
-                let params: Vec<&str> = template.params().collect();
-                let mut backends: Vec<Option<Backend>> = (0..stages.len()).map(|_| None).collect();
-                let mut mask = 0u64;
-                for (stage, backend) in &a.stages {
-                    let si = *stages
-                        .get(stage)
-                        .ok_or_else(|| format!("{}: unknown stage {stage}", ctx()))?;
-                    mask |= 1 << si;
-                    backends[si as usize] = Some(
-                        compile_backend(backend, &params).map_err(|e| format!("{}: {e}", ctx()))?,
-                    );
-                }
-                let set = set_names
-                    .iter()
-                    .position(|n| **n == a.response)
-                    .ok_or_else(|| format!("{}: unknown response set {}", ctx(), a.response))?;
-                index.insert(&template, a.match_mode, a.method, ai as u32, mask);
-                apis.push(Api {
-                    id: a.id.clone(),
-                    name: a.name.clone(),
-                    response_set: set as u16,
-                    backends,
-                });
-            }
-            let default_set = set_names
-                .iter()
-                .position(|n| *n == DEFAULT_SET)
-                .ok_or_else(|| format!("group {}: no `{DEFAULT_SET}` response set", g.name))?
-                as u16;
-            groups.push(Group {
-                index,
-                default_set,
-                apis,
-                sets,
-            });
+            groups.push(compile_group(g, &stages).map_err(|e| format!("group {}: {e}", g.name))?);
         }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
@@ -282,6 +235,51 @@ impl Gateway {
             .unwrap_or(&self.fallback_set);
         render_with(set, err, ctx)
     }
+}
+
+fn compile_group(g: &GroupPlan, stages: &HashMap<String, u16>) -> Result<Group, String> {
+    let set_names: Vec<&String> = g.responses.keys().collect();
+    let set_index = |name: &str| {
+        set_names
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| i as u16)
+            .ok_or_else(|| format!("no response set named `{name}`"))
+    };
+    let sets = g
+        .responses
+        .values()
+        .map(compile_set)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut index = ApiIndex::default();
+    let mut apis = Vec::with_capacity(g.apis.len());
+    for (ai, a) in g.apis.iter().enumerate() {
+        let at = |e: String| format!("api {}: {e}", a.name);
+        let template = PathTemplate::parse(&a.path, a.match_mode).map_err(at)?;
+        let params: Vec<&str> = template.params().collect();
+        let mut backends: Vec<Option<Backend>> = (0..stages.len()).map(|_| None).collect();
+        let mut mask = 0u64;
+        for (stage, backend) in &a.stages {
+            let si = *stages
+                .get(stage)
+                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
+            mask |= 1 << si;
+            backends[si as usize] = Some(compile_backend(backend, &params).map_err(at)?);
+        }
+        index.insert(&template, a.match_mode, a.method, ai as u32, mask);
+        apis.push(Api {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            response_set: set_index(&a.response).map_err(at)?,
+            backends,
+        });
+    }
+    Ok(Group {
+        index,
+        default_set: set_index(DEFAULT_SET)?,
+        apis,
+        sets,
+    })
 }
 
 /// Renders with the built-in default set: for when no plan could be loaded.
@@ -414,4 +412,204 @@ fn compile_backend_path(path: &str, params: &[&str]) -> Result<Vec<PathPart>, St
         parts.push(PathPart::Text(rest.to_string()));
     }
     Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ApiPlan, HttpBackend, MatchMode, MockBackend, ResponseSpec, RELEASE};
+    use std::collections::BTreeMap;
+
+    fn http(cluster: &str, path: &str) -> BackendPlan {
+        BackendPlan::Http(HttpBackend {
+            cluster: cluster.into(),
+            path: path.into(),
+            method: None,
+            timeout_ms: 5000,
+        })
+    }
+
+    fn api(
+        name: &str,
+        method: Method,
+        path: &str,
+        mode: MatchMode,
+        stages: &[(&str, BackendPlan)],
+    ) -> ApiPlan {
+        ApiPlan {
+            id: format!("id-{name}"),
+            name: name.into(),
+            method,
+            path: path.into(),
+            match_mode: mode,
+            response: DEFAULT_SET.into(),
+            stages: stages
+                .iter()
+                .map(|(s, b)| (s.to_string(), b.clone()))
+                .collect(),
+        }
+    }
+
+    fn plan() -> Plan {
+        let mut custom = default_set();
+        custom.insert(
+            ErrorType::NotFound,
+            ResponseSpec {
+                status: Some(410),
+                body: "gone $context.stage".into(),
+                headers: BTreeMap::new(),
+            },
+        );
+        let mock = BackendPlan::Mock(MockBackend {
+            status: 201,
+            headers: BTreeMap::new(),
+            body: "hi".into(),
+        });
+        Plan {
+            version: PLAN_VERSION,
+            max_body_bytes: 100,
+            stages: vec![RELEASE.into(), "TEST".into()],
+            groups: vec![
+                GroupPlan {
+                    name: "pub".into(),
+                    domains: vec![],
+                    default: true,
+                    // "a-custom" sorts before "default": set indices must not assume order.
+                    responses: [
+                        ("a-custom".to_string(), default_set()),
+                        (DEFAULT_SET.to_string(), default_set()),
+                    ]
+                    .into(),
+                    apis: vec![
+                        api(
+                            "item",
+                            Method::Get,
+                            "/items/{id}",
+                            MatchMode::Exact,
+                            &[
+                                (RELEASE, http("c1", "/v1/items/{id}")),
+                                ("TEST", http("c2", "/v2/items/{id}")),
+                            ],
+                        ),
+                        api(
+                            "static",
+                            Method::Any,
+                            "/static/",
+                            MatchMode::Prefix,
+                            &[(RELEASE, http("c1", "/assets/"))],
+                        ),
+                        api(
+                            "mock",
+                            Method::Get,
+                            "/mock",
+                            MatchMode::Exact,
+                            &[(RELEASE, mock)],
+                        ),
+                    ],
+                },
+                GroupPlan {
+                    name: "other".into(),
+                    domains: vec!["api.example.com".into()],
+                    default: false,
+                    responses: [(DEFAULT_SET.to_string(), custom)].into(),
+                    apis: vec![],
+                },
+            ],
+        }
+    }
+
+    fn req<'a>(host: &'a str, method: &'a str, path: &'a str, stage: &'a str) -> Request<'a> {
+        Request {
+            method,
+            host,
+            path,
+            stage,
+        }
+    }
+
+    fn target(b: &Backend) -> &HttpTarget {
+        match b {
+            Backend::Http(t) => t,
+            Backend::Mock(_) => panic!("expected an HTTP backend"),
+        }
+    }
+
+    #[test]
+    fn routes_to_the_stage_backend_with_parameters_and_query() {
+        let gw = Gateway::from_plan(&plan()).unwrap();
+        let r = gw
+            .route(&req("x", "GET", "/items/42?a=1&a=2", RELEASE))
+            .unwrap();
+        let t = target(r.backend);
+        assert_eq!(
+            (t.cluster.as_str(), r.backend_path(t)),
+            ("c1", "/v1/items/42?a=1&a=2".to_string())
+        );
+        assert_eq!(gw.describe(r.handle), ("id-item", "item", RELEASE));
+        let r = gw.route(&req("x", "GET", "/items/42", "TEST")).unwrap();
+        let t = target(r.backend);
+        assert_eq!(
+            (t.cluster.as_str(), r.backend_path(t)),
+            ("c2", "/v2/items/42".to_string())
+        );
+    }
+
+    #[test]
+    fn prefix_remainder_joins_backend_path_without_double_slash() {
+        let gw = Gateway::from_plan(&plan()).unwrap();
+        let r = gw
+            .route(&req("x", "DELETE", "/static/a/b.css", RELEASE))
+            .unwrap();
+        assert_eq!(r.backend_path(target(r.backend)), "/assets/a/b.css");
+        let r = gw.route(&req("x", "GET", "/static", RELEASE)).unwrap();
+        assert_eq!(r.backend_path(target(r.backend)), "/assets/");
+    }
+
+    #[test]
+    fn mock_backend_is_a_ready_reply() {
+        let gw = Gateway::from_plan(&plan()).unwrap();
+        let r = gw.route(&req("x", "GET", "/mock", RELEASE)).unwrap();
+        assert!(matches!(
+            r.backend,
+            Backend::Mock(Reply { status: 201, .. })
+        ));
+    }
+
+    #[test]
+    fn not_found_cases_use_the_groups_default_set() {
+        let gw = Gateway::from_plan(&plan()).unwrap();
+        for (host, method, path, stage) in [
+            ("x", "GET", "/nope", RELEASE),
+            ("x", "GET", "/items/1", "NOPE"),
+            ("x", "GET", "/static", "TEST"),
+            ("x", "POST", "/mock", RELEASE),
+            ("x", "ANY", "/mock", RELEASE),
+            ("x", "BREW", "/mock", RELEASE),
+        ] {
+            let (scope, err) = gw.route(&req(host, method, path, stage)).unwrap_err();
+            assert_eq!(err, GatewayError::NOT_FOUND, "{method} {path} {stage}");
+            let reply = gw.render_error(scope, &err, &Context::default());
+            assert_eq!(reply.status, 404);
+            assert!(reply.body.contains("APIG.0101"));
+        }
+        let (scope, err) = gw
+            .route(&req("api.example.com", "GET", "/items/1", "TEST"))
+            .unwrap_err();
+        let ctx = Context {
+            stage: "TEST",
+            ..Default::default()
+        };
+        let reply = gw.render_error(scope, &err, &ctx);
+        assert_eq!((reply.status, reply.body.as_str()), (410, "gone TEST"));
+    }
+
+    #[test]
+    fn rejects_unknown_plan_version_and_missing_default_set() {
+        let mut p = plan();
+        p.version = 99;
+        assert!(Gateway::from_plan(&p).unwrap_err().contains("version"));
+        let mut p = plan();
+        p.groups[1].responses.clear();
+        assert!(Gateway::from_plan(&p).is_err());
+    }
 }
