@@ -11,6 +11,7 @@ use crate::gateway::{
     render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
 };
 use crate::plan::Plan;
+use crate::request_head::RequestHead;
 use crate::response::{self, GatewayError};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
@@ -62,11 +63,7 @@ impl RootContext for PylonRoot {
             gateway: self.gateway.clone(),
             started: SystemTime::UNIX_EPOCH,
             upstream_started: None,
-            debug: false,
-            request_id: String::new(),
-            method: String::new(),
-            path: String::new(),
-            stage: String::new(),
+            head: RequestHead::default(),
             state: State::Pending,
             buffer_body: false,
         }))
@@ -98,16 +95,12 @@ fn millis_between(from: SystemTime, to: SystemTime) -> String {
 
 struct PylonHttp {
     gateway: Option<Rc<Gateway>>,
+    /// Clock readings, taken only in debug mode.
     started: SystemTime,
     upstream_started: Option<SystemTime>,
-    debug: bool,
-    request_id: String,
     /// Kept from the request headers: Envoy refuses reads of request headers
     /// in later phases, and error templates need them.
-    method: String,
-    path: String,
-    /// The environment asked for (`X-Stage`, else RELEASE).
-    stage: String,
+    head: RequestHead,
     state: State,
     /// Chunked request body: buffered and size-checked before forwarding.
     buffer_body: bool,
@@ -116,8 +109,13 @@ struct PylonHttp {
 impl Context for PylonHttp {}
 
 impl PylonHttp {
-    fn header(&self, name: &str) -> Option<String> {
-        self.get_http_request_header(name)
+    /// The environment asked for: `X-Stage`, else RELEASE.
+    fn stage(&self) -> &str {
+        self.head.stage.as_deref().unwrap_or(crate::plan::RELEASE)
+    }
+
+    fn now_if_debug(&self) -> Option<SystemTime> {
+        self.head.debug.then(|| self.get_current_time())
     }
 
     fn source_ip(&self) -> String {
@@ -135,14 +133,14 @@ impl PylonHttp {
     }
 
     fn render(&self, scope: ErrorScope, handle: Option<ApiHandle>, err: &GatewayError) -> Reply {
-        let req_path = self.path.split('?').next().unwrap_or("");
+        let req_path = self.head.path.split('?').next().unwrap_or("");
         let source_ip = self.source_ip();
         let mut ctx = response::Context {
-            request_id: &self.request_id,
+            request_id: &self.head.request_id,
             source_ip: &source_ip,
             req_path,
-            req_method: &self.method,
-            stage: &self.stage,
+            req_method: &self.head.method,
+            stage: self.stage(),
             ..Default::default()
         };
         match &self.gateway {
@@ -162,10 +160,10 @@ impl PylonHttp {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        headers.push(("x-request-id", &self.request_id));
+        headers.push(("x-request-id", &self.head.request_id));
         let latency;
-        if self.debug {
-            latency = millis_between(self.started, self.get_current_time());
+        if let Some(now) = self.now_if_debug() {
+            latency = millis_between(self.started, now);
             headers.push(("x-apig-latency", &latency));
         }
         self.send_http_response(reply.status as u32, headers, Some(reply.body.as_bytes()));
@@ -175,14 +173,13 @@ impl PylonHttp {
 
 impl HttpContext for PylonHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        self.started = self.get_current_time();
-        self.set_http_request_header(CLUSTER_HEADER, None);
-        self.request_id = self.header("x-request-id").unwrap_or_default();
-        self.debug = self
-            .header("x-apig-mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("debug"));
-        self.method = self.header(":method").unwrap_or_default();
-        self.path = self.header(":path").unwrap_or_default();
+        self.head = RequestHead::from_headers(self.get_http_request_headers(), CLUSTER_HEADER);
+        if self.head.has_internal_header {
+            self.set_http_request_header(CLUSTER_HEADER, None);
+        }
+        if let Some(now) = self.now_if_debug() {
+            self.started = now;
+        }
         let Some(gw) = self.gateway.clone() else {
             self.reply_error(
                 ErrorScope::default(),
@@ -191,15 +188,11 @@ impl HttpContext for PylonHttp {
             );
             return Action::Pause;
         };
-        let host = self.header(":authority").unwrap_or_default();
-        self.stage = self
-            .header("x-stage")
-            .unwrap_or_else(|| crate::plan::RELEASE.to_string());
         let req = Request {
-            method: &self.method,
-            host: &host,
-            path: &self.path,
-            stage: &self.stage,
+            method: &self.head.method,
+            host: &self.head.authority,
+            path: &self.head.path,
+            stage: self.stage(),
         };
         let routed = match gw.route(&req) {
             Ok(r) => r,
@@ -208,9 +201,7 @@ impl HttpContext for PylonHttp {
                 return Action::Pause;
             }
         };
-        let content_length = self
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok());
+        let content_length = self.head.content_length;
         if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
                 routed.scope,
@@ -236,7 +227,7 @@ impl HttpContext for PylonHttp {
                 // complete, so an oversized one never reaches the backend.
                 self.buffer_body = content_length.is_none() && !end_of_stream;
                 if end_of_stream {
-                    self.upstream_started = Some(self.get_current_time());
+                    self.upstream_started = self.now_if_debug();
                 }
                 Action::Continue
             }
@@ -251,7 +242,7 @@ impl HttpContext for PylonHttp {
             // Envoy holds a body with a Content-Length to that length, and
             // the length was checked with the headers.
             if end_of_stream {
-                self.upstream_started = Some(self.get_current_time());
+                self.upstream_started = self.now_if_debug();
             }
             return Action::Continue;
         }
@@ -269,7 +260,7 @@ impl HttpContext for PylonHttp {
         if !end_of_stream {
             return Action::Pause;
         }
-        self.upstream_started = Some(self.get_current_time());
+        self.upstream_started = self.now_if_debug();
         Action::Continue
     }
 
@@ -277,8 +268,7 @@ impl HttpContext for PylonHttp {
         let State::Forwarded(handle) = self.state else {
             return Action::Continue;
         };
-        if self.debug {
-            let now = self.get_current_time();
+        if let Some(now) = self.now_if_debug() {
             let total = millis_between(self.started, now);
             let upstream = millis_between(self.upstream_started.unwrap_or(now), now);
             self.set_http_response_header("x-apig-latency", Some(&total));

@@ -4,6 +4,7 @@
 pub mod gateway;
 pub mod path_template;
 pub mod plan;
+pub mod request_head;
 pub mod response;
 pub mod router;
 
