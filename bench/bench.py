@@ -1121,8 +1121,8 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
         f"own router. RSS: bare {mib(memory['bare']['rss_kib'] * 1024)}, no-op Wasm "
         f"{mib(memory['noop']['rss_kib'] * 1024)}, Pylon "
         + ", ".join(f"{mib(memory[f'pylon{n}']['rss_kib'] * 1024)} at {n:,} APIs" for n in sizes)
-        + f" (≈ {(memory[f'pylon{largest}']['rss_kib'] - memory[f'pylon{small}']['rss_kib']) / 1024 / (largest - small) * 1024:.1f} KiB "
-        f"per API)."
+        + (f" (≈ {(memory[f'pylon{largest}']['rss_kib'] - memory[f'pylon{small}']['rss_kib']) / (largest - small):.1f} KiB "
+           f"per API)." if largest > small else ".")
     )
     if not t_ok["throughput"] or not t_ok["latency"]:
         notes.append(
