@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pylon_filter::plan::{MatchMode, Method};
+use pylon_filter::plan::{AuthKind, MatchMode, Method};
 use pylon_filter::response::ErrorType;
 use serde::Deserialize;
 
@@ -24,6 +24,43 @@ struct FileDefs {
     groups: Vec<GroupDef>,
     #[serde(default)]
     apis: Vec<ApiDef>,
+    #[serde(default)]
+    apps: Vec<AppDef>,
+}
+
+/// A caller's app: its AppKey and AppSecret, and what it may call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    /// The AppKey callers sign with (public).
+    pub key: String,
+    pub secret: SecretDef,
+    /// APIs the app may call, per environment.
+    #[serde(default)]
+    pub authorizations: Vec<GrantDef>,
+}
+
+/// A secret given inline, or read at compile time from an environment
+/// variable or a file (so definitions can live in git without it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretDef {
+    Inline(String),
+    Env { env: String },
+    File { file: PathBuf },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantDef {
+    pub group: String,
+    pub api: String,
+    pub environments: Vec<String>,
 }
 
 /// Where Envoy listens and gateway-wide limits.
@@ -100,6 +137,9 @@ pub struct ApiDef {
     /// Response set of the group; `default` when absent.
     #[serde(default)]
     pub response: Option<String>,
+    /// `none` (default) or `app`: callers sign with an authorized app.
+    #[serde(default)]
+    pub auth: AuthKind,
 }
 
 /// Exactly one of `http` or `mock`.
@@ -170,6 +210,7 @@ pub struct Defs {
     pub environments: Vec<Located<EnvironmentDef>>,
     pub groups: Vec<Located<GroupDef>>,
     pub apis: Vec<Located<ApiDef>>,
+    pub apps: Vec<Located<AppDef>>,
 }
 
 /// Reads definitions from files and directories; every file's errors are
@@ -210,6 +251,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
                     .extend(located(&file, parsed.environments));
                 defs.groups.extend(located(&file, parsed.groups));
                 defs.apis.extend(located(&file, parsed.apis));
+                defs.apps.extend(located(&file, parsed.apps));
             }
             Err(e) => errors.push(e),
         }
@@ -271,6 +313,7 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         "apis" => "api",
         "groups" => "group",
         "environments" => "environment",
+        "apps" => "app",
         other => other,
     };
     let object = match index {

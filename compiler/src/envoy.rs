@@ -24,6 +24,7 @@ pub struct Listen<'a> {
 const ROUTE_TIMEOUT: &str = "600s";
 
 pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: &Listen) -> Value {
+    let body_limit = compiled.plan.max_body_bytes;
     let mut vhosts: Vec<Value> = compiled
         .plan
         .groups
@@ -33,11 +34,12 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
             vhost(
                 &format!("group_{}", g.name),
                 g.domains.iter().map(String::as_str).collect(),
+                body_limit,
             )
         })
         .collect();
     // Hosts no group claims: the default group, or a gateway NOT_FOUND.
-    vhosts.push(vhost("default", vec!["*"]));
+    vhosts.push(vhost("default", vec!["*"], body_limit));
 
     json!({
         "admin": {"address": socket(listen.admin_address, listen.admin_port)},
@@ -54,7 +56,6 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         // Paths are normalised before matching: no `..` escapes.
                         "normalize_path": true,
                         "merge_slashes": true,
-                        "strip_any_host_port": true,
                         "use_remote_address": true,
                         // Envoy makes a fresh id for every request.
                         "generate_request_id": true,
@@ -63,7 +64,13 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         // Every client is external: Envoy then replaces any
                         // client-sent x-request-id and drops x-envoy-* headers.
                         "internal_address_config": {"cidr_ranges": [{"address_prefix": "255.255.255.255", "prefix_len": 32}]},
-                        "route_config": {"name": "pylon", "virtual_hosts": vhosts},
+                        // Match domains without the port, but leave the Host
+                        // header as sent: APP signatures cover it.
+                        "route_config": {
+                            "name": "pylon",
+                            "ignore_port_in_host_matching": true,
+                            "virtual_hosts": vhosts,
+                        },
                         "http_filters": [pylon_filter(plan_json, wasm_path), router_filter()],
                     },
                 }]}],
@@ -113,10 +120,12 @@ fn socket(address: &str, port: u16) -> Value {
     json!({"socket_address": {"address": address, "port_value": port}})
 }
 
-fn vhost(name: &str, domains: Vec<&str>) -> Value {
+fn vhost(name: &str, domains: Vec<&str>, body_limit: u64) -> Value {
     json!({
         "name": name,
         "domains": domains,
+        // The filter holds a signed or chunked body until it is complete.
+        "request_body_buffer_limit": body_limit,
         "routes": [
             {
                 "name": "pylon_backend",

@@ -178,8 +178,11 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             match_mode: a.def.match_mode,
             response,
             stages: per_stage,
+            auth: a.def.auth,
+            authorized: Default::default(),
         });
     }
+    let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
 
     let max_body_bytes = match &defs.gateway {
         Some(g) => match g.def.max_body_bytes {
@@ -205,6 +208,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         max_body_bytes,
         stages,
         groups,
+        apps,
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

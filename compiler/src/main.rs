@@ -1,10 +1,12 @@
 //! `pylon`: compiles API definitions into an Envoy configuration.
 
+mod apps;
 mod defs;
 mod envoy;
 mod error;
 mod lower;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -44,12 +46,29 @@ enum Command {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
     },
+    /// Manage callers' apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Print a new app definition with a random AppKey and AppSecret.
+    New {
+        /// The app's name.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { defs } => validate(&defs),
+        Command::App {
+            command: AppCommand::New { name },
+        } => new_app(&name),
         Command::Compile {
             defs,
             out,
@@ -88,6 +107,22 @@ fn summary(c: &lower::Compiled) -> String {
         c.plan.stages.len(),
         c.clusters.len()
     )
+}
+
+fn new_app(name: &str) -> Result<String, Vec<DefError>> {
+    let (key, secret) = apps::new_credentials().map_err(|e| {
+        vec![DefError::new(
+            Path::new("/dev/urandom"),
+            "",
+            "",
+            e.to_string(),
+        )]
+    })?;
+    Ok(format!(
+        "# Keep the secret out of git: put it in a file or an environment variable\n\
+         # and write `secret: {{file: ...}}` or `secret: {{env: ...}}` instead.\n\
+         apps:\n  - name: {name}\n    key: {key}\n    secret: {secret}\n    authorizations: []\n"
+    ))
 }
 
 fn validate(inputs: &[PathBuf]) -> Result<String, Vec<DefError>> {
@@ -182,7 +217,14 @@ fn compile(
 /// Writes next to the target and renames, so a reader never sees half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
+    // The files may hold app secrets: readable by their owner only.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))?;
     std::fs::rename(&tmp, path)
 }
 

@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
+use crate::app_auth::AuthFailure;
 use crate::gateway::{
     render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
 };
-use crate::plan::Plan;
+use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
 use crate::response::{self, GatewayError};
 
@@ -66,6 +67,8 @@ impl RootContext for PylonRoot {
             head: RequestHead::default(),
             state: State::Pending,
             buffer_body: false,
+            auth_pending: false,
+            app: None,
         }))
     }
 
@@ -102,8 +105,13 @@ struct PylonHttp {
     /// in later phases, and error templates need them.
     head: RequestHead,
     state: State,
-    /// Chunked request body: buffered and size-checked before forwarding.
+    /// The request body is held (buffered) before anything is forwarded:
+    /// a chunked body is size-checked, a signed one verified.
     buffer_body: bool,
+    /// The APP signature is checked once the whole body is in.
+    auth_pending: bool,
+    /// The authenticated app, for `$context.appId`.
+    app: Option<u32>,
 }
 
 impl Context for PylonHttp {}
@@ -111,11 +119,54 @@ impl Context for PylonHttp {}
 impl PylonHttp {
     /// The environment asked for: `X-Stage`, else RELEASE.
     fn stage(&self) -> &str {
-        self.head.stage.as_deref().unwrap_or(crate::plan::RELEASE)
+        self.head.stage().unwrap_or(crate::plan::RELEASE)
     }
 
     fn now_if_debug(&self) -> Option<SystemTime> {
-        self.head.debug.then(|| self.get_current_time())
+        self.head.debug().then(|| self.get_current_time())
+    }
+
+    /// Checks the caller's APP credentials and authorization; on failure
+    /// the gateway response is sent and `false` returned.
+    fn authenticate(&mut self, gw: &Gateway, handle: ApiHandle, body: &[u8]) -> bool {
+        let now = self
+            .get_current_time()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        let verdict = gw.apps.authenticate(&self.head, body, now).and_then(|app| {
+            self.app = Some(app);
+            gw.authorize(handle, app).map_err(|error| AuthFailure {
+                error,
+                detail: String::new(),
+            })
+        });
+        match verdict {
+            Ok(()) => {
+                // Credentials stay at the gateway.
+                self.set_http_request_header("authorization", None);
+                true
+            }
+            Err(f) => {
+                self.reply_error(gw.scope_of(handle), Some(handle), &f.error, &f.detail);
+                false
+            }
+        }
+    }
+
+    /// After routing (and authentication): answer a mock, or let the
+    /// request go on to its backend.
+    fn proceed(&mut self, gw: &Gateway, handle: ApiHandle) -> Action {
+        match gw.backend(handle) {
+            Backend::Mock(reply) => {
+                self.reply(reply.clone());
+                Action::Pause
+            }
+            Backend::Http(_) => {
+                self.upstream_started = self.now_if_debug();
+                Action::Continue
+            }
+        }
     }
 
     fn source_ip(&self) -> String {
@@ -127,19 +178,32 @@ impl PylonHttp {
     }
 
     /// Answers with a gateway error rendered by the API's (or group's) set.
-    fn reply_error(&mut self, scope: ErrorScope, handle: Option<ApiHandle>, err: &GatewayError) {
-        let reply = self.render(scope, handle, err);
+    fn reply_error(
+        &mut self,
+        scope: ErrorScope,
+        handle: Option<ApiHandle>,
+        err: &GatewayError,
+        detail: &str,
+    ) {
+        let reply = self.render(scope, handle, err, detail);
         self.reply(reply);
     }
 
-    fn render(&self, scope: ErrorScope, handle: Option<ApiHandle>, err: &GatewayError) -> Reply {
-        let req_path = self.head.path.split('?').next().unwrap_or("");
+    fn render(
+        &self,
+        scope: ErrorScope,
+        handle: Option<ApiHandle>,
+        err: &GatewayError,
+        detail: &str,
+    ) -> Reply {
+        let req_path = self.head.path().split('?').next().unwrap_or("");
         let source_ip = self.source_ip();
         let mut ctx = response::Context {
-            request_id: &self.head.request_id,
+            error_detail: detail,
+            request_id: self.head.request_id(),
             source_ip: &source_ip,
             req_path,
-            req_method: &self.head.method,
+            req_method: self.head.method(),
             stage: self.stage(),
             ..Default::default()
         };
@@ -147,6 +211,9 @@ impl PylonHttp {
             Some(gw) => {
                 if let Some(h) = handle {
                     (ctx.api_id, ctx.api_name, ctx.stage) = gw.describe(h);
+                }
+                if let Some(app) = self.app {
+                    ctx.app_id = &gw.apps.get(app).id;
                 }
                 gw.render_error(scope, err, &ctx)
             }
@@ -160,7 +227,7 @@ impl PylonHttp {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        headers.push(("x-request-id", &self.head.request_id));
+        headers.push(("x-request-id", self.head.request_id()));
         let latency;
         if let Some(now) = self.now_if_debug() {
             latency = millis_between(self.started, now);
@@ -173,70 +240,78 @@ impl PylonHttp {
 
 impl HttpContext for PylonHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        self.head = RequestHead::from_headers(self.get_http_request_headers(), CLUSTER_HEADER);
-        if self.head.has_internal_header {
+        self.head = RequestHead::new(self.get_http_request_headers());
+        if self.head.get(CLUSTER_HEADER).is_some() {
             self.set_http_request_header(CLUSTER_HEADER, None);
         }
         if let Some(now) = self.now_if_debug() {
             self.started = now;
         }
         let Some(gw) = self.gateway.clone() else {
-            self.reply_error(
-                ErrorScope::default(),
-                None,
-                &GatewayError::CONFIG_NOT_LOADED,
-            );
+            let err = GatewayError::CONFIG_NOT_LOADED;
+            self.reply_error(ErrorScope::default(), None, &err, "");
             return Action::Pause;
         };
         let req = Request {
-            method: &self.head.method,
-            host: &self.head.authority,
-            path: &self.head.path,
+            method: self.head.method(),
+            host: self.head.authority(),
+            path: self.head.path(),
             stage: self.stage(),
         };
         let routed = match gw.route(&req) {
             Ok(r) => r,
             Err((scope, err)) => {
-                self.reply_error(scope, None, &err);
+                self.reply_error(scope, None, &err, "");
                 return Action::Pause;
             }
         };
-        let content_length = self.head.content_length;
+        let handle = routed.handle;
+        let content_length = self.head.content_length();
         if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
                 routed.scope,
-                Some(routed.handle),
+                Some(handle),
                 &GatewayError::BODY_TOO_LARGE,
+                "",
             );
             return Action::Pause;
         }
-        match routed.backend {
-            Backend::Mock(reply) => {
-                self.reply(reply.clone());
-                Action::Pause
-            }
-            Backend::Http(target) => {
-                self.set_http_request_header(":path", Some(&routed.backend_path(target)));
-                self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
-                self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
-                if let Some(m) = target.method {
-                    self.set_http_request_header(":method", Some(m));
-                }
-                self.state = State::Forwarded(routed.handle);
-                // Without a length (chunked), hold the body until it is
-                // complete, so an oversized one never reaches the backend.
-                self.buffer_body = content_length.is_none() && !end_of_stream;
-                if end_of_stream {
-                    self.upstream_started = self.now_if_debug();
-                }
-                Action::Continue
+        if let Backend::Http(target) = routed.backend {
+            // Applied only if the request goes on: a paused request that is
+            // answered by the gateway never reaches Envoy's router.
+            self.set_http_request_header(":path", Some(&routed.backend_path(target)));
+            self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
+            self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
+            if let Some(m) = target.method {
+                self.set_http_request_header(":method", Some(m));
             }
         }
+        self.state = State::Forwarded(handle);
+        let needs_app = gw.auth_of(handle) == AuthKind::App;
+        // Hold the body when a chunked one must be size-checked or a
+        // signature covers it; nothing is forwarded until it is complete.
+        self.buffer_body = !end_of_stream && (needs_app || content_length.is_none());
+        if needs_app {
+            if !end_of_stream {
+                self.auth_pending = true;
+                return Action::Pause;
+            }
+            if !self.authenticate(&gw, handle, &[]) {
+                return Action::Pause;
+            }
+        }
+        if end_of_stream || matches!(gw.backend(handle), Backend::Mock(_)) {
+            return self.proceed(&gw, handle);
+        }
+        Action::Continue
     }
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         let State::Forwarded(handle) = self.state else {
             return Action::Continue;
+        };
+        let Some(gw) = self.gateway.clone() else {
+            return Action::Pause;
         };
         if !self.buffer_body {
             // Envoy holds a body with a Content-Length to that length, and
@@ -247,21 +322,26 @@ impl HttpContext for PylonHttp {
             return Action::Continue;
         }
         // While paused Envoy buffers, and `size` is the whole body so far.
-        let limit = self.gateway.as_ref().map_or(0, |g| g.max_body_bytes);
-        if size as u64 > limit {
-            let scope = self
-                .gateway
-                .as_ref()
-                .map(|g| g.scope_of(handle))
-                .unwrap_or_default();
-            self.reply_error(scope, Some(handle), &GatewayError::BODY_TOO_LARGE);
+        if size as u64 > gw.max_body_bytes {
+            self.reply_error(
+                gw.scope_of(handle),
+                Some(handle),
+                &GatewayError::BODY_TOO_LARGE,
+                "",
+            );
             return Action::Pause;
         }
         if !end_of_stream {
             return Action::Pause;
         }
-        self.upstream_started = self.now_if_debug();
-        Action::Continue
+        if self.auth_pending {
+            self.auth_pending = false;
+            let body = self.get_http_request_body(0, size).unwrap_or_default();
+            if !self.authenticate(&gw, handle, &body) {
+                return Action::Pause;
+            }
+        }
+        self.proceed(&gw, handle)
     }
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
@@ -296,7 +376,7 @@ impl HttpContext for PylonHttp {
         let Some(gw) = self.gateway.clone() else {
             return Action::Continue;
         };
-        let reply = self.render(gw.scope_of(handle), Some(handle), &err);
+        let reply = self.render(gw.scope_of(handle), Some(handle), &err, "");
         self.set_http_response_header(":status", Some(&reply.status.to_string()));
         self.set_http_response_header("content-length", None);
         for (k, v) in &reply.headers {

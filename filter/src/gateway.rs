@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::app_auth::Apps;
 use crate::path_template::PathTemplate;
-use crate::plan::{BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION};
+use crate::plan::{AuthKind, BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION};
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
 
@@ -64,6 +65,9 @@ pub struct Api {
     pub name: String,
     /// Index of the group's response set this API's errors use.
     response_set: u16,
+    pub auth: AuthKind,
+    /// Per stage index: the apps allowed to call, sorted.
+    authorized: Vec<Vec<u32>>,
     /// Backend per stage index; `None` = not published there.
     backends: Vec<Option<Backend>>,
 }
@@ -119,6 +123,7 @@ pub struct Gateway {
     stage_names: Vec<String>,
     hosts: HostIndex,
     groups: Vec<Group>,
+    pub apps: Apps,
     /// Used when no group claims the host.
     fallback_set: CompiledSet,
 }
@@ -140,6 +145,7 @@ impl Gateway {
             .enumerate()
             .map(|(i, s)| (s.clone(), i as u16))
             .collect();
+        let apps = Apps::from_plan(&plan.apps)?;
         let mut hosts = HostIndex::default();
         let mut groups = Vec::with_capacity(plan.groups.len());
         for (gi, g) in plan.groups.iter().enumerate() {
@@ -149,7 +155,9 @@ impl Gateway {
             if g.default {
                 hosts.set_default(gi as u32);
             }
-            groups.push(compile_group(g, &stages).map_err(|e| format!("group {}: {e}", g.name))?);
+            groups.push(
+                compile_group(g, &stages, &apps).map_err(|e| format!("group {}: {e}", g.name))?,
+            );
         }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
@@ -157,6 +165,7 @@ impl Gateway {
             stage_names: plan.stages.clone(),
             hosts,
             groups,
+            apps,
             fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
         })
     }
@@ -220,6 +229,26 @@ impl Gateway {
         (&api.id, &api.name, &self.stage_names[h.stage as usize])
     }
 
+    /// The backend of the handle's API in its stage.
+    pub fn backend(&self, h: ApiHandle) -> &Backend {
+        self.api(h).backends[h.stage as usize]
+            .as_ref()
+            .expect("handles name published APIs")
+    }
+
+    pub fn auth_of(&self, h: ApiHandle) -> AuthKind {
+        self.api(h).auth
+    }
+
+    /// Whether `app` may call the API in the handle's stage.
+    pub fn authorize(&self, h: ApiHandle, app: u32) -> Result<(), GatewayError> {
+        let allowed = &self.api(h).authorized[h.stage as usize];
+        match allowed.binary_search(&app) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(GatewayError::APP_UNAUTHORIZED),
+        }
+    }
+
     pub fn scope_of(&self, h: ApiHandle) -> ErrorScope {
         ErrorScope {
             group: Some(h.group),
@@ -237,7 +266,11 @@ impl Gateway {
     }
 }
 
-fn compile_group(g: &GroupPlan, stages: &HashMap<String, u16>) -> Result<Group, String> {
+fn compile_group(
+    g: &GroupPlan,
+    stages: &HashMap<String, u16>,
+    known_apps: &Apps,
+) -> Result<Group, String> {
     let set_names: Vec<&String> = g.responses.keys().collect();
     let set_index = |name: &str| {
         set_names
@@ -266,11 +299,26 @@ fn compile_group(g: &GroupPlan, stages: &HashMap<String, u16>) -> Result<Group, 
             mask |= 1 << si;
             backends[si as usize] = Some(compile_backend(backend, &params).map_err(at)?);
         }
+        let mut authorized: Vec<Vec<u32>> = vec![Vec::new(); stages.len()];
+        for (stage, names) in &a.authorized {
+            let si = *stages
+                .get(stage)
+                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
+            for name in names {
+                let app = known_apps
+                    .by_name(name)
+                    .ok_or_else(|| at(format!("unknown app {name}")))?;
+                authorized[si as usize].push(app);
+            }
+            authorized[si as usize].sort_unstable();
+        }
         index.insert(&template, a.match_mode, a.method, ai as u32, mask);
         apis.push(Api {
             id: a.id.clone(),
             name: a.name.clone(),
             response_set: set_index(&a.response).map_err(at)?,
+            auth: a.auth,
+            authorized,
             backends,
         });
     }
@@ -447,6 +495,8 @@ mod tests {
                 .iter()
                 .map(|(s, b)| (s.to_string(), b.clone()))
                 .collect(),
+            auth: AuthKind::None,
+            authorized: BTreeMap::new(),
         }
     }
 
@@ -469,6 +519,7 @@ mod tests {
             version: PLAN_VERSION,
             max_body_bytes: 100,
             stages: vec![RELEASE.into(), "TEST".into()],
+            apps: vec![],
             groups: vec![
                 GroupPlan {
                     name: "pub".into(),

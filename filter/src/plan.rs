@@ -27,6 +27,29 @@ pub struct Plan {
     /// Every environment callers may select; `RELEASE` first.
     pub stages: Vec<String>,
     pub groups: Vec<GroupPlan>,
+    /// Callers' apps. Secrets are in here: the admin port shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppPlan {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+    pub secret: String,
+}
+
+/// How an API identifies its callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// Anyone may call.
+    #[default]
+    None,
+    /// An authorized app, proven by an APP signature.
+    App,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +140,15 @@ pub struct ApiPlan {
     pub response: String,
     /// Backend per environment the API is published to.
     pub stages: BTreeMap<String, BackendPlan>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub auth: AuthKind,
+    /// Environment → names of the apps authorized to call the API there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorized: BTreeMap<String, Vec<String>>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

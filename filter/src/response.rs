@@ -50,8 +50,10 @@ impl ErrorType {
             ErrorType::AuthorizerConfFailure | ErrorType::AuthorizerFailure => 500,
             ErrorType::AuthorizerIdentitiesFailure
             | ErrorType::AuthFailure
-            | ErrorType::AuthHeaderMissing
-            | ErrorType::Unauthorized => 401,
+            | ErrorType::AuthHeaderMissing => 401,
+            // Table 5-2 says 401, table 6-2 (APIG.0304) 403: the caller is
+            // identified but not allowed, which HTTP calls 403.
+            ErrorType::Unauthorized => 403,
             ErrorType::BackendTimeout => 504,
             ErrorType::BackendUnavailable => 502,
             ErrorType::NotFound => 404,
@@ -130,6 +132,24 @@ impl GatewayError {
         code: "APIG.0201",
         message: "API request error",
     };
+    pub const AUTH_HEADER_MISSING: GatewayError = GatewayError {
+        kind: ErrorType::AuthHeaderMissing,
+        status: 401,
+        code: "APIG.0303",
+        message: "Authentication information is missing",
+    };
+    pub const AUTH_FAILURE: GatewayError = GatewayError {
+        kind: ErrorType::AuthFailure,
+        status: 401,
+        code: "APIG.0303",
+        message: "Incorrect app authentication information",
+    };
+    pub const APP_UNAUTHORIZED: GatewayError = GatewayError {
+        kind: ErrorType::Unauthorized,
+        status: 403,
+        code: "APIG.0304",
+        message: "The app is not authorized to access the API",
+    };
     pub const INTERNAL: GatewayError = GatewayError {
         kind: ErrorType::Default5xx,
         status: 500,
@@ -206,6 +226,8 @@ impl ContextVar {
 /// Values for one rendering. Missing ones render as empty strings.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Context<'a> {
+    /// Appended to the error message (`message: detail`) when not empty.
+    pub error_detail: &'a str,
     pub api_id: &'a str,
     pub api_name: &'a str,
     pub app_id: &'a str,
@@ -277,6 +299,11 @@ impl Template {
                         ContextVar::ReqPath => ctx.req_path,
                         ContextVar::ReqMethod => ctx.req_method,
                         ContextVar::ErrorCode => err.code,
+                        ContextVar::ErrorMessage if !ctx.error_detail.is_empty() => {
+                            push_json_escaped(&mut out, err.message);
+                            out.push_str(": ");
+                            ctx.error_detail
+                        }
                         ContextVar::ErrorMessage => err.message,
                         ContextVar::ErrorType => err.kind.as_str(),
                     };

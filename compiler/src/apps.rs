@@ -1,0 +1,142 @@
+//! Apps: names, AppKeys, secrets resolved at compile time, and their
+//! authorizations written onto the APIs they may call.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use pylon_filter::plan::{AppPlan, GroupPlan};
+use sha2::{Digest, Sha256};
+
+use crate::defs::{AppDef, Defs, Located, SecretDef};
+use crate::error::DefError;
+
+/// Checks the apps, reads their secrets and records each grant in
+/// `ApiPlan::authorized` of the granted API.
+pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) -> Vec<AppPlan> {
+    let mut names: HashMap<&str, ()> = HashMap::new();
+    let mut keys: HashMap<&str, &str> = HashMap::new();
+    let mut apps = Vec::new();
+    for app in &defs.apps {
+        let object = format!("app '{}'", app.def.name);
+        let err = |field: &str, msg: String| DefError::new(&app.file, &object, field, msg);
+        if !valid_token(&app.def.name, 1, 64) {
+            errs.push(err(
+                "name",
+                "must be 1-64 letters, digits, `-` or `_`".into(),
+            ));
+        }
+        if names.insert(&app.def.name, ()).is_some() {
+            errs.push(err("name", "another app has this name".into()));
+        }
+        if !valid_token(&app.def.key, 8, 64) {
+            errs.push(err(
+                "key",
+                "AppKey must be 8-64 letters, digits, `-` or `_`".into(),
+            ));
+        } else if let Some(other) = keys.insert(&app.def.key, &app.def.name) {
+            errs.push(err(
+                "key",
+                format!("app '{other}' already uses this AppKey"),
+            ));
+        }
+        let secret = match resolve_secret(app) {
+            Ok(s) => s,
+            Err(m) => {
+                errs.push(err("secret", m));
+                continue;
+            }
+        };
+        grant(app, groups, errs);
+        apps.push(AppPlan {
+            id: app_id(&app.def.name),
+            name: app.def.name.clone(),
+            key: app.def.key.clone(),
+            secret,
+        });
+    }
+    apps
+}
+
+fn grant(app: &Located<AppDef>, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) {
+    let object = format!("app '{}'", app.def.name);
+    for (i, g) in app.def.authorizations.iter().enumerate() {
+        let field = format!("authorizations[{i}]");
+        let Some(group) = groups.iter_mut().find(|p| p.name == g.group) else {
+            errs.push(DefError::new(
+                &app.file,
+                &object,
+                &format!("{field}.group"),
+                format!("no group named '{}'", g.group),
+            ));
+            continue;
+        };
+        let Some(api) = group.apis.iter_mut().find(|a| a.name == g.api) else {
+            errs.push(DefError::new(
+                &app.file,
+                &object,
+                &format!("{field}.api"),
+                format!("group '{}' has no API named '{}'", g.group, g.api),
+            ));
+            continue;
+        };
+        for (j, env) in g.environments.iter().enumerate() {
+            if !api.stages.contains_key(env) {
+                errs.push(DefError::new(
+                    &app.file,
+                    &object,
+                    &format!("{field}.environments[{j}]"),
+                    format!("api '{}' is not published to '{env}'", g.api),
+                ));
+                continue;
+            }
+            let allowed = api.authorized.entry(env.clone()).or_default();
+            if !allowed.contains(&app.def.name) {
+                allowed.push(app.def.name.clone());
+                allowed.sort();
+            }
+        }
+    }
+}
+
+/// The secret's value; errors never include it.
+fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
+    let value = match &app.def.secret {
+        SecretDef::Inline(s) => s.clone(),
+        SecretDef::Env { env } => {
+            std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
+        }
+        SecretDef::File { file } => {
+            let path = app.file.parent().unwrap_or(Path::new(".")).join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    let ok = (8..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err("AppSecret must be 8-64 printable characters without spaces".into());
+    }
+    Ok(value)
+}
+
+fn valid_token(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A stable 32-hex-digit app id (`$context.appId`).
+pub fn app_id(name: &str) -> String {
+    let digest = Sha256::digest(format!("app/{name}").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fresh credentials for `pylon app new`: 32 hex digits of AppKey and 64 of
+/// AppSecret, from the operating system's random source.
+pub fn new_credentials() -> std::io::Result<(String, String)> {
+    use std::io::Read;
+    let mut bytes = [0u8; 48];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Ok((hex(&bytes[..16]), hex(&bytes[16..])))
+}
