@@ -71,7 +71,11 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                             "ignore_port_in_host_matching": true,
                             "virtual_hosts": vhosts,
                         },
-                        "http_filters": [pylon_filter(plan_json, wasm_path), router_filter()],
+                        "http_filters": [
+                            pylon_filter(plan_json, wasm_path),
+                            buffer_filter(compiled.plan.max_body_bytes),
+                            router_filter(),
+                        ],
                     },
                 }]}],
             }],
@@ -102,6 +106,19 @@ fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
                     "value": plan_json,
                 },
             },
+        },
+    })
+}
+
+/// Holds each request from the router until its body is complete, so the
+/// Pylon filter can verify a signed body before any byte reaches a backend;
+/// larger bodies than the gateway's limit are answered 413.
+fn buffer_filter(max_body_bytes: u64) -> Value {
+    json!({
+        "name": "envoy.filters.http.buffer",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+            "max_request_bytes": max_body_bytes.min(u32::MAX as u64),
         },
     })
 }

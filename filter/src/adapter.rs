@@ -66,7 +66,6 @@ impl RootContext for PylonRoot {
             upstream_started: None,
             head: RequestHead::default(),
             state: State::Pending,
-            buffer_body: false,
             auth_pending: false,
             app: None,
         }))
@@ -105,10 +104,9 @@ struct PylonHttp {
     /// in later phases, and error templates need them.
     head: RequestHead,
     state: State,
-    /// The request body is held (buffered) before anything is forwarded:
-    /// a chunked body is size-checked, a signed one verified.
-    buffer_body: bool,
-    /// The APP signature is checked once the whole body is in.
+    /// The APP signature is checked once the whole body is in. (Envoy's
+    /// buffer filter, after this one, holds the request from the router
+    /// until then; proxy-wasm cannot pause headers and still see the body.)
     auth_pending: bool,
     /// The authenticated app, for `$context.appId`.
     app: Option<u32>,
@@ -142,11 +140,7 @@ impl PylonHttp {
             })
         });
         match verdict {
-            Ok(()) => {
-                // Credentials stay at the gateway.
-                self.set_http_request_header("authorization", None);
-                true
-            }
+            Ok(()) => true,
             Err(f) => {
                 self.reply_error(gw.scope_of(handle), Some(handle), &f.error, &f.detail);
                 false
@@ -287,14 +281,12 @@ impl HttpContext for PylonHttp {
             }
         }
         self.state = State::Forwarded(handle);
-        let needs_app = gw.auth_of(handle) == AuthKind::App;
-        // Hold the body when a chunked one must be size-checked or a
-        // signature covers it; nothing is forwarded until it is complete.
-        self.buffer_body = !end_of_stream && (needs_app || content_length.is_none());
-        if needs_app {
+        if gw.auth_of(handle) == AuthKind::App {
+            // Credentials stay at the gateway (already read into `head`).
+            self.set_http_request_header("authorization", None);
             if !end_of_stream {
                 self.auth_pending = true;
-                return Action::Pause;
+                return Action::Continue;
             }
             if !self.authenticate(&gw, handle, &[]) {
                 return Action::Pause;
@@ -310,36 +302,24 @@ impl HttpContext for PylonHttp {
         let State::Forwarded(handle) = self.state else {
             return Action::Continue;
         };
-        let Some(gw) = self.gateway.clone() else {
-            return Action::Pause;
-        };
-        if !self.buffer_body {
-            // Envoy holds a body with a Content-Length to that length, and
-            // the length was checked with the headers.
+        if !self.auth_pending {
             if end_of_stream {
                 self.upstream_started = self.now_if_debug();
             }
             return Action::Continue;
         }
-        // While paused Envoy buffers, and `size` is the whole body so far.
-        if size as u64 > gw.max_body_bytes {
-            self.reply_error(
-                gw.scope_of(handle),
-                Some(handle),
-                &GatewayError::BODY_TOO_LARGE,
-                "",
-            );
-            return Action::Pause;
-        }
+        // Buffer until the whole body is in (Envoy answers 413 past the
+        // route's buffer limit, which is the gateway's body limit).
         if !end_of_stream {
             return Action::Pause;
         }
-        if self.auth_pending {
-            self.auth_pending = false;
-            let body = self.get_http_request_body(0, size).unwrap_or_default();
-            if !self.authenticate(&gw, handle, &body) {
-                return Action::Pause;
-            }
+        self.auth_pending = false;
+        let Some(gw) = self.gateway.clone() else {
+            return Action::Pause;
+        };
+        let body = self.get_http_request_body(0, size).unwrap_or_default();
+        if !self.authenticate(&gw, handle, &body) {
+            return Action::Pause;
         }
         self.proceed(&gw, handle)
     }
