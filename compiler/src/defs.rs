@@ -47,12 +47,88 @@ pub struct AppDef {
 
 /// A secret given inline, or read at compile time from an environment
 /// variable or a file (so definitions can live in git without it).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum SecretDef {
     Inline(String),
     Env { env: String },
     File { file: PathBuf },
+}
+
+/// By hand rather than `untagged`: errors then name the `secret` field,
+/// `{env, file}` together or unknown keys are refused, and no error ever
+/// quotes the value (serde's "invalid type: integer `1234...`" would).
+impl<'de> Deserialize<'de> for SecretDef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SecretDef, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+struct SecretVisitor;
+
+const SECRET_FORMS: &str = "a string, `{env: VARIABLE}` or `{file: path}`";
+
+impl SecretVisitor {
+    fn not_a_string<E: serde::de::Error>() -> E {
+        E::custom(format!(
+            "expected {SECRET_FORMS}; quote a secret YAML would read as a number or boolean"
+        ))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = SecretDef;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(SECRET_FORMS)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretDef, E> {
+        Ok(SecretDef::Inline(v.to_string()))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretDef, E> {
+        Err(Self::not_a_string())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SecretDef, A::Error> {
+        use serde::de::Error;
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let def = match key.as_str() {
+                "env" => SecretDef::Env {
+                    env: map.next_value()?,
+                },
+                "file" => SecretDef::File {
+                    file: map.next_value()?,
+                },
+                other => return Err(A::Error::unknown_field(other, &["env", "file"])),
+            };
+            if found.replace(def).is_some() {
+                return Err(A::Error::custom("give either `env` or `file`, not both"));
+            }
+        }
+        found.ok_or_else(|| A::Error::custom(format!("expected {SECRET_FORMS}")))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +216,9 @@ pub struct ApiDef {
     /// `none` (default) or `app`: callers sign with an authorized app.
     #[serde(default)]
     pub auth: AuthKind,
+    /// Alibaba-style callers may sign with HmacSHA1 as well as HmacSHA256.
+    #[serde(default)]
+    pub allow_hmac_sha1: bool,
 }
 
 /// Exactly one of `http` or `mock`.

@@ -179,6 +179,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             response,
             stages: per_stage,
             auth: a.def.auth,
+            allow_hmac_sha1: a.def.allow_hmac_sha1,
             authorized: Default::default(),
         });
     }

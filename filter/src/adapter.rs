@@ -7,10 +7,12 @@ use std::time::{Duration, SystemTime};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
+use crate::aliyun_sign::MAX_SKEW_MS;
 use crate::app_auth::AuthFailure;
 use crate::gateway::{
     render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
 };
+use crate::nonce::{self, SharedStore, Verdict};
 use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
 use crate::response::{self, GatewayError};
@@ -43,6 +45,7 @@ impl RootContext for PylonRoot {
         match loaded {
             Ok(gw) => {
                 self.gateway = Some(Rc::new(gw));
+                nonce::prepare(&HostStore(self));
                 true
             }
             Err(e) => {
@@ -68,6 +71,7 @@ impl RootContext for PylonRoot {
             state: State::Pending,
             auth_pending: false,
             app: None,
+            last_error: String::new(),
         }))
     }
 
@@ -110,6 +114,21 @@ struct PylonHttp {
     auth_pending: bool,
     /// The authenticated app, for `$context.appId`.
     app: Option<u32>,
+    /// The message of the gateway error being answered (X-Ca-Error-Message).
+    last_error: String,
+}
+
+/// The host's shared data (one store per Envoy process, all workers).
+struct HostStore<'a>(&'a dyn Context);
+
+impl SharedStore for HostStore<'_> {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.0.get_shared_data(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        self.0.set_shared_data(key, Some(value), cas).is_ok()
+    }
 }
 
 impl Context for PylonHttp {}
@@ -117,7 +136,10 @@ impl Context for PylonHttp {}
 impl PylonHttp {
     /// The environment asked for: `X-Stage`, else RELEASE.
     fn stage(&self) -> &str {
-        self.head.stage().unwrap_or(crate::plan::RELEASE)
+        self.head
+            .stage()
+            .or_else(|| self.head.get("x-ca-stage"))
+            .unwrap_or(crate::plan::RELEASE)
     }
 
     fn now_if_debug(&self) -> Option<SystemTime> {
@@ -127,18 +149,38 @@ impl PylonHttp {
     /// Checks the caller's APP credentials and authorization; on failure
     /// the gateway response is sent and `false` returned.
     fn authenticate(&mut self, gw: &Gateway, handle: ApiHandle, body: &[u8]) -> bool {
-        let now = self
+        let now_ms = self
             .get_current_time()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
-            .as_secs();
-        let verdict = gw.apps.authenticate(&self.head, body, now).and_then(|app| {
-            self.app = Some(app);
-            gw.authorize(handle, app).map_err(|error| AuthFailure {
-                error,
-                detail: String::new(),
-            })
-        });
+            .as_millis() as u64;
+        let verdict = gw
+            .apps
+            .authenticate(&self.head, body, now_ms, gw.allows_hmac_sha1(handle))
+            .and_then(|caller| {
+                self.app = Some(caller.app);
+                gw.authorize(handle, caller.app)
+                    .map_err(|error| AuthFailure {
+                        error,
+                        detail: String::new(),
+                    })?;
+                match caller.nonce_key {
+                    Some(key) => {
+                        match nonce::check_and_record(&HostStore(self), &key, now_ms, MAX_SKEW_MS) {
+                            Verdict::Fresh => Ok(()),
+                            Verdict::Replayed => Err(AuthFailure {
+                                error: GatewayError::AUTH_FAILURE,
+                                detail: "Nonce Used".into(),
+                            }),
+                            Verdict::Busy => Err(AuthFailure {
+                                error: GatewayError::INTERNAL,
+                                detail: "nonce store busy".into(),
+                            }),
+                        }
+                    }
+                    None => Ok(()),
+                }
+            });
         match verdict {
             Ok(()) => true,
             Err(f) => {
@@ -146,6 +188,10 @@ impl PylonHttp {
                 false
             }
         }
+    }
+
+    fn aliyun_caller(&self) -> bool {
+        self.head.get("x-ca-key").is_some() || self.head.get("x-ca-signature").is_some()
     }
 
     /// After routing (and authentication): answer a mock, or let the
@@ -222,6 +268,15 @@ impl PylonHttp {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         headers.push(("x-request-id", self.head.request_id()));
+        // Alibaba-style callers (they send X-Ca-* headers) read these.
+        let error_message;
+        if self.aliyun_caller() {
+            headers.push(("x-ca-request-id", self.head.request_id()));
+            if reply.status >= 400 {
+                error_message = self.last_error.clone();
+                headers.push(("x-ca-error-message", &error_message));
+            }
+        }
         let latency;
         if let Some(now) = self.now_if_debug() {
             latency = millis_between(self.started, now);
@@ -284,6 +339,7 @@ impl HttpContext for PylonHttp {
         if gw.auth_of(handle) == AuthKind::App {
             // Credentials stay at the gateway (already read into `head`).
             self.set_http_request_header("authorization", None);
+            self.set_http_request_header("x-ca-signature", None);
             if !end_of_stream {
                 self.auth_pending = true;
                 return Action::Continue;

@@ -66,6 +66,7 @@ pub struct Api {
     /// Index of the group's response set this API's errors use.
     response_set: u16,
     pub auth: AuthKind,
+    pub allow_hmac_sha1: bool,
     /// Per stage index: the apps allowed to call, sorted.
     authorized: Vec<Vec<u32>>,
     /// Backend per stage index; `None` = not published there.
@@ -240,6 +241,10 @@ impl Gateway {
         self.api(h).auth
     }
 
+    pub fn allows_hmac_sha1(&self, h: ApiHandle) -> bool {
+        self.api(h).allow_hmac_sha1
+    }
+
     /// Whether `app` may call the API in the handle's stage.
     pub fn authorize(&self, h: ApiHandle, app: u32) -> Result<(), GatewayError> {
         let allowed = &self.api(h).authorized[h.stage as usize];
@@ -318,6 +323,7 @@ fn compile_group(
             name: a.name.clone(),
             response_set: set_index(&a.response).map_err(at)?,
             auth: a.auth,
+            allow_hmac_sha1: a.allow_hmac_sha1,
             authorized,
             backends,
         });
@@ -496,6 +502,7 @@ mod tests {
                 .map(|(s, b)| (s.to_string(), b.clone()))
                 .collect(),
             auth: AuthKind::None,
+            allow_hmac_sha1: false,
             authorized: BTreeMap::new(),
         }
     }

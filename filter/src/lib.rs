@@ -1,9 +1,11 @@
 //! Pylon: the gateway core (host-independent, unit-tested natively) and, for
 //! `wasm32`, the thin proxy-wasm adapter that runs it inside Envoy.
 
+pub mod aliyun_sign;
 pub mod app_auth;
 pub mod gateway;
 pub mod huawei_sign;
+pub mod nonce;
 pub mod path_template;
 pub mod plan;
 pub mod request_head;

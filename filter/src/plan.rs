@@ -142,6 +142,9 @@ pub struct ApiPlan {
     pub stages: BTreeMap<String, BackendPlan>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub auth: AuthKind,
+    /// Alibaba-style callers may sign with HmacSHA1 (HmacSHA256 always works).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub allow_hmac_sha1: bool,
     /// Environment → names of the apps authorized to call the API there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorized: BTreeMap<String, Vec<String>>,
