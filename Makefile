@@ -9,7 +9,7 @@ WASM    := target/wasm32-wasip1/release/pylon_filter.wasm
 PYLON   := target/release/pylon
 export PYLON_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all build wasm pylon venv run test unit e2e bench lint clean
+.PHONY: all build wasm pylon venv node run test unit e2e bench lint clean
 
 all: build
 
@@ -37,8 +37,15 @@ test: lint unit e2e
 unit:
 	cargo test --workspace --quiet
 
-e2e: build venv
+e2e: build venv node
 	$(PY) -m pytest -q tests/e2e
+
+# Vendor client SDKs from npm (Alibaba's Node SDK) for interop tests.
+node: tests/node/node_modules/.installed
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 bench: build venv
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk)

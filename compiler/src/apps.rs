@@ -19,7 +19,7 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
     for app in &defs.apps {
         let object = format!("app '{}'", app.def.name);
         let err = |field: &str, msg: String| DefError::new(&app.file, &object, field, msg);
-        if !valid_token(&app.def.name, 1, 64) {
+        if !valid_name(&app.def.name) {
             errs.push(err(
                 "name",
                 "must be 1-64 letters, digits, `-` or `_`".into(),
@@ -39,6 +39,8 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 format!("app '{other}' already uses this AppKey"),
             ));
         }
+        // Grants first: a bad secret must not hide their errors.
+        grant(app, groups, errs);
         let secret = match resolve_secret(app) {
             Ok(s) => s,
             Err(m) => {
@@ -46,7 +48,6 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 continue;
             }
         };
-        grant(app, groups, errs);
         apps.push(AppPlan {
             id: app_id(&app.def.name),
             name: app.def.name.clone(),
@@ -117,6 +118,11 @@ fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
         return Err("AppSecret must be 8-64 printable characters without spaces".into());
     }
     Ok(value)
+}
+
+/// App names: 1-64 letters, digits, `-` or `_`.
+pub fn valid_name(name: &str) -> bool {
+    valid_token(name, 1, 64)
 }
 
 fn valid_token(s: &str, min: usize, max: usize) -> bool {

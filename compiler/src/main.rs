@@ -110,6 +110,14 @@ fn summary(c: &lower::Compiled) -> String {
 }
 
 fn new_app(name: &str) -> Result<String, Vec<DefError>> {
+    if !apps::valid_name(name) {
+        return Err(vec![DefError::new(
+            Path::new("(command line)"),
+            "",
+            "",
+            format!("app name `{name}` must be 1-64 letters, digits, `-` or `_`"),
+        )]);
+    }
     let (key, secret) = apps::new_credentials().map_err(|e| {
         vec![DefError::new(
             Path::new("/dev/urandom"),
@@ -217,6 +225,8 @@ fn compile(
 /// Writes next to the target and renames, so a reader never sees half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
+    // A stale temp file would keep its old (maybe wider) permissions.
+    let _ = std::fs::remove_file(&tmp);
     // The files may hold app secrets: readable by their owner only.
     std::fs::OpenOptions::new()
         .write(true)

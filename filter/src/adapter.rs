@@ -225,6 +225,11 @@ impl PylonHttp {
         err: &GatewayError,
         detail: &str,
     ) {
+        self.last_error = if detail.is_empty() {
+            err.message.to_string()
+        } else {
+            format!("{}: {detail}", err.message)
+        };
         let reply = self.render(scope, handle, err, detail);
         self.reply(reply);
     }

@@ -1,0 +1,893 @@
+//! Runs the real `pylon` binary on definitions with `apps:`: secrets are read
+//! inline, from the environment or from a file next to the definitions,
+//! grants end up on the granted APIs, errors are located, secrets are never
+//! printed and the output files are readable by their owner only.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+/// Environments, a group and two APIs the apps in `APPS` are granted.
+const BASE: &str = r#"environments:
+  - name: TEST
+  - name: STAGING
+  - name: DEV
+groups:
+  - name: shop
+    default: true
+    domains: [shop.example.com]
+apis:
+  - name: get-item
+    group: shop
+    method: GET
+    path: /items/{id}
+    auth: app
+    backend:
+      mock:
+        body: item
+    publish: [RELEASE, TEST, STAGING, DEV]
+  - name: health
+    group: shop
+    method: GET
+    path: /health
+    backend:
+      mock:
+        body: ok
+    publish: [RELEASE]
+"#;
+
+const INLINE_SECRET: &str = "inline-S3cret-web-4c1d9e";
+const ENV_SECRET: &str = "env-S3cret-batch-8b72f0";
+const FILE_SECRET: &str = "file-S3cret-mobile-a5e3";
+/// At `secrets/mobile` relative to the working directory, not to the
+/// definitions: must never be read.
+const DECOY_SECRET: &str = "decoy-S3cret-cwd-77d1";
+const SECRET_VAR: &str = "PYLON_IT_BATCH_SECRET";
+
+/// Every secret value used in this file; none may ever be printed.
+const ALL_SECRETS: [&str; 4] = [INLINE_SECRET, ENV_SECRET, FILE_SECRET, DECOY_SECRET];
+
+/// Three valid apps, one per kind of secret; tests break them with `edit`.
+const APPS: &str = r#"apps:
+  - name: web
+    description: the shop's web site
+    key: web-key-0001
+    secret: "inline-S3cret-web-4c1d9e"
+    authorizations:
+      - group: shop
+        api: get-item
+        environments: [TEST, RELEASE]
+  - name: batch
+    key: batch_key_0002
+    secret: { env: PYLON_IT_BATCH_SECRET }
+    authorizations:
+      - { group: shop, api: get-item, environments: [TEST] }
+  - name: mobile
+    key: MobileKey0003
+    secret: { file: secrets/mobile }
+    authorizations:
+      - { group: shop, api: get-item, environments: [STAGING] }
+"#;
+
+/// `text` with `from` replaced by `to`; `from` must occur exactly once, so a
+/// test cannot silently keep the valid definitions.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "`{from}` not once in:\n{text}"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct Scratch {
+    root: PathBuf,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let root =
+            std::env::temp_dir().join(format!("pylon-apps-it-{}-{n}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        Scratch { root }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// `defs/base.yaml`, `defs/apps.yaml` with `apps`, the mobile app's
+    /// secret at `defs/secrets/mobile` (with a trailing newline), a decoy
+    /// at `secrets/mobile` relative to the working directory, and a
+    /// stand-in filter module. Returns the definitions directory and the
+    /// module.
+    fn defs(&self, apps: &str) -> (PathBuf, PathBuf) {
+        self.write("defs/base.yaml", BASE);
+        self.write("defs/apps.yaml", apps);
+        self.write("defs/secrets/mobile", format!("{FILE_SECRET}\n"));
+        self.write("secrets/mobile", format!("{DECOY_SECRET}\n"));
+        let wasm = self.write("filter.wasm", b"\0asm\x01\0\0\0 stand-in module");
+        (self.path("defs"), wasm)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Runs `pylon` in `cwd` with `SECRET_VAR` set to `env_secret` (or unset)
+/// for the child only.
+fn pylon_in(cwd: &Path, env_secret: Option<&str>, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pylon"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("PYLON_WASM")
+        .env_remove(SECRET_VAR);
+    if let Some(v) = env_secret {
+        cmd.env(SECRET_VAR, v);
+    }
+    cmd.output().expect("run pylon")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed:\nstdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Neither stdout nor stderr contains any of `secrets`.
+fn assert_no_secrets(o: &Output, secrets: &[&str]) {
+    for s in secrets {
+        assert!(
+            !stdout(o).contains(s) && !stderr(o).contains(s),
+            "secret `{s}` was printed:\nstdout: {}\nstderr: {}",
+            stdout(o),
+            stderr(o)
+        );
+    }
+}
+
+/// One expected error: `error: FILE: app 'NAME': field `FIELD`: ...SAYS...`.
+struct Want<'a> {
+    /// File name inside `defs/`.
+    file: &'a str,
+    /// The app's name.
+    app: &'a str,
+    field: &'a str,
+    /// Part of the message.
+    says: &'a str,
+}
+
+fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected failure, stdout: {}",
+        stdout(o)
+    );
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
+    for w in wants {
+        let prefix = format!(
+            "error: {}: app '{}': field `{}`: ",
+            defs.join(w.file).display(),
+            w.app,
+            w.field
+        );
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(w.says)),
+            "no line starting `{prefix}` and containing `{}` in:\n{err}",
+            w.says
+        );
+    }
+    let count = format!("\n{} error(s); nothing written\n", wants.len());
+    assert!(
+        format!("\n{err}").contains(&count),
+        "expected `{}` in:\n{err}",
+        count.trim()
+    );
+}
+
+/// `validate` and `compile` both reject `apps` (with the env secret set for
+/// the child unless `env_secret` is `None`) with exactly `wants`, print no
+/// secret (neither those of `ALL_SECRETS` nor `more_secrets`), and
+/// `compile` creates no output directory.
+fn rejects(apps: &str, env_secret: Option<&str>, more_secrets: &[&str], wants: &[Want]) {
+    let s = Scratch::new("rejects");
+    let (defs, wasm) = s.defs(apps);
+    let secrets: Vec<&str> = ALL_SECRETS.iter().chain(more_secrets).copied().collect();
+
+    let v = pylon_in(&s.root, env_secret, &[&"validate", &defs]);
+    assert_reports(&v, &defs, wants);
+    assert_no_secrets(&v, &secrets);
+
+    let out = s.path("out");
+    let c = pylon_in(
+        &s.root,
+        env_secret,
+        &[&"compile", &defs, &"--out", &out, &"--wasm", &wasm],
+    );
+    assert_reports(&c, &defs, wants);
+    assert_no_secrets(&c, &secrets);
+    assert!(!out.exists(), "{} was created", out.display());
+}
+
+fn compile_ok(s: &Scratch, cwd: &Path, inputs: &[&Path], out: &Path, wasm: &Path) -> Output {
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"compile"];
+    for i in inputs {
+        args.push(i);
+    }
+    args.extend([
+        &"--out" as &dyn AsRef<std::ffi::OsStr>,
+        &out,
+        &"--wasm",
+        &wasm,
+    ]);
+    let o = pylon_in(cwd, Some(ENV_SECRET), &args);
+    assert_ok(&o, &format!("compile in {}", s.root.display()));
+    assert_no_secrets(&o, &ALL_SECRETS);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    o
+}
+
+fn read_plan(out: &Path) -> Value {
+    serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap()
+}
+
+fn api<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    plan["groups"][0]["apis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no api {name} in {plan:#}"))
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+// --- 1. success ---
+
+#[test]
+fn inline_env_and_file_secrets_compile_and_grants_reach_the_api() {
+    let s = Scratch::new("ok");
+    let (defs, wasm) = s.defs(APPS);
+    let out = s.path("out");
+    let o = compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    assert!(
+        stdout(&o).starts_with("compiled 1 group(s), 2 API(s), 4 environment(s)"),
+        "{}",
+        stdout(&o)
+    );
+
+    let plan = read_plan(&out);
+    let apps = plan["apps"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str)> = apps
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["key"].as_str().unwrap(),
+                a["secret"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("web", "web-key-0001", INLINE_SECRET),
+            ("batch", "batch_key_0002", ENV_SECRET),
+            // Read next to the definitions, not the working directory, and
+            // without the file's trailing newline.
+            ("mobile", "MobileKey0003", FILE_SECRET),
+        ]
+    );
+    for a in apps {
+        assert!(is_lower_hex(a["id"].as_str().unwrap(), 32), "{a}");
+    }
+    assert_ne!(apps[0]["id"], apps[1]["id"]);
+
+    let item = api(&plan, "get-item");
+    assert_eq!(item["auth"], "app");
+    // Only the granted environments; DEV is published but granted to no one.
+    assert_eq!(
+        item["authorized"],
+        json!({
+            "RELEASE": ["web"],
+            "STAGING": ["mobile"],
+            "TEST": ["batch", "web"],
+        })
+    );
+    let health = api(&plan, "health");
+    assert!(health.get("auth").is_none(), "{health}");
+    assert!(health.get("authorized").is_none(), "{health}");
+
+    // The plan, secrets included, is also embedded in envoy.yaml.
+    let envoy = fs::read_to_string(out.join("envoy.yaml")).unwrap();
+    assert!(envoy.contains(FILE_SECRET));
+    assert!(!envoy.contains(DECOY_SECRET));
+    assert!(!fs::read_to_string(out.join("pylon.json"))
+        .unwrap()
+        .contains(DECOY_SECRET));
+}
+
+#[test]
+fn a_secret_file_is_relative_to_its_definition_file_given_by_a_relative_path() {
+    let s = Scratch::new("relative");
+    let (defs, wasm) = s.defs(APPS);
+    let out = s.path("out");
+    // Run inside defs/ with bare file names: `apps.yaml`'s directory is "".
+    compile_ok(
+        &s,
+        &defs,
+        &[Path::new("base.yaml"), Path::new("apps.yaml")],
+        &out,
+        &wasm,
+    );
+    assert_eq!(read_plan(&out)["apps"][2]["secret"], FILE_SECRET);
+
+    // And from the scratch root, as `defs/apps.yaml`.
+    fs::remove_dir_all(&out).unwrap();
+    compile_ok(
+        &s,
+        &s.root,
+        &[Path::new("defs/base.yaml"), Path::new("defs/apps.yaml")],
+        &out,
+        &wasm,
+    );
+    assert_eq!(read_plan(&out)["apps"][2]["secret"], FILE_SECRET);
+}
+
+#[test]
+fn a_secret_file_loses_only_its_trailing_newlines() {
+    let s = Scratch::new("trim");
+    let (defs, wasm) = s.defs(APPS);
+    s.write("defs/secrets/mobile", format!("{FILE_SECRET}\r\n\n"));
+    let out = s.path("out");
+    compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    assert_eq!(read_plan(&out)["apps"][2]["secret"], FILE_SECRET);
+}
+
+#[test]
+fn a_secret_of_exactly_eight_characters_is_accepted() {
+    let s = Scratch::new("eight");
+    let (defs, wasm) = s.defs(&edit(APPS, INLINE_SECRET, "Eight8ch"));
+    let out = s.path("out");
+    let o = compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    assert_no_secrets(&o, &["Eight8ch"]);
+    assert_eq!(read_plan(&out)["apps"][0]["secret"], "Eight8ch");
+}
+
+// --- 4. file modes ---
+
+#[test]
+fn output_files_are_readable_by_their_owner_only() {
+    let s = Scratch::new("modes");
+    let (defs, wasm) = s.defs(APPS);
+    let out = s.path("out");
+    compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    for name in ["envoy.yaml", "pylon.json"] {
+        assert_eq!(mode(&out.join(name)), 0o600, "{name}");
+    }
+
+    // Replacing world-readable files from an earlier compile tightens them.
+    for name in ["envoy.yaml", "pylon.json"] {
+        fs::set_permissions(out.join(name), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    for name in ["envoy.yaml", "pylon.json"] {
+        assert_eq!(mode(&out.join(name)), 0o600, "{name} after recompiling");
+    }
+}
+
+// --- 2./3. located errors, nothing written, no secret printed ---
+
+#[test]
+fn env_var_not_set() {
+    rejects(
+        APPS,
+        None,
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "batch",
+            field: "secret",
+            says: "environment variable PYLON_IT_BATCH_SECRET is not set",
+        }],
+    );
+}
+
+#[test]
+fn unreadable_secret_file() {
+    let s = Scratch::new("missing");
+    let (defs, wasm) = s.defs(&edit(APPS, "secrets/mobile", "secrets/missing"));
+    // Present relative to the working directory only: must not be read.
+    s.write("secrets/missing", format!("{DECOY_SECRET}\n"));
+    let says = format!("cannot read {}", defs.join("secrets/missing").display());
+    let wants = [Want {
+        file: "apps.yaml",
+        app: "mobile",
+        field: "secret",
+        says: &says,
+    }];
+    for args in [
+        vec![&"validate" as &dyn AsRef<std::ffi::OsStr>, &defs],
+        vec![
+            &"compile",
+            &defs,
+            &"--out",
+            &s.path("out"),
+            &"--wasm",
+            &wasm,
+        ],
+    ] {
+        let o = pylon_in(&s.root, Some(ENV_SECRET), &args);
+        assert_reports(&o, &defs, &wants);
+        assert!(
+            stderr(&o).contains("No such file or directory"),
+            "{}",
+            stderr(&o)
+        );
+        assert_no_secrets(&o, &ALL_SECRETS);
+    }
+    assert!(!s.path("out").exists());
+}
+
+#[test]
+fn secret_file_that_is_a_directory() {
+    let s = Scratch::new("dir");
+    let (defs, wasm) = s.defs(&edit(APPS, "secrets/mobile", "secrets"));
+    let out = s.path("out");
+    let o = pylon_in(
+        &s.root,
+        Some(ENV_SECRET),
+        &[&"compile", &defs, &"--out", &out, &"--wasm", &wasm],
+    );
+    let says = format!("cannot read {}", defs.join("secrets").display());
+    assert_reports(
+        &o,
+        &defs,
+        &[Want {
+            file: "apps.yaml",
+            app: "mobile",
+            field: "secret",
+            says: &says,
+        }],
+    );
+    assert_no_secrets(&o, &ALL_SECRETS);
+    assert!(!out.exists());
+}
+
+#[test]
+fn inline_secret_too_short() {
+    rejects(
+        &edit(APPS, INLINE_SECRET, "Short7c"),
+        Some(ENV_SECRET),
+        &["Short7c"],
+        &[Want {
+            file: "apps.yaml",
+            app: "web",
+            field: "secret",
+            says: "AppSecret must be 8-64 printable characters without spaces",
+        }],
+    );
+}
+
+#[test]
+fn env_secret_too_short_or_with_a_space() {
+    for bad in ["Env7chr", "env secret with space"] {
+        rejects(
+            APPS,
+            Some(bad),
+            &[bad],
+            &[Want {
+                file: "apps.yaml",
+                app: "batch",
+                field: "secret",
+                says: "AppSecret must be 8-64 printable characters without spaces",
+            }],
+        );
+    }
+}
+
+#[test]
+fn file_secret_too_short_once_its_newline_is_trimmed() {
+    let s = Scratch::new("short-file");
+    let (defs, wasm) = s.defs(APPS);
+    // 8 bytes with the newline, 7 without.
+    s.write("defs/secrets/mobile", "File7ch\n");
+    let out = s.path("out");
+    let o = pylon_in(
+        &s.root,
+        Some(ENV_SECRET),
+        &[&"compile", &defs, &"--out", &out, &"--wasm", &wasm],
+    );
+    assert_reports(
+        &o,
+        &defs,
+        &[Want {
+            file: "apps.yaml",
+            app: "mobile",
+            field: "secret",
+            says: "AppSecret must be 8-64",
+        }],
+    );
+    assert_no_secrets(&o, &[INLINE_SECRET, ENV_SECRET, "File7ch"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn app_key_with_bad_characters() {
+    for bad in ["web key 0001", "web.key.0001", "wéb-key-0001"] {
+        rejects(
+            &edit(APPS, "key: web-key-0001", &format!("key: \"{bad}\"")),
+            Some(ENV_SECRET),
+            &[],
+            &[Want {
+                file: "apps.yaml",
+                app: "web",
+                field: "key",
+                says: "AppKey must be 8-64 letters, digits, `-` or `_`",
+            }],
+        );
+    }
+}
+
+#[test]
+fn app_key_too_short() {
+    rejects(
+        &edit(APPS, "key: web-key-0001", "key: web-key"),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "web",
+            field: "key",
+            says: "AppKey must be 8-64 letters, digits, `-` or `_`",
+        }],
+    );
+}
+
+#[test]
+fn duplicate_app_key_across_two_apps() {
+    rejects(
+        &edit(APPS, "key: MobileKey0003", "key: web-key-0001"),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "mobile",
+            field: "key",
+            says: "app 'web' already uses this AppKey",
+        }],
+    );
+}
+
+#[test]
+fn duplicate_app_key_across_two_files() {
+    let other = "apps:\n  - name: other\n    key: batch_key_0002\n    secret: other-S3cret-9f1e\n";
+    let s = Scratch::new("dup-key-files");
+    let (defs, wasm) = s.defs(APPS);
+    s.write("defs/more-apps.yaml", other);
+    let out = s.path("out");
+    let o = pylon_in(
+        &s.root,
+        Some(ENV_SECRET),
+        &[&"compile", &defs, &"--out", &out, &"--wasm", &wasm],
+    );
+    assert_reports(
+        &o,
+        &defs,
+        &[Want {
+            file: "more-apps.yaml",
+            app: "other",
+            field: "key",
+            says: "app 'batch' already uses this AppKey",
+        }],
+    );
+    assert_no_secrets(
+        &o,
+        &[INLINE_SECRET, ENV_SECRET, FILE_SECRET, "other-S3cret-9f1e"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn duplicate_app_name() {
+    rejects(
+        &edit(APPS, "name: mobile", "name: web"),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "web",
+            field: "name",
+            says: "another app has this name",
+        }],
+    );
+}
+
+#[test]
+fn grant_to_an_unknown_group() {
+    rejects(
+        &edit(
+            APPS,
+            "{ group: shop, api: get-item, environments: [STAGING] }",
+            "{ group: shop, api: get-item, environments: [STAGING] }\n      \
+             - { group: nope, api: get-item, environments: [TEST] }",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "mobile",
+            field: "authorizations[1].group",
+            says: "no group named 'nope'",
+        }],
+    );
+}
+
+#[test]
+fn grant_to_an_unknown_api() {
+    rejects(
+        &edit(
+            APPS,
+            "api: get-item, environments: [TEST] }",
+            "api: nope, environments: [TEST] }",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "batch",
+            field: "authorizations[0].api",
+            says: "group 'shop' has no API named 'nope'",
+        }],
+    );
+}
+
+#[test]
+fn grant_in_an_environment_the_api_is_not_published_to() {
+    rejects(
+        &edit(
+            APPS,
+            "{ group: shop, api: get-item, environments: [TEST] }",
+            "{ group: shop, api: health, environments: [TEST, RELEASE, PROD] }",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[
+            Want {
+                file: "apps.yaml",
+                app: "batch",
+                field: "authorizations[0].environments[0]",
+                says: "api 'health' is not published to 'TEST'",
+            },
+            // Not defined at all.
+            Want {
+                file: "apps.yaml",
+                app: "batch",
+                field: "authorizations[0].environments[2]",
+                says: "api 'health' is not published to 'PROD'",
+            },
+        ],
+    );
+}
+
+#[test]
+fn unknown_field_in_an_app() {
+    rejects(
+        &edit(
+            APPS,
+            "    key: batch_key_0002\n",
+            "    key: batch_key_0002\n    scopes: [read]\n",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "batch",
+            field: "scopes",
+            says: "unknown field `scopes`",
+        }],
+    );
+}
+
+#[test]
+fn unknown_field_in_a_grant() {
+    rejects(
+        &edit(
+            APPS,
+            "        environments: [TEST, RELEASE]",
+            "        enviroments: [TEST, RELEASE]",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "web",
+            field: "authorizations[0].enviroments",
+            says: "unknown field `enviroments`",
+        }],
+    );
+}
+
+#[test]
+fn secret_of_an_unknown_kind() {
+    rejects(
+        &edit(
+            APPS,
+            "{ env: PYLON_IT_BATCH_SECRET }",
+            "{ vault: kv/batch }",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "batch",
+            field: "secret.vault",
+            says: "unknown field `vault`, expected `env` or `file`",
+        }],
+    );
+}
+
+#[test]
+fn secret_from_both_env_and_file() {
+    rejects(
+        &edit(
+            APPS,
+            "{ env: PYLON_IT_BATCH_SECRET }",
+            "{ env: PYLON_IT_BATCH_SECRET, file: secrets/mobile }",
+        ),
+        Some(ENV_SECRET),
+        &[],
+        &[Want {
+            file: "apps.yaml",
+            app: "batch",
+            field: "secret",
+            says: "give either `env` or `file`, not both",
+        }],
+    );
+}
+
+#[test]
+fn secret_that_yaml_reads_as_a_number_is_not_echoed() {
+    rejects(
+        &edit(APPS, "\"inline-S3cret-web-4c1d9e\"", "73519046"),
+        Some(ENV_SECRET),
+        &["73519046"],
+        &[Want {
+            file: "apps.yaml",
+            app: "web",
+            field: "secret",
+            says: "quote a secret YAML would read as a number or boolean",
+        }],
+    );
+}
+
+#[test]
+fn a_bad_secret_does_not_hide_the_same_apps_bad_grant() {
+    rejects(
+        &edit(
+            APPS,
+            "api: get-item, environments: [TEST] }",
+            "api: nope, environments: [TEST] }",
+        ),
+        None,
+        &[],
+        &[
+            Want {
+                file: "apps.yaml",
+                app: "batch",
+                field: "authorizations[0].api",
+                says: "group 'shop' has no API named 'nope'",
+            },
+            Want {
+                file: "apps.yaml",
+                app: "batch",
+                field: "secret",
+                says: "environment variable PYLON_IT_BATCH_SECRET is not set",
+            },
+        ],
+    );
+}
+
+// --- 5. `pylon app new` ---
+
+/// The value of `    FIELD: value` in `pylon app new`'s output.
+fn field<'a>(yaml: &'a str, name: &str) -> &'a str {
+    let prefix = format!("    {name}: ");
+    let values: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect();
+    assert_eq!(values.len(), 1, "`{prefix}` not once in:\n{yaml}");
+    values[0]
+}
+
+#[test]
+fn app_new_prints_a_definition_that_compiles() {
+    let s = Scratch::new("new");
+    let first = pylon_in(&s.root, None, &[&"app", &"new", &"mobile"]);
+    assert_ok(&first, "app new");
+    assert!(stderr(&first).is_empty(), "{}", stderr(&first));
+    let yaml = stdout(&first);
+    assert!(yaml.contains("\n  - name: mobile\n"), "{yaml}");
+    let key = field(&yaml, "key");
+    let secret = field(&yaml, "secret");
+    assert!(is_lower_hex(key, 32), "key `{key}`");
+    assert!(is_lower_hex(secret, 64), "secret `{secret}`");
+
+    let second = pylon_in(&s.root, None, &[&"app", &"new", &"mobile"]);
+    assert_ok(&second, "second app new");
+    let yaml2 = stdout(&second);
+    assert_ne!(field(&yaml2, "key"), key);
+    assert_ne!(field(&yaml2, "secret"), secret);
+
+    // With a real grant it compiles, next to a group and an API.
+    let apps = edit(
+        &yaml,
+        "authorizations: []",
+        "authorizations:\n      - { group: shop, api: get-item, environments: [TEST] }",
+    );
+    s.write("defs/base.yaml", BASE);
+    s.write("defs/apps.yaml", &apps);
+    let wasm = s.write("filter.wasm", b"\0asm\x01\0\0\0 stand-in module");
+    let defs = s.path("defs");
+    let out = s.path("out");
+    let o = pylon_in(
+        &s.root,
+        None,
+        &[&"compile", &defs, &"--out", &out, &"--wasm", &wasm],
+    );
+    assert_ok(&o, "compile");
+    assert_no_secrets(&o, &[secret]);
+    let plan = read_plan(&out);
+    assert_eq!(
+        plan["apps"],
+        json!([{
+            "id": plan["apps"][0]["id"],
+            "name": "mobile",
+            "key": key,
+            "secret": secret,
+        }])
+    );
+    assert_eq!(
+        api(&plan, "get-item")["authorized"],
+        json!({ "TEST": ["mobile"] })
+    );
+}
