@@ -16,6 +16,7 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
     let mut names: HashMap<&str, ()> = HashMap::new();
     let mut keys: HashMap<&str, &str> = HashMap::new();
     let mut apps = Vec::new();
+    let mut all_codes = std::collections::HashSet::new();
     for app in &defs.apps {
         let object = format!("app '{}'", app.def.name);
         let err = |field: &str, msg: String| DefError::new(&app.file, &object, field, msg);
@@ -48,11 +49,24 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 continue;
             }
         };
+        if app.def.codes.len() > 5 {
+            errs.push(err("codes", "an app has at most 5 AppCodes".into()));
+        }
+        let mut resolved = Vec::new();
+        for (i, code) in app.def.codes.iter().enumerate() {
+            let field = format!("codes[{i}]");
+            match resolve_code(app, code) {
+                Ok(c) if all_codes.insert(c.clone()) => resolved.push(c),
+                Ok(_) => errs.push(err(&field, "this AppCode is already used".into())),
+                Err(m) => errs.push(err(&field, m)),
+            }
+        }
         apps.push(AppPlan {
             id: app_id(&app.def.name),
             name: app.def.name.clone(),
             key: app.def.key.clone(),
             secret,
+            codes: resolved,
         });
     }
     apps
@@ -101,7 +115,28 @@ fn grant(app: &Located<AppDef>, groups: &mut [GroupPlan], errs: &mut Vec<DefErro
 
 /// The secret's value; errors never include it.
 fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
-    let value = match &app.def.secret {
+    let value = read_secret(app, &app.def.secret)?;
+    let ok = (8..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err("AppSecret must be 8-64 printable characters without spaces".into());
+    }
+    Ok(value)
+}
+
+/// An AppCode: 16-180 printable characters (the vendors issue 32-180).
+fn resolve_code(app: &Located<AppDef>, code: &SecretDef) -> Result<String, String> {
+    let value = read_secret(app, code)?;
+    let ok = (16..=180).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err("AppCode must be 16-180 printable characters without spaces".into());
+    }
+    Ok(value)
+}
+
+/// A secret's value, inline or from an environment variable or a file
+/// (relative to the definition file); errors never include the value.
+fn read_secret(app: &Located<AppDef>, secret: &SecretDef) -> Result<String, String> {
+    Ok(match secret {
         SecretDef::Inline(s) => s.clone(),
         SecretDef::Env { env } => {
             std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
@@ -112,12 +147,7 @@ fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             text.trim_end_matches(['\n', '\r']).to_string()
         }
-    };
-    let ok = (8..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    if !ok {
-        return Err("AppSecret must be 8-64 printable characters without spaces".into());
-    }
-    Ok(value)
+    })
 }
 
 /// App names: 1-64 letters, digits, `-` or `_`.

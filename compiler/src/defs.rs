@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pylon_filter::plan::{AuthKind, MatchMode, Method};
+use pylon_filter::plan::{AppCodeMode, AuthKind, MatchMode, Method};
 use pylon_filter::response::ErrorType;
 use serde::Deserialize;
 
@@ -40,6 +40,9 @@ pub struct AppDef {
     /// The AppKey callers sign with (public).
     pub key: String,
     pub secret: SecretDef,
+    /// AppCodes for simple authentication (at most 5), given like secrets.
+    #[serde(default)]
+    pub codes: Vec<SecretDef>,
     /// APIs the app may call, per environment.
     #[serde(default)]
     pub authorizations: Vec<GrantDef>,
@@ -219,6 +222,10 @@ pub struct ApiDef {
     /// Alibaba-style callers may sign with HmacSHA1 as well as HmacSHA256.
     #[serde(default)]
     pub allow_hmac_sha1: bool,
+    /// AppCode simple authentication: `disabled` (default), `https`, or
+    /// `http_allowed` (also over plain HTTP).
+    #[serde(default)]
+    pub app_code: AppCodeMode,
 }
 
 /// Exactly one of `http` or `mock`.

@@ -180,6 +180,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             stages: per_stage,
             auth: a.def.auth,
             allow_hmac_sha1: a.def.allow_hmac_sha1,
+            app_code: a.def.app_code,
             authorized: Default::default(),
         });
     }

@@ -8,7 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::aliyun_sign::MAX_SKEW_MS;
-use crate::app_auth::AuthFailure;
+use crate::app_auth::{self, AuthFailure, AuthPolicy};
 use crate::gateway::{
     render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
 };
@@ -156,7 +156,7 @@ impl PylonHttp {
             .as_millis() as u64;
         let verdict = gw
             .apps
-            .authenticate(&self.head, body, now_ms, gw.allows_hmac_sha1(handle))
+            .authenticate(&self.head, body, now_ms, self.auth_policy(gw, handle))
             .and_then(|caller| {
                 self.app = Some(caller.app);
                 gw.authorize(handle, caller.app)
@@ -190,8 +190,26 @@ impl PylonHttp {
         }
     }
 
+    fn auth_policy(&self, gw: &Gateway, handle: ApiHandle) -> AuthPolicy {
+        // Envoy sets x-forwarded-proto from the real connection (every
+        // client is external), so a caller cannot claim HTTPS.
+        let https = self.head.get("x-forwarded-proto") == Some("https");
+        AuthPolicy {
+            allow_hmac_sha1: gw.allows_hmac_sha1(handle),
+            app_code: gw.app_code_mode(handle),
+            https,
+        }
+    }
+
+    /// Callers using Alibaba's conventions (X-Ca-* headers, `APPCODE`
+    /// authorization or the AppCode query parameter) read X-Ca-Error-Message.
     fn aliyun_caller(&self) -> bool {
-        self.head.get("x-ca-key").is_some() || self.head.get("x-ca-signature").is_some()
+        let h = &self.head;
+        h.get("x-ca-key").is_some()
+            || h.get("x-ca-signature").is_some()
+            || h.get("authorization")
+                .is_some_and(|a| a.starts_with("APPCODE "))
+            || (h.get("x-apig-appcode").is_none() && app_auth::app_code(h).is_some())
     }
 
     /// After routing (and authentication): answer a mock, or let the
@@ -333,7 +351,13 @@ impl HttpContext for PylonHttp {
         if let Backend::Http(target) = routed.backend {
             // Applied only if the request goes on: a paused request that is
             // answered by the gateway never reaches Envoy's router.
-            self.set_http_request_header(":path", Some(&routed.backend_path(target)));
+            let path = routed.backend_path(target);
+            let path = match gw.auth_of(handle) {
+                // An AppCode in the query stays at the gateway.
+                AuthKind::App => app_auth::strip_app_code_param(&path),
+                AuthKind::None => path.as_str().into(),
+            };
+            self.set_http_request_header(":path", Some(&path));
             self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
             self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
             if let Some(m) = target.method {
@@ -345,7 +369,9 @@ impl HttpContext for PylonHttp {
             // Credentials stay at the gateway (already read into `head`).
             self.set_http_request_header("authorization", None);
             self.set_http_request_header("x-ca-signature", None);
-            if !end_of_stream {
+            self.set_http_request_header("x-apig-appcode", None);
+            // A signature covers the body: check it once the body is in.
+            if !end_of_stream && app_auth::signature_needs_body(&self.head) {
                 self.auth_pending = true;
                 return Action::Continue;
             }

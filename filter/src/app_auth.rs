@@ -2,11 +2,14 @@
 //! signature. Secrets never leave this module: errors say what failed, not
 //! with which secret, and the canonical request is echoed only in debug mode.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
 
 use crate::aliyun_sign;
 use crate::huawei_sign::{self, Plus, Signed};
-use crate::plan::AppPlan;
+use crate::plan::{AppCodeMode, AppPlan};
 use crate::request_head::RequestHead;
 use crate::response::GatewayError;
 
@@ -23,6 +26,18 @@ pub struct Apps {
     apps: Vec<App>,
     by_key: HashMap<String, u32>,
     by_name: HashMap<String, u32>,
+    /// AppCodes by their SHA-256: the lookup never compares the code itself,
+    /// so its timing tells nothing about a stored code.
+    by_code: HashMap<[u8; 32], u32>,
+}
+
+/// What an API accepts, and how the request arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthPolicy {
+    pub allow_hmac_sha1: bool,
+    pub app_code: AppCodeMode,
+    /// The caller's connection is HTTPS.
+    pub https: bool,
 }
 
 /// An authenticated caller.
@@ -58,6 +73,11 @@ impl Apps {
                 return Err(format!("app {}: AppKey used twice", p.name));
             }
             apps.by_name.insert(p.name.clone(), i as u32);
+            for code in &p.codes {
+                if apps.by_code.insert(code_digest(code), i as u32).is_some() {
+                    return Err(format!("app {}: AppCode used twice", p.name));
+                }
+            }
             apps.apps.push(App {
                 id: p.id.clone(),
                 name: p.name.clone(),
@@ -82,20 +102,43 @@ impl Apps {
         head: &RequestHead,
         body: &[u8],
         now_ms: u64,
-        allow_sha1: bool,
+        policy: AuthPolicy,
     ) -> Result<Caller, AuthFailure> {
         if let Some(signature) = head.get("x-ca-signature") {
-            return self.verify_aliyun(head, signature, body, now_ms, allow_sha1);
+            return self.verify_aliyun(head, signature, body, now_ms, policy.allow_hmac_sha1);
         }
         let authorization = head.get("authorization").unwrap_or("");
-        match huawei_sign::parse_authorization(authorization) {
-            Some(parsed) => self
+        if let Some(parsed) = huawei_sign::parse_authorization(authorization) {
+            return self
                 .verify_huawei(head, parsed, body, now_ms / 1000)
                 .map(|app| Caller {
                     app,
                     nonce_key: None,
-                }),
+                });
+        }
+        match app_code(head) {
+            Some(code) => self.verify_code(code, policy),
             None => Err(AuthFailure::new(GatewayError::AUTH_HEADER_MISSING, "")),
+        }
+    }
+
+    fn verify_code(&self, code: &str, policy: AuthPolicy) -> Result<Caller, AuthFailure> {
+        let fail = |detail: &str| AuthFailure::new(GatewayError::AUTH_FAILURE, detail);
+        match policy.app_code {
+            AppCodeMode::Disabled => {
+                return Err(fail("AppCode authentication is not enabled for this API"))
+            }
+            AppCodeMode::Https if !policy.https => {
+                return Err(fail("AppCode is only accepted over HTTPS"))
+            }
+            _ => {}
+        }
+        match self.by_code.get(&code_digest(code)) {
+            Some(&app) => Ok(Caller {
+                app,
+                nonce_key: None,
+            }),
+            None => Err(fail("Invalid AppCode")),
         }
     }
 
@@ -245,6 +288,58 @@ impl Apps {
     }
 }
 
+/// Whether the credentials the request carries are a signature, which
+/// covers the body (an AppCode does not).
+pub fn signature_needs_body(head: &RequestHead) -> bool {
+    head.get("x-ca-signature").is_some()
+        || huawei_sign::parse_authorization(head.get("authorization").unwrap_or("")).is_some()
+}
+
+fn code_digest(code: &str) -> [u8; 32] {
+    Sha256::digest(code.as_bytes()).into()
+}
+
+/// Query parameter names Alibaba accepts for an AppCode.
+const APP_CODE_PARAMS: [&str; 5] = ["AppCode", "appcode", "appCode", "APPCODE", "APPCode"];
+
+/// The AppCode in any accepted form: `X-Apig-AppCode: c`,
+/// `Authorization: APPCODE c`, or the `AppCode` query parameter.
+pub fn app_code(head: &RequestHead) -> Option<&str> {
+    if let Some(code) = head.get("x-apig-appcode") {
+        return Some(code.trim());
+    }
+    if let Some(code) = head
+        .get("authorization")
+        .and_then(|a| a.strip_prefix("APPCODE "))
+    {
+        return Some(code.trim());
+    }
+    let query = head.path().split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        APP_CODE_PARAMS.contains(&k).then_some(v)
+    })
+}
+
+/// The path with any AppCode query parameter removed, so the code is not
+/// forwarded to the backend.
+pub fn strip_app_code_param(path: &str) -> Cow<'_, str> {
+    let Some((p, query)) = path.split_once('?') else {
+        return Cow::Borrowed(path);
+    };
+    let is_code =
+        |pair: &&str| APP_CODE_PARAMS.contains(&pair.split_once('=').map_or(*pair, |(k, _)| k));
+    if !query.split('&').any(|pair| is_code(&pair)) {
+        return Cow::Borrowed(path);
+    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !is_code(pair)).collect();
+    Cow::Owned(if kept.is_empty() {
+        p.to_string()
+    } else {
+        format!("{p}?{}", kept.join("&"))
+    })
+}
+
 /// A signed header's values; `host` is the request authority.
 fn header_values<'h>(head: &'h RequestHead, name: &str) -> Vec<&'h str> {
     if name == "host" {
@@ -262,7 +357,13 @@ mod tests {
     const NOW: u64 = 1_704_067_200; // 20240101T000000Z
 
     fn auth(a: &Apps, head: &RequestHead, body: &[u8], now: u64) -> Result<u32, AuthFailure> {
-        a.authenticate(head, body, now * 1000, false).map(|c| c.app)
+        let policy = AuthPolicy {
+            allow_hmac_sha1: false,
+            app_code: AppCodeMode::Disabled,
+            https: false,
+        };
+        a.authenticate(head, body, now * 1000, policy)
+            .map(|c| c.app)
     }
     const DATE: &str = "20240101T000000Z";
 
@@ -272,6 +373,7 @@ mod tests {
             name: "mobile".into(),
             key: "key1".into(),
             secret: "s3cret".into(),
+            codes: vec!["code-one-0001".into()],
         }])
         .unwrap()
     }
@@ -399,5 +501,70 @@ mod tests {
             (f.error, f.detail.as_str()),
             (GatewayError::AUTH_FAILURE, "app not found, appkey nope")
         );
+    }
+
+    fn head(pairs: &[(&str, &str)]) -> RequestHead {
+        RequestHead::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn app_code_in_every_accepted_form() {
+        let a = apps();
+        let policy = AuthPolicy {
+            allow_hmac_sha1: false,
+            app_code: AppCodeMode::HttpAllowed,
+            https: false,
+        };
+        for h in [
+            head(&[(":path", "/x"), ("x-apig-appcode", "code-one-0001")]),
+            head(&[(":path", "/x"), ("authorization", "APPCODE code-one-0001")]),
+            head(&[(":path", "/x?a=1&AppCode=code-one-0001")]),
+            head(&[(":path", "/x?appCode=code-one-0001")]),
+        ] {
+            assert_eq!(a.authenticate(&h, b"", NOW, policy).map(|c| c.app), Ok(0));
+            assert!(!signature_needs_body(&h));
+        }
+        let wrong = head(&[(":path", "/x"), ("x-apig-appcode", "code-one-0002")]);
+        assert_eq!(
+            a.authenticate(&wrong, b"", NOW, policy).unwrap_err().detail,
+            "Invalid AppCode"
+        );
+    }
+
+    #[test]
+    fn app_code_needs_https_unless_allowed_and_enabled() {
+        let a = apps();
+        let h = head(&[(":path", "/x"), ("x-apig-appcode", "code-one-0001")]);
+        let mut policy = AuthPolicy {
+            allow_hmac_sha1: false,
+            app_code: AppCodeMode::Https,
+            https: false,
+        };
+        assert!(a
+            .authenticate(&h, b"", NOW, policy)
+            .unwrap_err()
+            .detail
+            .contains("HTTPS"));
+        policy.https = true;
+        assert_eq!(a.authenticate(&h, b"", NOW, policy).map(|c| c.app), Ok(0));
+        policy.app_code = AppCodeMode::Disabled;
+        assert!(a
+            .authenticate(&h, b"", NOW, policy)
+            .unwrap_err()
+            .detail
+            .contains("not enabled"));
+    }
+
+    #[test]
+    fn app_code_is_stripped_from_the_forwarded_query() {
+        assert_eq!(strip_app_code_param("/x?a=1&AppCode=c&b=2"), "/x?a=1&b=2");
+        assert_eq!(strip_app_code_param("/x?appcode=c"), "/x");
+        assert_eq!(strip_app_code_param("/x?a=AppCode"), "/x?a=AppCode");
+        assert!(matches!(strip_app_code_param("/x?a=1"), Cow::Borrowed(_)));
     }
 }

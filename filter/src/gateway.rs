@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::app_auth::Apps;
 use crate::path_template::PathTemplate;
-use crate::plan::{AuthKind, BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION};
+use crate::plan::{
+    AppCodeMode, AuthKind, BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION,
+};
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
 
@@ -67,6 +69,7 @@ pub struct Api {
     response_set: u16,
     pub auth: AuthKind,
     pub allow_hmac_sha1: bool,
+    pub app_code: AppCodeMode,
     /// Per stage index: the apps allowed to call, sorted.
     authorized: Vec<Vec<u32>>,
     /// Backend per stage index; `None` = not published there.
@@ -245,6 +248,10 @@ impl Gateway {
         self.api(h).allow_hmac_sha1
     }
 
+    pub fn app_code_mode(&self, h: ApiHandle) -> AppCodeMode {
+        self.api(h).app_code
+    }
+
     /// Whether `app` may call the API in the handle's stage.
     pub fn authorize(&self, h: ApiHandle, app: u32) -> Result<(), GatewayError> {
         let allowed = &self.api(h).authorized[h.stage as usize];
@@ -324,6 +331,7 @@ fn compile_group(
             response_set: set_index(&a.response).map_err(at)?,
             auth: a.auth,
             allow_hmac_sha1: a.allow_hmac_sha1,
+            app_code: a.app_code,
             authorized,
             backends,
         });
@@ -503,6 +511,7 @@ mod tests {
                 .collect(),
             auth: AuthKind::None,
             allow_hmac_sha1: false,
+            app_code: AppCodeMode::Disabled,
             authorized: BTreeMap::new(),
         }
     }

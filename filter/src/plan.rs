@@ -39,6 +39,21 @@ pub struct AppPlan {
     pub name: String,
     pub key: String,
     pub secret: String,
+    /// AppCodes for simple authentication (at most 5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+/// Whether an APP API accepts AppCode simple authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppCodeMode {
+    #[default]
+    Disabled,
+    /// Over HTTPS only, as the seed requires.
+    Https,
+    /// Also over plain HTTP (explicitly allowed by the API).
+    HttpAllowed,
 }
 
 /// How an API identifies its callers.
@@ -145,6 +160,9 @@ pub struct ApiPlan {
     /// Alibaba-style callers may sign with HmacSHA1 (HmacSHA256 always works).
     #[serde(default, skip_serializing_if = "is_default")]
     pub allow_hmac_sha1: bool,
+    /// APP APIs may also accept an AppCode instead of a signature.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub app_code: AppCodeMode,
     /// Environment → names of the apps authorized to call the API there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorized: BTreeMap<String, Vec<String>>,

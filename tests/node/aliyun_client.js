@@ -2,6 +2,7 @@
 //
 //   node aliyun_client.js '<json>'
 // json: {mode: "call" | "capture", method, url, key, secret, stage, query, data, headers, signHeaders}
+//       (with `appCode` instead of key/secret, the SDK's SimpleClient is used)
 // "call" sends with the SDK and prints {status, headers, body}.
 // "capture" runs the SDK unchanged but stops at its HTTP layer, printing
 // {path, headers, body} of the request it would send (so a test can replay
@@ -9,7 +10,7 @@
 'use strict';
 
 const httpx = require('httpx');
-const { Client } = require('aliyun-api-gateway');
+const { Client, SimpleClient } = require('aliyun-api-gateway');
 
 const args = JSON.parse(process.argv[2]);
 
@@ -22,7 +23,10 @@ async function main() {
     };
     httpx.read = async () => '';
   }
-  const client = new Client(args.key, args.secret, args.stage || 'RELEASE');
+  // "simple" mode: the SDK's AppCode client (`Authorization: APPCODE <code>`).
+  const client = args.appCode
+    ? new SimpleClient(args.appCode)
+    : new Client(args.key, args.secret, args.stage || 'RELEASE');
   const opts = { headers: args.headers || {}, signHeaders: args.signHeaders || {}, query: args.query, data: args.data };
   const method = args.method.toLowerCase();
   try {
