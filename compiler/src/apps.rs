@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use pylon_filter::plan::{AppPlan, GroupPlan};
+use pylon_filter::plan::{AccountPlan, AppPlan, GroupPlan};
 use sha2::{Digest, Sha256};
 
 use crate::defs::{AppDef, Defs, Located, SecretDef};
@@ -115,7 +115,7 @@ fn grant(app: &Located<AppDef>, groups: &mut [GroupPlan], errs: &mut Vec<DefErro
 
 /// The secret's value; errors never include it.
 fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
-    let value = read_secret(app, &app.def.secret)?;
+    let value = read_secret(&app.file, &app.def.secret)?;
     let ok = (8..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
     if !ok {
         return Err("AppSecret must be 8-64 printable characters without spaces".into());
@@ -123,9 +123,48 @@ fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
     Ok(value)
 }
 
+/// Checks the accounts and reads their secret keys.
+pub fn lower_accounts(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AccountPlan> {
+    let mut seen_names = std::collections::HashSet::new();
+    let mut seen_aks = std::collections::HashSet::new();
+    let mut accounts = Vec::new();
+    for acc in &defs.accounts {
+        let object = format!("account '{}'", acc.def.name);
+        let err = |field: &str, msg: &str| DefError::new(&acc.file, &object, field, msg);
+        if !valid_name(&acc.def.name) {
+            errs.push(err("name", "must be 1-64 letters, digits, `-` or `_`"));
+        } else if !seen_names.insert(acc.def.name.as_str()) {
+            errs.push(err("name", "another account has this name"));
+        }
+        if !valid_token(&acc.def.ak, 8, 64) {
+            errs.push(err("ak", "AK must be 8-64 letters, digits, `-` or `_`"));
+        } else if !seen_aks.insert(acc.def.ak.as_str()) {
+            errs.push(err("ak", "another account uses this AK"));
+        }
+        let sk = read_secret(&acc.file, &acc.def.sk).and_then(|v| {
+            let ok = (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic());
+            if ok {
+                Ok(v)
+            } else {
+                Err("SK must be 8-64 printable characters without spaces".into())
+            }
+        });
+        match sk {
+            Ok(sk) => accounts.push(AccountPlan {
+                id: app_id(&format!("account/{}", acc.def.name)),
+                name: acc.def.name.clone(),
+                ak: acc.def.ak.clone(),
+                sk,
+            }),
+            Err(m) => errs.push(err("sk", &m)),
+        }
+    }
+    accounts
+}
+
 /// An AppCode: 16-180 printable characters (the vendors issue 32-180).
 fn resolve_code(app: &Located<AppDef>, code: &SecretDef) -> Result<String, String> {
-    let value = read_secret(app, code)?;
+    let value = read_secret(&app.file, code)?;
     let ok = (16..=180).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
     if !ok {
         return Err("AppCode must be 16-180 printable characters without spaces".into());
@@ -135,14 +174,14 @@ fn resolve_code(app: &Located<AppDef>, code: &SecretDef) -> Result<String, Strin
 
 /// A secret's value, inline or from an environment variable or a file
 /// (relative to the definition file); errors never include the value.
-fn read_secret(app: &Located<AppDef>, secret: &SecretDef) -> Result<String, String> {
+fn read_secret(file: &Path, secret: &SecretDef) -> Result<String, String> {
     Ok(match secret {
         SecretDef::Inline(s) => s.clone(),
         SecretDef::Env { env } => {
             std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
         }
-        SecretDef::File { file } => {
-            let path = app.file.parent().unwrap_or(Path::new(".")).join(file);
+        SecretDef::File { file: name } => {
+            let path = file.parent().unwrap_or(Path::new(".")).join(name);
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             text.trim_end_matches(['\n', '\r']).to_string()

@@ -26,6 +26,24 @@ struct FileDefs {
     apis: Vec<ApiDef>,
     #[serde(default)]
     apps: Vec<AppDef>,
+    #[serde(default)]
+    accounts: Vec<AccountDef>,
+}
+
+/// An IAM-style account (tenant): callers sign with its AK/SK using
+/// `SDK-HMAC-SHA256`; the account name is the caller's identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    /// Access key (public).
+    pub ak: String,
+    /// Secret key, given like an app secret.
+    pub sk: SecretDef,
 }
 
 /// A caller's app: its AppKey and AppSecret, and what it may call.
@@ -297,6 +315,7 @@ pub struct Defs {
     pub groups: Vec<Located<GroupDef>>,
     pub apis: Vec<Located<ApiDef>>,
     pub apps: Vec<Located<AppDef>>,
+    pub accounts: Vec<Located<AccountDef>>,
 }
 
 /// Reads definitions from files and directories; every file's errors are
@@ -338,6 +357,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
                 defs.groups.extend(located(&file, parsed.groups));
                 defs.apis.extend(located(&file, parsed.apis));
                 defs.apps.extend(located(&file, parsed.apps));
+                defs.accounts.extend(located(&file, parsed.accounts));
             }
             Err(e) => errors.push(e),
         }
@@ -400,6 +420,7 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         "groups" => "group",
         "environments" => "environment",
         "apps" => "app",
+        "accounts" => "account",
         other => other,
     };
     let object = match index {

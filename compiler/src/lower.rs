@@ -185,6 +185,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         });
     }
     let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
+    let accounts = crate::apps::lower_accounts(defs, &mut errs);
 
     let max_body_bytes = match &defs.gateway {
         Some(g) => match g.def.max_body_bytes {
@@ -211,6 +212,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         stages,
         groups,
         apps,
+        accounts,
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

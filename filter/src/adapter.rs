@@ -71,6 +71,7 @@ impl RootContext for PylonRoot {
             state: State::Pending,
             auth_pending: false,
             app: None,
+            account: None,
             last_error: String::new(),
         }))
     }
@@ -114,6 +115,8 @@ struct PylonHttp {
     auth_pending: bool,
     /// The authenticated app, for `$context.appId`.
     app: Option<u32>,
+    /// The authenticated account (IAM-style APIs): the caller's identity.
+    account: Option<u32>,
     /// The message of the gateway error being answered (X-Ca-Error-Message).
     last_error: String,
 }
@@ -146,16 +149,38 @@ impl PylonHttp {
         self.head.debug().then(|| self.get_current_time())
     }
 
-    /// Checks the caller's APP credentials and authorization; on failure
-    /// the gateway response is sent and `false` returned.
+    /// Checks the caller's credentials (and an app's authorization); on
+    /// failure the gateway response is sent and `false` returned.
     fn authenticate(&mut self, gw: &Gateway, handle: ApiHandle, body: &[u8]) -> bool {
         let now_ms = self
             .get_current_time()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_millis() as u64;
-        let verdict = gw
-            .apps
+        let verdict = match gw.auth_of(handle) {
+            AuthKind::Iam => gw
+                .accounts
+                .authenticate_account(&self.head, body, now_ms)
+                .map(|account| self.account = Some(account)),
+            _ => self.authenticate_app(gw, handle, body, now_ms),
+        };
+        match verdict {
+            Ok(()) => true,
+            Err(f) => {
+                self.reply_error(gw.scope_of(handle), Some(handle), &f.error, &f.detail);
+                false
+            }
+        }
+    }
+
+    fn authenticate_app(
+        &mut self,
+        gw: &Gateway,
+        handle: ApiHandle,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<(), AuthFailure> {
+        gw.apps
             .authenticate(&self.head, body, now_ms, self.auth_policy(gw, handle))
             .and_then(|caller| {
                 self.app = Some(caller.app);
@@ -180,14 +205,7 @@ impl PylonHttp {
                     }
                     None => Ok(()),
                 }
-            });
-        match verdict {
-            Ok(()) => true,
-            Err(f) => {
-                self.reply_error(gw.scope_of(handle), Some(handle), &f.error, &f.detail);
-                false
-            }
-        }
+            })
     }
 
     fn auth_policy(&self, gw: &Gateway, handle: ApiHandle) -> AuthPolicy {
@@ -278,6 +296,9 @@ impl PylonHttp {
                 if let Some(app) = self.app {
                     ctx.app_id = &gw.apps.get(app).id;
                 }
+                if let Some(account) = self.account {
+                    ctx.account = &gw.accounts.get(account).name;
+                }
                 gw.render_error(scope, err, &ctx)
             }
             None => render_builtin_error(err, &ctx),
@@ -355,7 +376,7 @@ impl HttpContext for PylonHttp {
             let path = match gw.auth_of(handle) {
                 // An AppCode in the query stays at the gateway.
                 AuthKind::App => app_auth::strip_app_code_param(&path),
-                AuthKind::None => path.as_str().into(),
+                AuthKind::None | AuthKind::Iam => path.as_str().into(),
             };
             self.set_http_request_header(":path", Some(&path));
             self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
@@ -365,7 +386,7 @@ impl HttpContext for PylonHttp {
             }
         }
         self.state = State::Forwarded(handle);
-        if gw.auth_of(handle) == AuthKind::App {
+        if gw.auth_of(handle) != AuthKind::None {
             // Credentials stay at the gateway (already read into `head`).
             self.set_http_request_header("authorization", None);
             self.set_http_request_header("x-ca-signature", None);

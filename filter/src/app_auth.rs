@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::aliyun_sign;
 use crate::huawei_sign::{self, Plus, Signed};
-use crate::plan::{AppCodeMode, AppPlan};
+use crate::plan::{AccountPlan, AppCodeMode, AppPlan};
 use crate::request_head::RequestHead;
 use crate::response::GatewayError;
 
@@ -85,6 +85,48 @@ impl Apps {
             });
         }
         Ok(apps)
+    }
+
+    /// Accounts verify like apps (AK = key, SK = secret), Huawei scheme only.
+    pub fn from_accounts(plans: &[AccountPlan]) -> Result<Apps, String> {
+        let as_apps: Vec<AppPlan> = plans
+            .iter()
+            .map(|a| AppPlan {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                key: a.ak.clone(),
+                secret: a.sk.clone(),
+                codes: Vec::new(),
+            })
+            .collect();
+        Apps::from_plan(&as_apps)
+    }
+
+    /// Identifies the account behind an IAM-auth request (AK/SK signature).
+    pub fn authenticate_account(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Result<u32, AuthFailure> {
+        let as_iam = |mut f: AuthFailure| {
+            f.error = if f.error == GatewayError::AUTH_HEADER_MISSING {
+                GatewayError::IAM_HEADER_MISSING
+            } else {
+                GatewayError::IAM_AUTH_FAILURE
+            };
+            f
+        };
+        let authorization = head.get("authorization").unwrap_or("");
+        match huawei_sign::parse_authorization(authorization) {
+            Some(parsed) => self
+                .verify_huawei(head, parsed, body, now_ms / 1000)
+                .map_err(as_iam),
+            None => Err(as_iam(AuthFailure::new(
+                GatewayError::AUTH_HEADER_MISSING,
+                "",
+            ))),
+        }
     }
 
     pub fn get(&self, app: u32) -> &App {

@@ -128,6 +128,7 @@ pub struct Gateway {
     hosts: HostIndex,
     groups: Vec<Group>,
     pub apps: Apps,
+    pub accounts: Apps,
     /// Used when no group claims the host.
     fallback_set: CompiledSet,
 }
@@ -150,6 +151,7 @@ impl Gateway {
             .map(|(i, s)| (s.clone(), i as u16))
             .collect();
         let apps = Apps::from_plan(&plan.apps)?;
+        let accounts = Apps::from_accounts(&plan.accounts)?;
         let mut hosts = HostIndex::default();
         let mut groups = Vec::with_capacity(plan.groups.len());
         for (gi, g) in plan.groups.iter().enumerate() {
@@ -170,6 +172,7 @@ impl Gateway {
             hosts,
             groups,
             apps,
+            accounts,
             fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
         })
     }
@@ -536,6 +539,7 @@ mod tests {
             max_body_bytes: 100,
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],
+            accounts: vec![],
             groups: vec![
                 GroupPlan {
                     name: "pub".into(),

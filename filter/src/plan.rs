@@ -30,6 +30,18 @@ pub struct Plan {
     /// Callers' apps. Secrets are in here: the admin port shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppPlan>,
+    /// IAM-style accounts (tenants) with AK/SK credentials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<AccountPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPlan {
+    pub id: String,
+    pub name: String,
+    pub ak: String,
+    pub sk: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,8 +75,10 @@ pub enum AuthKind {
     /// Anyone may call.
     #[default]
     None,
-    /// An authorized app, proven by an APP signature.
+    /// An authorized app, proven by an APP signature or an AppCode.
     App,
+    /// An account, proven by an AK/SK `SDK-HMAC-SHA256` signature.
+    Iam,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -144,6 +144,18 @@ impl GatewayError {
         code: "APIG.0303",
         message: "Incorrect app authentication information",
     };
+    pub const IAM_HEADER_MISSING: GatewayError = GatewayError {
+        kind: ErrorType::AuthHeaderMissing,
+        status: 401,
+        code: "APIG.0301",
+        message: "Authentication information is missing",
+    };
+    pub const IAM_AUTH_FAILURE: GatewayError = GatewayError {
+        kind: ErrorType::AuthFailure,
+        status: 401,
+        code: "APIG.0301",
+        message: "Incorrect IAM authentication information",
+    };
     pub const APP_UNAUTHORIZED: GatewayError = GatewayError {
         kind: ErrorType::Unauthorized,
         status: 403,
@@ -197,6 +209,8 @@ pub enum ContextVar {
     ApiId,
     ApiName,
     AppId,
+    /// The authenticated account's name (IAM-style APIs).
+    Account,
     RequestId,
     Stage,
     SourceIp,
@@ -208,10 +222,11 @@ pub enum ContextVar {
 }
 
 impl ContextVar {
-    const NAMES: [(&'static str, ContextVar); 11] = [
+    const NAMES: [(&'static str, ContextVar); 12] = [
         ("apiId", ContextVar::ApiId),
         ("apiName", ContextVar::ApiName),
         ("appId", ContextVar::AppId),
+        ("account", ContextVar::Account),
         ("requestId", ContextVar::RequestId),
         ("stage", ContextVar::Stage),
         ("sourceIp", ContextVar::SourceIp),
@@ -231,6 +246,7 @@ pub struct Context<'a> {
     pub api_id: &'a str,
     pub api_name: &'a str,
     pub app_id: &'a str,
+    pub account: &'a str,
     pub request_id: &'a str,
     pub stage: &'a str,
     pub source_ip: &'a str,
@@ -293,6 +309,7 @@ impl Template {
                         ContextVar::ApiId => ctx.api_id,
                         ContextVar::ApiName => ctx.api_name,
                         ContextVar::AppId => ctx.app_id,
+                        ContextVar::Account => ctx.account,
                         ContextVar::RequestId => ctx.request_id,
                         ContextVar::Stage => ctx.stage,
                         ContextVar::SourceIp => ctx.source_ip,
