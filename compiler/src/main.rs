@@ -1,6 +1,7 @@
 //! `pylon`: compiles API definitions into an Envoy configuration.
 
 mod apps;
+mod call;
 mod defs;
 mod envoy;
 mod error;
@@ -46,6 +47,34 @@ enum Command {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
     },
+    /// Send a request signed with an app's (or account's) credentials, or
+    /// with an AppCode, and print the response like `curl -i`.
+    Call {
+        /// The URL to call (plain HTTP).
+        url: String,
+        #[arg(short = 'X', long, default_value = "GET")]
+        method: String,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The request body.
+        #[arg(short = 'd', long)]
+        data: Option<String>,
+        /// How to authenticate.
+        #[arg(long, value_enum, default_value = "huawei")]
+        scheme: call::Scheme,
+        /// AppKey (or an account's AK).
+        #[arg(long, env = "PYLON_KEY")]
+        key: Option<String>,
+        /// AppSecret (or SK); prefer the environment variable.
+        #[arg(long, env = "PYLON_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        #[arg(long, env = "PYLON_APP_CODE", hide_env_values = true)]
+        app_code: Option<String>,
+        /// Environment to call (`X-Stage`, or `X-Ca-Stage` for aliyun).
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// Manage callers' apps.
     App {
         #[command(subcommand)]
@@ -69,6 +98,47 @@ fn main() -> ExitCode {
         Command::App {
             command: AppCommand::New { name },
         } => new_app(&name),
+        Command::Call {
+            url,
+            method,
+            headers,
+            data,
+            scheme,
+            key,
+            secret,
+            app_code,
+            stage,
+        } => {
+            let headers: Result<Vec<(String, String)>, String> = headers
+                .iter()
+                .map(|h| {
+                    h.split_once(':')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .ok_or_else(|| format!("header `{h}` must be `Name: value`"))
+                })
+                .collect();
+            let outcome = headers.and_then(|headers| {
+                call::run(call::Call {
+                    method,
+                    url,
+                    headers,
+                    body: data.unwrap_or_default().into_bytes(),
+                    scheme,
+                    key,
+                    secret,
+                    app_code,
+                    stage,
+                })
+            });
+            return match outcome {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(22),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Compile {
             defs,
             out,
