@@ -44,8 +44,11 @@ impl RootContext for PylonRoot {
             .and_then(|plan| Gateway::from_plan(&plan));
         match loaded {
             Ok(gw) => {
+                // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
+                if !gw.apps.is_empty() {
+                    nonce::prepare(&HostStore(self));
+                }
                 self.gateway = Some(Rc::new(gw));
-                nonce::prepare(&HostStore(self));
                 true
             }
             Err(e) => {

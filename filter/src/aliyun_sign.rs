@@ -293,6 +293,35 @@ mod tests {
         );
     }
 
+    /// V5 (Node SDK): form body with an empty value, and X-Ca-Stage signed.
+    #[test]
+    fn vector_v5_form_with_empty_value() {
+        let h = [
+            ("accept", "application/json; charset=utf-8"),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("x-ca-key", "203753385"),
+            ("x-ca-nonce", "c9f15cbf-f4ac-4a6c-b54d-f51abf4b5b44"),
+            ("x-ca-stage", "RELEASE"),
+            ("x-ca-timestamp", "1525872629832"),
+        ];
+        let form = parse_params("username=xiaoming&password=123456789&empty=", true);
+        let query = parse_params("param1=test", true);
+        let pp = path_and_params("/http2test/test", &query, &form, true);
+        assert_eq!(
+            pp,
+            "/http2test/test?empty&param1=test&password=123456789&username=xiaoming"
+        );
+        let names = ["x-ca-key", "x-ca-nonce", "x-ca-stage", "x-ca-timestamp"];
+        let sts = string_to_sign("POST", lookup(&h), &names, &pp);
+        assert_eq!(
+            sign(Algorithm::HmacSha256, b"appSecretExample", &sts),
+            "/fo4u070iE2pIGGu31cKhvPAgdtuL42zmYMoOLisdeQ="
+        );
+    }
+
     /// V6 (Node SDK): empty value signs as the bare key; HmacSHA1 variant.
     #[test]
     fn vector_v6_empty_value_and_sha1() {

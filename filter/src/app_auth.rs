@@ -129,6 +129,10 @@ impl Apps {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+
     pub fn get(&self, app: u32) -> &App {
         &self.apps[app as usize]
     }

@@ -87,9 +87,10 @@ def assert_refused(r, says):
 
 def test_sdk_get_with_query(gw):
     r = sdk(gw, "call", "GET", "/items/list", query={"b": "2", "a": "1", "empty": "", "sp": "x y", "plus": "1+1",
-                                                     "zh": "中文"})
+                                                     "zh": "中文", "rep": ["1", "2"]})
     assert r["status"] == 200, r
     assert r["body"]["path"].startswith("/be/items/list?")
+    assert "rep=1&rep=2" in r["body"]["path"], "repeated keys reach the backend"
     assert "x-ca-signature" not in r["body"]["headers"], "the signature is not forwarded"
 
 
