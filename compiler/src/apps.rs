@@ -42,7 +42,7 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
         }
         // Grants first: a bad secret must not hide their errors.
         grant(app, groups, errs);
-        let secret = match resolve_secret(app) {
+        let secret = match checked_secret(&app.file, &app.def.secret, "AppSecret", 8, 64) {
             Ok(s) => s,
             Err(m) => {
                 errs.push(err("secret", m));
@@ -55,7 +55,7 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
         let mut resolved = Vec::new();
         for (i, code) in app.def.codes.iter().enumerate() {
             let field = format!("codes[{i}]");
-            match resolve_code(app, code) {
+            match checked_secret(&app.file, code, "AppCode", 16, 180) {
                 Ok(c) if all_codes.insert(c.clone()) => resolved.push(c),
                 Ok(_) => errs.push(err(&field, "this AppCode is already used".into())),
                 Err(m) => errs.push(err(&field, m)),
@@ -113,16 +113,6 @@ fn grant(app: &Located<AppDef>, groups: &mut [GroupPlan], errs: &mut Vec<DefErro
     }
 }
 
-/// The secret's value; errors never include it.
-fn resolve_secret(app: &Located<AppDef>) -> Result<String, String> {
-    let value = read_secret(&app.file, &app.def.secret)?;
-    let ok = (8..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    if !ok {
-        return Err("AppSecret must be 8-64 printable characters without spaces".into());
-    }
-    Ok(value)
-}
-
 /// Checks the accounts and reads their secret keys.
 pub fn lower_accounts(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AccountPlan> {
     let mut seen_names = std::collections::HashSet::new();
@@ -141,14 +131,7 @@ pub fn lower_accounts(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AccountPlan>
         } else if !seen_aks.insert(acc.def.ak.as_str()) {
             errs.push(err("ak", "another account uses this AK"));
         }
-        let sk = read_secret(&acc.file, &acc.def.sk).and_then(|v| {
-            let ok = (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic());
-            if ok {
-                Ok(v)
-            } else {
-                Err("SK must be 8-64 printable characters without spaces".into())
-            }
-        });
+        let sk = checked_secret(&acc.file, &acc.def.sk, "SK", 8, 64);
         match sk {
             Ok(sk) => accounts.push(AccountPlan {
                 id: app_id(&format!("account/{}", acc.def.name)),
@@ -162,14 +145,23 @@ pub fn lower_accounts(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AccountPlan>
     accounts
 }
 
-/// An AppCode: 16-180 printable characters (the vendors issue 32-180).
-fn resolve_code(app: &Located<AppDef>, code: &SecretDef) -> Result<String, String> {
-    let value = read_secret(&app.file, code)?;
-    let ok = (16..=180).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    if !ok {
-        return Err("AppCode must be 16-180 printable characters without spaces".into());
+/// A secret (AppSecret, SK or AppCode) read and checked: `min..=max`
+/// printable characters without spaces. Errors never include the value.
+fn checked_secret(
+    file: &Path,
+    secret: &SecretDef,
+    what: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, String> {
+    let value = read_secret(file, secret)?;
+    if (min..=max).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{what} must be {min}-{max} printable characters without spaces"
+        ))
     }
-    Ok(value)
 }
 
 /// A secret's value, inline or from an environment variable or a file

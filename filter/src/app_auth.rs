@@ -550,12 +550,7 @@ mod tests {
     }
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::from_pairs(pairs)
     }
 
     #[test]

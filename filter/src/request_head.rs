@@ -13,6 +13,17 @@ impl RequestHead {
         RequestHead { headers }
     }
 
+    /// For tests: a head from `(name, value)` pairs.
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> RequestHead {
+        RequestHead::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// The first value of a header.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.headers
@@ -69,12 +80,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        RequestHead::from_pairs(pairs)
     }
 
     #[test]
