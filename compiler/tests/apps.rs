@@ -3,11 +3,12 @@
 //! grants end up on the granted APIs, errors are located, secrets are never
 //! printed and the output files are readable by their owner only.
 
+mod common;
+use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
@@ -73,63 +74,18 @@ const APPS: &str = r#"apps:
       - { group: shop, api: get-item, environments: [STAGING] }
 "#;
 
-/// `text` with `from` replaced by `to`; `from` must occur exactly once, so a
-/// test cannot silently keep the valid definitions.
-fn edit(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "`{from}` not once in:\n{text}"
-    );
-    text.replacen(from, to, 1)
-}
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct Scratch {
-    root: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let root =
-            std::env::temp_dir().join(format!("pylon-apps-it-{}-{n}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap();
-        Scratch { root }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-
-    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// `defs/base.yaml`, `defs/apps.yaml` with `apps`, the mobile app's
-    /// secret at `defs/secrets/mobile` (with a trailing newline), a decoy
-    /// at `secrets/mobile` relative to the working directory, and a
-    /// stand-in filter module. Returns the definitions directory and the
-    /// module.
-    fn defs(&self, apps: &str) -> (PathBuf, PathBuf) {
-        self.write("defs/base.yaml", BASE);
-        self.write("defs/apps.yaml", apps);
-        self.write("defs/secrets/mobile", format!("{FILE_SECRET}\n"));
-        self.write("secrets/mobile", format!("{DECOY_SECRET}\n"));
-        let wasm = self.write("filter.wasm", b"\0asm\x01\0\0\0 stand-in module");
-        (self.path("defs"), wasm)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
+/// `defs/base.yaml`, `defs/apps.yaml` with `apps`, the mobile app's
+/// secret at `defs/secrets/mobile` (with a trailing newline), a decoy
+/// at `secrets/mobile` relative to the working directory, and a
+/// stand-in filter module. Returns the definitions directory and the
+/// module.
+fn defs(s: &Scratch, apps: &str) -> (PathBuf, PathBuf) {
+    s.write("defs/base.yaml", BASE);
+    s.write("defs/apps.yaml", apps);
+    s.write("defs/secrets/mobile", format!("{FILE_SECRET}\n"));
+    s.write("secrets/mobile", format!("{DECOY_SECRET}\n"));
+    let wasm = s.write("filter.wasm", STAND_IN_WASM);
+    (s.path("defs"), wasm)
 }
 
 /// Runs `pylon` in `cwd` with `SECRET_VAR` set to `env_secret` (or unset)
@@ -144,23 +100,6 @@ fn pylon_in(cwd: &Path, env_secret: Option<&str>, args: &[&dyn AsRef<std::ffi::O
         cmd.env(SECRET_VAR, v);
     }
     cmd.output().expect("run pylon")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed:\nstdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
 }
 
 /// Neither stdout nor stderr contains any of `secrets`.
@@ -223,7 +162,7 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
 /// `compile` creates no output directory.
 fn rejects(apps: &str, env_secret: Option<&str>, more_secrets: &[&str], wants: &[Want]) {
     let s = Scratch::new("rejects");
-    let (defs, wasm) = s.defs(apps);
+    let (defs, wasm) = defs(&s, apps);
     let secrets: Vec<&str> = ALL_SECRETS.iter().chain(more_secrets).copied().collect();
 
     let v = pylon_in(&s.root, env_secret, &[&"validate", &defs]);
@@ -285,7 +224,7 @@ fn is_lower_hex(s: &str, len: usize) -> bool {
 #[test]
 fn inline_env_and_file_secrets_compile_and_grants_reach_the_api() {
     let s = Scratch::new("ok");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     let out = s.path("out");
     let o = compile_ok(&s, &s.root, &[&defs], &out, &wasm);
     assert!(
@@ -348,7 +287,7 @@ fn inline_env_and_file_secrets_compile_and_grants_reach_the_api() {
 #[test]
 fn a_secret_file_is_relative_to_its_definition_file_given_by_a_relative_path() {
     let s = Scratch::new("relative");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     let out = s.path("out");
     // Run inside defs/ with bare file names: `apps.yaml`'s directory is "".
     compile_ok(
@@ -375,7 +314,7 @@ fn a_secret_file_is_relative_to_its_definition_file_given_by_a_relative_path() {
 #[test]
 fn a_secret_file_loses_only_its_trailing_newlines() {
     let s = Scratch::new("trim");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     s.write("defs/secrets/mobile", format!("{FILE_SECRET}\r\n\n"));
     let out = s.path("out");
     compile_ok(&s, &s.root, &[&defs], &out, &wasm);
@@ -385,7 +324,7 @@ fn a_secret_file_loses_only_its_trailing_newlines() {
 #[test]
 fn a_secret_of_exactly_eight_characters_is_accepted() {
     let s = Scratch::new("eight");
-    let (defs, wasm) = s.defs(&edit(APPS, INLINE_SECRET, "Eight8ch"));
+    let (defs, wasm) = defs(&s, &edit(APPS, INLINE_SECRET, "Eight8ch"));
     let out = s.path("out");
     let o = compile_ok(&s, &s.root, &[&defs], &out, &wasm);
     assert_no_secrets(&o, &["Eight8ch"]);
@@ -397,7 +336,7 @@ fn a_secret_of_exactly_eight_characters_is_accepted() {
 #[test]
 fn output_files_are_readable_by_their_owner_only() {
     let s = Scratch::new("modes");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     let out = s.path("out");
     compile_ok(&s, &s.root, &[&defs], &out, &wasm);
     for name in ["envoy.yaml", "pylon.json"] {
@@ -434,7 +373,7 @@ fn env_var_not_set() {
 #[test]
 fn unreadable_secret_file() {
     let s = Scratch::new("missing");
-    let (defs, wasm) = s.defs(&edit(APPS, "secrets/mobile", "secrets/missing"));
+    let (defs, wasm) = defs(&s, &edit(APPS, "secrets/mobile", "secrets/missing"));
     // Present relative to the working directory only: must not be read.
     s.write("secrets/missing", format!("{DECOY_SECRET}\n"));
     let says = format!("cannot read {}", defs.join("secrets/missing").display());
@@ -470,7 +409,7 @@ fn unreadable_secret_file() {
 #[test]
 fn secret_file_that_is_a_directory() {
     let s = Scratch::new("dir");
-    let (defs, wasm) = s.defs(&edit(APPS, "secrets/mobile", "secrets"));
+    let (defs, wasm) = defs(&s, &edit(APPS, "secrets/mobile", "secrets"));
     let out = s.path("out");
     let o = pylon_in(
         &s.root,
@@ -527,7 +466,7 @@ fn env_secret_too_short_or_with_a_space() {
 #[test]
 fn file_secret_too_short_once_its_newline_is_trimmed() {
     let s = Scratch::new("short-file");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     // 8 bytes with the newline, 7 without.
     s.write("defs/secrets/mobile", "File7ch\n");
     let out = s.path("out");
@@ -601,7 +540,7 @@ fn duplicate_app_key_across_two_apps() {
 fn duplicate_app_key_across_two_files() {
     let other = "apps:\n  - name: other\n    key: batch_key_0002\n    secret: other-S3cret-9f1e\n";
     let s = Scratch::new("dup-key-files");
-    let (defs, wasm) = s.defs(APPS);
+    let (defs, wasm) = defs(&s, APPS);
     s.write("defs/more-apps.yaml", other);
     let out = s.path("out");
     let o = pylon_in(

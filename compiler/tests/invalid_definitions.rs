@@ -1,10 +1,11 @@
 //! Runs the real `pylon` binary on broken definitions: every error must name
 //! the file, the object and the field, and nothing may be written.
 
+mod common;
+use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A valid definition set split over two files; tests break it with `edit`.
 const GATEWAY: &str = r#"environments:
@@ -46,17 +47,6 @@ const APIS: &str = r##"apis:
     publish: [RELEASE]
 "##;
 
-/// `text` with `from` replaced by `to`; `from` must occur exactly once, so a
-/// test cannot silently keep the valid definitions.
-fn edit(text: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "`{from}` not once in:\n{text}"
-    );
-    text.replacen(from, to, 1)
-}
-
 /// An API appended to `APIS`.
 fn with_api(apis: &str, name: &str, path: &str, backend_path: &str, publish: &str) -> String {
     format!(
@@ -66,46 +56,13 @@ fn with_api(apis: &str, name: &str, path: &str, backend_path: &str, publish: &st
     )
 }
 
-/// A fresh directory under the system temp dir, removed when dropped.
-struct Scratch {
-    root: PathBuf,
-}
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let root = std::env::temp_dir().join(format!("pylon-it-{}-{n}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap();
-        Scratch { root }
+/// Writes `files` into `defs/` and a stand-in filter module.
+fn defs(s: &Scratch, files: &[(&str, &str)]) -> (PathBuf, PathBuf) {
+    for (name, text) in files {
+        s.write(&format!("defs/{name}"), text);
     }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-
-    fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, contents).unwrap();
-        path
-    }
-
-    /// Writes `files` into `defs/` and a stand-in filter module.
-    fn defs(&self, files: &[(&str, &str)]) -> (PathBuf, PathBuf) {
-        for (name, text) in files {
-            self.write(&format!("defs/{name}"), text);
-        }
-        let wasm = self.write("filter.wasm", b"\0asm\x01\0\0\0 stand-in module");
-        (self.path("defs"), wasm)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
+    let wasm = s.write("filter.wasm", STAND_IN_WASM);
+    (s.path("defs"), wasm)
 }
 
 fn pylon(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
@@ -118,23 +75,6 @@ fn pylon(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 fn compile(defs: &Path, out: &Path, wasm: &Path) -> Output {
     pylon(&[&"compile", &defs, &"--out", &out, &"--wasm", &wasm])
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn assert_ok(o: &Output, what: &str) {
-    assert!(
-        o.status.success(),
-        "{what} failed:\nstdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
 }
 
 /// One expected error: `error: FILE: OBJECT: field `FIELD`: ...SAYS...`.
@@ -187,7 +127,7 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
 /// existing `envoy.yaml`.
 fn rejects(files: &[(&str, &str)], wants: &[Want]) {
     let s = Scratch::new("rejects");
-    let (defs, wasm) = s.defs(files);
+    let (defs, wasm) = defs(&s, files);
 
     assert_reports(&pylon(&[&"validate", &defs]), &defs, wants);
 
@@ -223,7 +163,7 @@ fn rejects_api(apis: &str, wants: &[Want]) {
 /// `validate` and `compile` accept `files`.
 fn accepts(files: &[(&str, &str)]) {
     let s = Scratch::new("accepts");
-    let (defs, wasm) = s.defs(files);
+    let (defs, wasm) = defs(&s, files);
     let v = pylon(&[&"validate", &defs]);
     assert_ok(&v, "validate");
     assert!(stdout(&v).starts_with("ok: "), "{}", stdout(&v));
@@ -654,7 +594,7 @@ fn errors_in_several_files_are_all_reported() {
 #[test]
 fn compiling_twice_gives_identical_output() {
     let s = Scratch::new("twice");
-    let (defs, wasm) = s.defs(&[("gateway.yaml", GATEWAY), ("apis.yaml", APIS)]);
+    let (defs, wasm) = defs(&s, &[("gateway.yaml", GATEWAY), ("apis.yaml", APIS)]);
     let out = s.path("out");
     assert_ok(&compile(&defs, &out, &wasm), "first compile");
     let first = (
@@ -670,7 +610,7 @@ fn compiling_twice_gives_identical_output() {
 fn a_directory_is_read_in_name_order_and_merged() {
     let s = Scratch::new("order");
     // Written in reverse; environment and group names sort the other way.
-    let (defs, wasm) = s.defs(&[
+    let (defs, wasm) = defs(&s, &[
         ("c-apis.yaml", "apis:\n  - name: ping\n    group: alpha\n    method: GET\n    path: /ping\n    backend: { mock: { body: pong } }\n    publish: [ZULU, ALPHA]\n"),
         ("b.yml", "environments: [{ name: ALPHA }]\ngroups: [{ name: alpha, default: true }]\n"),
         ("a.yaml", "environments: [{ name: ZULU }]\ngroups: [{ name: zeta }]\n"),
@@ -714,11 +654,14 @@ fn a_directory_is_read_in_name_order_and_merged() {
 #[test]
 fn a_valid_directory_compiles_into_three_files() {
     let s = Scratch::new("ok");
-    let (defs, wasm) = s.defs(&[
-        ("gateway.yaml", GATEWAY),
-        ("apis.yaml", APIS),
-        ("more/ignored.yaml", "not: [yaml"),
-    ]);
+    let (defs, wasm) = defs(
+        &s,
+        &[
+            ("gateway.yaml", GATEWAY),
+            ("apis.yaml", APIS),
+            ("more/ignored.yaml", "not: [yaml"),
+        ],
+    );
     let out = s.path("out/nested");
     let o = compile(&defs, &out, &wasm);
     assert_ok(&o, "compile");
