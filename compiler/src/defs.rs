@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pylon_filter::plan::{AppCodeMode, AuthKind, MatchMode, Method};
+use pylon_filter::plan::{AclAction, AclKind, AppCodeMode, AuthKind, MatchMode, Method};
 use pylon_filter::response::ErrorType;
 use serde::Deserialize;
 
@@ -28,6 +28,27 @@ struct FileDefs {
     apps: Vec<AppDef>,
     #[serde(default)]
     accounts: Vec<AccountDef>,
+    #[serde(default)]
+    acls: Vec<AclDef>,
+}
+
+/// An access control policy: allow or deny client IPs or account names,
+/// bound to APIs per environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: AclKind,
+    pub action: AclAction,
+    /// IP addresses, CIDR blocks or `a-b` ranges; or account names.
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub bindings: Vec<GrantDef>,
 }
 
 /// An IAM-style account (tenant): callers sign with its AK/SK using
@@ -170,6 +191,10 @@ pub struct GatewayDef {
     pub admin: Option<String>,
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Proxies in front of Pylon whose X-Forwarded-For entries are trusted
+    /// (default 0: the client address is the connection's peer).
+    #[serde(default)]
+    pub trusted_hops: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -316,6 +341,7 @@ pub struct Defs {
     pub apis: Vec<Located<ApiDef>>,
     pub apps: Vec<Located<AppDef>>,
     pub accounts: Vec<Located<AccountDef>>,
+    pub acls: Vec<Located<AclDef>>,
 }
 
 /// Reads definitions from files and directories; every file's errors are
@@ -358,6 +384,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
                 defs.apis.extend(located(&file, parsed.apis));
                 defs.apps.extend(located(&file, parsed.apps));
                 defs.accounts.extend(located(&file, parsed.accounts));
+                defs.acls.extend(located(&file, parsed.acls));
             }
             Err(e) => errors.push(e),
         }
@@ -421,6 +448,7 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         "environments" => "environment",
         "apps" => "app",
         "accounts" => "account",
+        "acls" => "acl",
         other => other,
     };
     let object = match index {

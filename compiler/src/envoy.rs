@@ -17,6 +17,7 @@ pub struct Listen<'a> {
     pub port: u16,
     pub admin_address: &'a str,
     pub admin_port: u16,
+    pub trusted_hops: u32,
 }
 
 /// Upper bound for a backend timeout (seed: 600000 ms); the filter sets the
@@ -57,6 +58,9 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         "normalize_path": true,
                         "merge_slashes": true,
                         "use_remote_address": true,
+                        // X-Forwarded-For entries from this many proxies in
+                        // front are trusted; the client address is the next one.
+                        "xff_num_trusted_hops": listen.trusted_hops,
                         // Envoy makes a fresh id for every request.
                         "generate_request_id": true,
                         "preserve_external_request_id": false,

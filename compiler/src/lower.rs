@@ -182,10 +182,12 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             allow_hmac_sha1: a.def.allow_hmac_sha1,
             app_code: a.def.app_code,
             authorized: Default::default(),
+            acls: Default::default(),
         });
     }
     let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
     let accounts = crate::apps::lower_accounts(defs, &mut errs);
+    let acls = crate::acls::lower_acls(defs, &mut groups, &mut errs);
 
     let max_body_bytes = match &defs.gateway {
         Some(g) => match g.def.max_body_bytes {
@@ -213,6 +215,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         groups,
         apps,
         accounts,
+        acls,
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

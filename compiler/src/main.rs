@@ -1,5 +1,6 @@
 //! `pylon`: compiles API definitions into an Envoy configuration.
 
+mod acls;
 mod apps;
 mod call;
 mod defs;
@@ -270,6 +271,7 @@ fn compile(
         port: listen_port,
         admin_address: &admin_host,
         admin_port,
+        trusted_hops: gateway.map_or(0, |g| g.def.trusted_hops),
     };
     let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
     let envoy_yaml = format!(

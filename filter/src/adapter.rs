@@ -166,7 +166,8 @@ impl PylonHttp {
                 .authenticate_account(&self.head, body, now_ms)
                 .map(|account| self.account = Some(account)),
             _ => self.authenticate_app(gw, handle, body, now_ms),
-        };
+        }
+        .and_then(|()| self.account_acl(gw, handle));
         match verdict {
             Ok(()) => true,
             Err(f) => {
@@ -248,12 +249,27 @@ impl PylonHttp {
         }
     }
 
+    /// The client address: the peer, or the X-Forwarded-For entry Envoy
+    /// chose by the configured number of trusted hops (`xff_num_trusted_hops`).
     fn source_ip(&self) -> String {
         let addr = self
             .get_property(vec!["source", "address"])
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default();
         crate::router::strip_port(&addr).to_string()
+    }
+
+    /// The account policies bound to the API (an unauthenticated caller has
+    /// no account: an allow-list refuses it).
+    fn account_acl(&self, gw: &Gateway, handle: ApiHandle) -> Result<(), AuthFailure> {
+        let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
+        match gw.check_acls(handle, false, None, account) {
+            Some(error) => Err(AuthFailure {
+                error,
+                detail: String::new(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Answers with a gateway error rendered by the API's (or group's) set.
@@ -362,6 +378,13 @@ impl HttpContext for PylonHttp {
             }
         };
         let handle = routed.handle;
+        if gw.has_ip_acls(handle) {
+            let ip = self.source_ip().parse().ok();
+            if let Some(err) = gw.check_acls(handle, true, ip, None) {
+                self.reply_error(routed.scope, Some(handle), &err, "");
+                return Action::Pause;
+            }
+        }
         let content_length = self.head.content_length();
         if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
@@ -402,6 +425,10 @@ impl HttpContext for PylonHttp {
             if !self.authenticate(&gw, handle, &[]) {
                 return Action::Pause;
             }
+        }
+        if let (AuthKind::None, Err(f)) = (gw.auth_of(handle), self.account_acl(&gw, handle)) {
+            self.reply_error(gw.scope_of(handle), Some(handle), &f.error, "");
+            return Action::Pause;
         }
         if end_of_stream || matches!(gw.backend(handle), Backend::Mock(_)) {
             return self.proceed(&gw, handle);

@@ -2,7 +2,9 @@
 //! No host calls here; the proxy-wasm adapter feeds it and applies the answer.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
+use crate::acl::Acl;
 use crate::app_auth::Apps;
 use crate::path_template::PathTemplate;
 use crate::plan::{
@@ -70,6 +72,8 @@ pub struct Api {
     pub auth: AuthKind,
     pub allow_hmac_sha1: bool,
     pub app_code: AppCodeMode,
+    /// Per stage index: the access control policies bound there.
+    acls: Vec<Vec<u32>>,
     /// Per stage index: the apps allowed to call, sorted.
     authorized: Vec<Vec<u32>>,
     /// Backend per stage index; `None` = not published there.
@@ -129,6 +133,7 @@ pub struct Gateway {
     groups: Vec<Group>,
     pub apps: Apps,
     pub accounts: Apps,
+    acls: Vec<Acl>,
     /// Used when no group claims the host.
     fallback_set: CompiledSet,
 }
@@ -152,6 +157,12 @@ impl Gateway {
             .collect();
         let apps = Apps::from_plan(&plan.apps)?;
         let accounts = Apps::from_accounts(&plan.accounts)?;
+        let acls = plan
+            .acls
+            .iter()
+            .map(Acl::from_plan)
+            .collect::<Result<Vec<_>, _>>()?;
+        let acl_names: Vec<&str> = plan.acls.iter().map(|a| a.name.as_str()).collect();
         let mut hosts = HostIndex::default();
         let mut groups = Vec::with_capacity(plan.groups.len());
         for (gi, g) in plan.groups.iter().enumerate() {
@@ -162,7 +173,8 @@ impl Gateway {
                 hosts.set_default(gi as u32);
             }
             groups.push(
-                compile_group(g, &stages, &apps).map_err(|e| format!("group {}: {e}", g.name))?,
+                compile_group(g, &stages, &apps, &acl_names)
+                    .map_err(|e| format!("group {}: {e}", g.name))?,
             );
         }
         Ok(Gateway {
@@ -173,6 +185,7 @@ impl Gateway {
             groups,
             apps,
             accounts,
+            acls,
             fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
         })
     }
@@ -251,6 +264,29 @@ impl Gateway {
         self.api(h).allow_hmac_sha1
     }
 
+    /// Whether IP policies are bound (the client address is read only then).
+    pub fn has_ip_acls(&self, h: ApiHandle) -> bool {
+        self.api(h).acls[h.stage as usize]
+            .iter()
+            .any(|i| self.acls[*i as usize].is_ip())
+    }
+
+    /// The first refusal by the IP policies (`ip_phase`) or the account
+    /// policies bound to the API in the handle's stage.
+    pub fn check_acls(
+        &self,
+        h: ApiHandle,
+        ip_phase: bool,
+        ip: Option<IpAddr>,
+        account: Option<&str>,
+    ) -> Option<GatewayError> {
+        self.api(h).acls[h.stage as usize]
+            .iter()
+            .map(|i| &self.acls[*i as usize])
+            .filter(|acl| acl.is_ip() == ip_phase)
+            .find_map(|acl| acl.check(ip, account))
+    }
+
     pub fn app_code_mode(&self, h: ApiHandle) -> AppCodeMode {
         self.api(h).app_code
     }
@@ -285,6 +321,7 @@ fn compile_group(
     g: &GroupPlan,
     stages: &HashMap<String, u16>,
     known_apps: &Apps,
+    acl_names: &[&str],
 ) -> Result<Group, String> {
     let set_names: Vec<&String> = g.responses.keys().collect();
     let set_index = |name: &str| {
@@ -327,12 +364,26 @@ fn compile_group(
             }
             authorized[si as usize].sort_unstable();
         }
+        let mut acls: Vec<Vec<u32>> = vec![Vec::new(); stages.len()];
+        for (stage, names) in &a.acls {
+            let si = *stages
+                .get(stage)
+                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
+            for name in names {
+                let i = acl_names
+                    .iter()
+                    .position(|n| n == name)
+                    .ok_or_else(|| at(format!("unknown acl {name}")))?;
+                acls[si as usize].push(i as u32);
+            }
+        }
         index.insert(&template, a.match_mode, a.method, ai as u32, mask);
         apis.push(Api {
             id: a.id.clone(),
             name: a.name.clone(),
             response_set: set_index(&a.response).map_err(at)?,
             auth: a.auth,
+            acls,
             allow_hmac_sha1: a.allow_hmac_sha1,
             app_code: a.app_code,
             authorized,
@@ -513,6 +564,7 @@ mod tests {
                 .map(|(s, b)| (s.to_string(), b.clone()))
                 .collect(),
             auth: AuthKind::None,
+            acls: BTreeMap::new(),
             allow_hmac_sha1: false,
             app_code: AppCodeMode::Disabled,
             authorized: BTreeMap::new(),
@@ -540,6 +592,7 @@ mod tests {
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],
             accounts: vec![],
+            acls: vec![],
             groups: vec![
                 GroupPlan {
                     name: "pub".into(),

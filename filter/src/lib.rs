@@ -1,6 +1,7 @@
 //! Pylon: the gateway core (host-independent, unit-tested natively) and, for
 //! `wasm32`, the thin proxy-wasm adapter that runs it inside Envoy.
 
+pub mod acl;
 pub mod aliyun_sign;
 pub mod app_auth;
 pub mod gateway;

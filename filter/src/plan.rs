@@ -30,6 +30,9 @@ pub struct Plan {
     /// Callers' apps. Secrets are in here: the admin port shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppPlan>,
+    /// Access control policies, bound to APIs per environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acls: Vec<AclPlan>,
     /// IAM-style accounts (tenants) with AK/SK credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountPlan>,
@@ -54,6 +57,30 @@ pub struct AppPlan {
     /// AppCodes for simple authentication (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclPlan {
+    pub name: String,
+    pub kind: AclKind,
+    pub action: AclAction,
+    /// IP entries (address, CIDR, `a-b` range) or account names.
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AclKind {
+    Ip,
+    Account,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AclAction {
+    Allow,
+    Deny,
 }
 
 /// Whether an APP API accepts AppCode simple authentication.
@@ -177,6 +204,9 @@ pub struct ApiPlan {
     /// APP APIs may also accept an AppCode instead of a signature.
     #[serde(default, skip_serializing_if = "is_default")]
     pub app_code: AppCodeMode,
+    /// Environment → access control policies bound to the API there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub acls: BTreeMap<String, Vec<String>>,
     /// Environment → names of the apps authorized to call the API there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorized: BTreeMap<String, Vec<String>>,

@@ -162,6 +162,18 @@ impl GatewayError {
         code: "APIG.0304",
         message: "The app is not authorized to access the API",
     };
+    pub const IP_DENIED: GatewayError = GatewayError {
+        kind: ErrorType::AccessDenied,
+        status: 403,
+        code: "APIG.0402",
+        message: "The IP address is not authorized to access the API",
+    };
+    pub const ACCOUNT_DENIED: GatewayError = GatewayError {
+        kind: ErrorType::AccessDenied,
+        status: 403,
+        code: "APIG.0302",
+        message: "The IAM user is not authorized to access the API",
+    };
     pub const INTERNAL: GatewayError = GatewayError {
         kind: ErrorType::Default5xx,
         status: 500,

@@ -1,0 +1,92 @@
+//! Access control policies: entries checked, bindings written onto the APIs
+//! (at most one policy of each type per API and environment, as the seed says).
+
+use std::collections::HashSet;
+
+use pylon_filter::acl::{IpRange, MAX_ENTRIES};
+use pylon_filter::plan::{AclKind, AclPlan, GroupPlan};
+
+use crate::defs::Defs;
+use crate::error::DefError;
+
+pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) -> Vec<AclPlan> {
+    let mut names = HashSet::new();
+    let mut plans = Vec::new();
+    for acl in &defs.acls {
+        let object = format!("acl '{}'", acl.def.name);
+        let err = |field: &str, msg: String| DefError::new(&acl.file, &object, field, msg);
+        if !crate::apps::valid_name(&acl.def.name) {
+            errs.push(err(
+                "name",
+                "must be 1-64 letters, digits, `-` or `_`".into(),
+            ));
+        } else if !names.insert(acl.def.name.as_str()) {
+            errs.push(err("name", "another acl has this name".into()));
+        }
+        if acl.def.values.is_empty() || acl.def.values.len() > MAX_ENTRIES {
+            errs.push(err("values", format!("give 1-{MAX_ENTRIES} entries")));
+        }
+        for (i, v) in acl.def.values.iter().enumerate() {
+            let field = format!("values[{i}]");
+            match acl.def.kind {
+                AclKind::Ip => {
+                    if let Err(m) = IpRange::parse(v) {
+                        errs.push(err(&field, m));
+                    }
+                }
+                AclKind::Account if !crate::apps::valid_name(v) => {
+                    errs.push(err(&field, format!("`{v}` is not an account name")));
+                }
+                AclKind::Account => {}
+            }
+        }
+        for (i, b) in acl.def.bindings.iter().enumerate() {
+            let field = format!("bindings[{i}]");
+            let Some(api) = groups
+                .iter_mut()
+                .find(|g| g.name == b.group)
+                .and_then(|g| g.apis.iter_mut().find(|a| a.name == b.api))
+            else {
+                errs.push(err(
+                    &field,
+                    format!("no API '{}' in group '{}'", b.api, b.group),
+                ));
+                continue;
+            };
+            for (j, env) in b.environments.iter().enumerate() {
+                let env_field = format!("{field}.environments[{j}]");
+                if !api.stages.contains_key(env) {
+                    errs.push(err(
+                        &env_field,
+                        format!("api '{}' is not published to '{env}'", b.api),
+                    ));
+                    continue;
+                }
+                let bound = api.acls.entry(env.clone()).or_default();
+                let same_kind = bound.iter().find(|other| {
+                    defs.acls
+                        .iter()
+                        .any(|d| &d.def.name == *other && d.def.kind == acl.def.kind)
+                });
+                if let Some(other) = same_kind {
+                    errs.push(err(
+                        &env_field,
+                        format!(
+                            "api '{}' already has acl '{other}' of this type in '{env}'",
+                            b.api
+                        ),
+                    ));
+                    continue;
+                }
+                bound.push(acl.def.name.clone());
+            }
+        }
+        plans.push(AclPlan {
+            name: acl.def.name.clone(),
+            kind: acl.def.kind,
+            action: acl.def.action,
+            values: acl.def.values.clone(),
+        });
+    }
+    plans
+}
