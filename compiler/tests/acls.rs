@@ -143,24 +143,8 @@ fn dangling_bindings() {
     );
     let unpublished = edit(BASE, "publish: [RELEASE, TEST]", "publish: [RELEASE]");
     let s = Scratch::new("acl-unpub");
-    s.write("defs/base.yaml", unpublished);
-    let (o, _) = {
-        s.write("defs/acls.yaml", ACLS);
-        let wasm = s.write("filter.wasm", STAND_IN_WASM);
-        let out = s.path("out");
-        let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
-            .args([
-                Path::new("compile"),
-                &s.path("defs"),
-                Path::new("--out"),
-                &out,
-                Path::new("--wasm"),
-                &wasm,
-            ])
-            .output()
-            .unwrap();
-        (o, out)
-    };
+    let (o, out) = compile_with(&s, &unpublished, ACLS);
+    assert!(!out.exists(), "nothing is written");
     assert!(
         stderr(&o).contains(
             "field `bindings[0].environments[1]`: api 'items' is not published to 'TEST'"
