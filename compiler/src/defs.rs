@@ -30,6 +30,53 @@ struct FileDefs {
     accounts: Vec<AccountDef>,
     #[serde(default)]
     acls: Vec<AclDef>,
+    #[serde(default)]
+    throttles: Vec<ThrottleDef>,
+}
+
+/// A throttling policy: request limits per time window, bound to APIs per
+/// environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleDef {
+    pub name: String,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+    pub unit: TimeUnit,
+    /// The window is `interval` units long (default 1).
+    #[serde(default = "one")]
+    pub interval: u64,
+    pub api_limit: u64,
+    #[serde(default)]
+    pub user_limit: Option<u64>,
+    #[serde(default)]
+    pub app_limit: Option<u64>,
+    #[serde(default)]
+    pub ip_limit: Option<u64>,
+    /// One count across all bound APIs (default: each API counts alone).
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(default)]
+    pub special_apps: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub special_users: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub bindings: Vec<GrantDef>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
 }
 
 /// An access control policy: allow or deny client IPs or account names,
@@ -195,6 +242,10 @@ pub struct GatewayDef {
     /// (default 0: the client address is the connection's peer).
     #[serde(default)]
     pub trusted_hops: u32,
+    /// Requests per second an API without a throttling policy may take
+    /// (default 200).
+    #[serde(default)]
+    pub default_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +393,7 @@ pub struct Defs {
     pub apps: Vec<Located<AppDef>>,
     pub accounts: Vec<Located<AccountDef>>,
     pub acls: Vec<Located<AclDef>>,
+    pub throttles: Vec<Located<ThrottleDef>>,
 }
 
 /// Reads definitions from files and directories; every file's errors are
@@ -385,6 +437,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
                 defs.apps.extend(located(&file, parsed.apps));
                 defs.accounts.extend(located(&file, parsed.accounts));
                 defs.acls.extend(located(&file, parsed.acls));
+                defs.throttles.extend(located(&file, parsed.throttles));
             }
             Err(e) => errors.push(e),
         }
@@ -449,6 +502,7 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         "apps" => "app",
         "accounts" => "account",
         "acls" => "acl",
+        "throttles" => "throttle",
         other => other,
     };
     let object = match index {

@@ -183,11 +183,30 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             app_code: a.def.app_code,
             authorized: Default::default(),
             acls: Default::default(),
+            throttles: Default::default(),
         });
     }
     let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
     let accounts = crate::apps::lower_accounts(defs, &mut errs);
     let acls = crate::acls::lower_acls(defs, &mut groups, &mut errs);
+    let throttles = crate::throttles::lower_throttles(defs, &mut groups, &mut errs);
+    let default_limit = match defs
+        .gateway
+        .as_ref()
+        .and_then(|g| g.def.default_limit.map(|l| (g, l)))
+    {
+        Some((g, 0)) => {
+            errs.push(DefError::new(
+                &g.file,
+                "gateway",
+                "default_limit",
+                "must be at least 1",
+            ));
+            0
+        }
+        Some((_, l)) => l,
+        None => pylon_filter::plan::DEFAULT_LIMIT,
+    };
 
     let max_body_bytes = match &defs.gateway {
         Some(g) => match g.def.max_body_bytes {
@@ -216,6 +235,8 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
         apps,
         accounts,
         acls,
+        throttles,
+        default_limit,
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

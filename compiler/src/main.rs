@@ -7,6 +7,7 @@ mod defs;
 mod envoy;
 mod error;
 mod lower;
+mod throttles;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use crate::nonce::{self, SharedStore, Verdict};
 use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
 use crate::response::{self, GatewayError};
+use crate::throttle::{self, Decision, Tally};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
 /// client's own value is always removed first. (Clients' `x-envoy-*`
@@ -48,6 +49,7 @@ impl RootContext for PylonRoot {
                 if !gw.apps.is_empty() {
                     nonce::prepare(&HostStore(self));
                 }
+                throttle::prepare(&HostStore(self));
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -75,6 +77,7 @@ impl RootContext for PylonRoot {
             auth_pending: false,
             app: None,
             account: None,
+            rate_tallies: Vec::new(),
             last_error: String::new(),
         }))
     }
@@ -120,6 +123,8 @@ struct PylonHttp {
     app: Option<u32>,
     /// The authenticated account (IAM-style APIs): the caller's identity.
     account: Option<u32>,
+    /// Rate counters as counted for this request (debug mode only).
+    rate_tallies: Vec<Tally>,
     /// The message of the gateway error being answered (X-Ca-Error-Message).
     last_error: String,
 }
@@ -259,6 +264,37 @@ impl PylonHttp {
         crate::router::strip_port(&addr).to_string()
     }
 
+    /// Counts the request against the API's rate limits; when it does not
+    /// fit, THROTTLED is answered and `false` returned.
+    fn throttle(&mut self, gw: &Gateway, handle: ApiHandle) -> bool {
+        let ip = gw.throttle_needs_ip(handle).then(|| self.source_ip());
+        let app = self.app.map(|a| gw.apps.get(a).name.as_str());
+        let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
+        let counters = gw.counters(handle, app, account, ip.as_deref());
+        let now_ms = self
+            .get_current_time()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64;
+        let (admitted, tallies) = match throttle::admit(&HostStore(self), now_ms, &counters) {
+            Decision::Admit(t) => (true, t),
+            Decision::Throttle(t) => (false, t),
+            Decision::Busy => (false, Vec::new()),
+        };
+        if self.head.debug() {
+            self.rate_tallies = tallies;
+        }
+        if !admitted {
+            self.reply_error(
+                gw.scope_of(handle),
+                Some(handle),
+                &GatewayError::THROTTLED,
+                "",
+            );
+        }
+        admitted
+    }
+
     /// The account policies bound to the API (an unauthenticated caller has
     /// no account: an allow-list refuses it).
     fn account_acl(&self, gw: &Gateway, handle: ApiHandle) -> Result<(), AuthFailure> {
@@ -331,6 +367,12 @@ impl PylonHttp {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         headers.push(("x-request-id", self.head.request_id()));
+        let rate: Vec<(&str, String)> = self
+            .rate_tallies
+            .iter()
+            .map(|t| (t.dimension.header(), t.header_value()))
+            .collect();
+        headers.extend(rate.iter().map(|(k, v)| (*k, v.as_str())));
         // Alibaba-style callers (they send X-Ca-* headers) read these.
         let error_message;
         if self.aliyun_caller() {
@@ -430,6 +472,9 @@ impl HttpContext for PylonHttp {
             self.reply_error(gw.scope_of(handle), Some(handle), &f.error, "");
             return Action::Pause;
         }
+        if !self.throttle(&gw, handle) {
+            return Action::Pause;
+        }
         if end_of_stream || matches!(gw.backend(handle), Backend::Mock(_)) {
             return self.proceed(&gw, handle);
         }
@@ -456,7 +501,7 @@ impl HttpContext for PylonHttp {
             return Action::Pause;
         };
         let body = self.get_http_request_body(0, size).unwrap_or_default();
-        if !self.authenticate(&gw, handle, &body) {
+        if !self.authenticate(&gw, handle, &body) || !self.throttle(&gw, handle) {
             return Action::Pause;
         }
         self.proceed(&gw, handle)
@@ -471,6 +516,9 @@ impl HttpContext for PylonHttp {
             let upstream = millis_between(self.upstream_started.unwrap_or(now), now);
             self.set_http_response_header("x-apig-latency", Some(&total));
             self.set_http_response_header("x-apig-upstream-latency", Some(&upstream));
+            for t in &self.rate_tallies {
+                self.set_http_response_header(t.dimension.header(), Some(&t.header_value()));
+            }
         }
         // Envoy's replies on a backend's behalf are all errors, so a success
         // needs no further look. (Checking the status first is measured to

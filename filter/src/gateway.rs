@@ -8,10 +8,12 @@ use crate::acl::Acl;
 use crate::app_auth::Apps;
 use crate::path_template::PathTemplate;
 use crate::plan::{
-    AppCodeMode, AuthKind, BackendPlan, GroupPlan, Method, Plan, ResponseSet, PLAN_VERSION,
+    AppCodeMode, AuthKind, BackendPlan, GroupPlan, Method, Plan, ResponseSet, ThrottlePlan,
+    PLAN_VERSION,
 };
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
+use crate::throttle::{Counter, Dimension};
 
 /// Every group has a response set of this name.
 pub const DEFAULT_SET: &str = "default";
@@ -74,6 +76,10 @@ pub struct Api {
     pub app_code: AppCodeMode,
     /// Per stage index: the access control policies bound there.
     acls: Vec<Vec<u32>>,
+    /// Per stage index: the throttling policy bound there.
+    throttle: Vec<Option<u32>>,
+    /// `group/api`, naming the API's own counters.
+    counter_name: String,
     /// Per stage index: the apps allowed to call, sorted.
     authorized: Vec<Vec<u32>>,
     /// Backend per stage index; `None` = not published there.
@@ -134,6 +140,8 @@ pub struct Gateway {
     pub apps: Apps,
     pub accounts: Apps,
     acls: Vec<Acl>,
+    throttles: Vec<ThrottlePlan>,
+    default_limit: u64,
     /// Used when no group claims the host.
     fallback_set: CompiledSet,
 }
@@ -163,6 +171,7 @@ impl Gateway {
             .map(Acl::from_plan)
             .collect::<Result<Vec<_>, _>>()?;
         let acl_names: Vec<&str> = plan.acls.iter().map(|a| a.name.as_str()).collect();
+        let throttle_names: Vec<&str> = plan.throttles.iter().map(|t| t.name.as_str()).collect();
         let mut hosts = HostIndex::default();
         let mut groups = Vec::with_capacity(plan.groups.len());
         for (gi, g) in plan.groups.iter().enumerate() {
@@ -173,7 +182,7 @@ impl Gateway {
                 hosts.set_default(gi as u32);
             }
             groups.push(
-                compile_group(g, &stages, &apps, &acl_names)
+                compile_group(g, &stages, &apps, &acl_names, &throttle_names)
                     .map_err(|e| format!("group {}: {e}", g.name))?,
             );
         }
@@ -186,6 +195,8 @@ impl Gateway {
             apps,
             accounts,
             acls,
+            throttles: plan.throttles.clone(),
+            default_limit: plan.default_limit,
             fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
         })
     }
@@ -264,6 +275,64 @@ impl Gateway {
         self.api(h).allow_hmac_sha1
     }
 
+    /// Whether the throttling bound to the API counts client IPs.
+    pub fn throttle_needs_ip(&self, h: ApiHandle) -> bool {
+        self.api(h).throttle[h.stage as usize]
+            .is_some_and(|t| self.throttles[t as usize].ip_limit.is_some())
+    }
+
+    /// The counters a request to the API must fit under, given who is
+    /// calling. Without a policy: the gateway-wide default per API.
+    pub fn counters(
+        &self,
+        h: ApiHandle,
+        app: Option<&str>,
+        account: Option<&str>,
+        ip: Option<&str>,
+    ) -> Vec<Counter> {
+        let api = self.api(h);
+        let Some(t) = api.throttle[h.stage as usize] else {
+            return vec![Counter {
+                dimension: Dimension::ApiAllEnv,
+                key: format!("default|{}", api.counter_name),
+                limit: self.default_limit,
+                window_ms: 1000,
+                label: "1 second".into(),
+            }];
+        };
+        let t = &self.throttles[t as usize];
+        // A shared policy counts all its APIs together; a basic one per API
+        // and environment.
+        let scope = if t.shared {
+            format!("{}|*", t.name)
+        } else {
+            format!(
+                "{}|{}@{}",
+                t.name, api.counter_name, self.stage_names[h.stage as usize]
+            )
+        };
+        let counter = |dimension, who: &str, limit| Counter {
+            dimension,
+            key: format!("{scope}|{who}"),
+            limit,
+            window_ms: t.window_ms,
+            label: t.label.clone(),
+        };
+        let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
+        if let Some(account) = account {
+            let limit = t.special_users.get(account).copied().or(t.user_limit);
+            out.extend(limit.map(|l| counter(Dimension::User, &format!("user:{account}"), l)));
+        }
+        if let Some(app) = app {
+            let limit = t.special_apps.get(app).copied().or(t.app_limit);
+            out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
+        }
+        if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
+            out.push(counter(Dimension::Ip, &format!("ip:{ip}"), l));
+        }
+        out
+    }
+
     /// Whether IP policies are bound (the client address is read only then).
     pub fn has_ip_acls(&self, h: ApiHandle) -> bool {
         self.api(h).acls[h.stage as usize]
@@ -322,6 +391,7 @@ fn compile_group(
     stages: &HashMap<String, u16>,
     known_apps: &Apps,
     acl_names: &[&str],
+    throttle_names: &[&str],
 ) -> Result<Group, String> {
     let set_names: Vec<&String> = g.responses.keys().collect();
     let set_index = |name: &str| {
@@ -377,6 +447,17 @@ fn compile_group(
                 acls[si as usize].push(i as u32);
             }
         }
+        let mut throttle = vec![None; stages.len()];
+        for (stage, name) in &a.throttles {
+            let si = *stages
+                .get(stage)
+                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
+            let i = throttle_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| at(format!("unknown throttle {name}")))?;
+            throttle[si as usize] = Some(i as u32);
+        }
         index.insert(&template, a.match_mode, a.method, ai as u32, mask);
         apis.push(Api {
             id: a.id.clone(),
@@ -384,6 +465,8 @@ fn compile_group(
             response_set: set_index(&a.response).map_err(at)?,
             auth: a.auth,
             acls,
+            throttle,
+            counter_name: format!("{}/{}", g.name, a.name),
             allow_hmac_sha1: a.allow_hmac_sha1,
             app_code: a.app_code,
             authorized,
@@ -565,6 +648,7 @@ mod tests {
                 .collect(),
             auth: AuthKind::None,
             acls: BTreeMap::new(),
+            throttles: BTreeMap::new(),
             allow_hmac_sha1: false,
             app_code: AppCodeMode::Disabled,
             authorized: BTreeMap::new(),
@@ -589,6 +673,8 @@ mod tests {
         Plan {
             version: PLAN_VERSION,
             max_body_bytes: 100,
+            default_limit: 200,
+            throttles: vec![],
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],
             accounts: vec![],

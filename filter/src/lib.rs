@@ -12,6 +12,8 @@ pub mod plan;
 pub mod request_head;
 pub mod response;
 pub mod router;
+pub mod shared_store;
+pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;

@@ -14,13 +14,7 @@ pub const PER_SLOT: usize = 16;
 const ENTRY: usize = 16;
 const CAS_RETRIES: usize = 16;
 
-/// The host's shared data, as the core needs it.
-pub trait SharedStore {
-    /// The value and its compare-and-swap token.
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-    /// Stores `value` if the key is still at `cas`; `false` on a CAS mismatch.
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
-}
+pub use crate::shared_store::SharedStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -94,39 +88,8 @@ pub fn check_and_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::{Cell, RefCell};
-    use std::collections::HashMap;
 
-    /// An in-memory stand-in for the host's shared data, with CAS.
-    #[derive(Default)]
-    struct Memory {
-        data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-        /// Makes the next N sets fail as if another worker wrote first.
-        conflicts: Cell<usize>,
-    }
-
-    impl SharedStore for Memory {
-        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-            match self.data.borrow().get(key) {
-                Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-                None => (None, None),
-            }
-        }
-        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-            if self.conflicts.get() > 0 {
-                self.conflicts.set(self.conflicts.get() - 1);
-                return false;
-            }
-            let mut data = self.data.borrow_mut();
-            let current = data.get(key).map(|(_, c)| *c);
-            if cas.is_some() && cas != current {
-                return false;
-            }
-            let next = current.unwrap_or(0) + 1;
-            data.insert(key.to_string(), (value.to_vec(), next));
-            true
-        }
-    }
+    use crate::shared_store::tests::Memory;
 
     #[test]
     fn a_nonce_is_accepted_once_within_the_window() {

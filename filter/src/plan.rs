@@ -30,6 +30,12 @@ pub struct Plan {
     /// Callers' apps. Secrets are in here: the admin port shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppPlan>,
+    /// Requests per second an API without a throttling policy may take.
+    #[serde(default = "default_limit")]
+    pub default_limit: u64,
+    /// Throttling policies, bound to APIs per environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttles: Vec<ThrottlePlan>,
     /// Access control policies, bound to APIs per environment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acls: Vec<AclPlan>,
@@ -57,6 +63,38 @@ pub struct AppPlan {
     /// AppCodes for simple authentication (at most 5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes: Vec<String>,
+}
+
+/// Seed: APIs without a policy take 200 requests per second.
+pub const DEFAULT_LIMIT: u64 = 200;
+
+fn default_limit() -> u64 {
+    DEFAULT_LIMIT
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottlePlan {
+    pub name: String,
+    pub window_ms: u64,
+    /// `10 second`, as the debug headers print the window.
+    pub label: String,
+    pub api_limit: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_limit: Option<u64>,
+    /// One count across every API bound to the policy (else per API).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub shared: bool,
+    /// App name → its own app limit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub special_apps: BTreeMap<String, u64>,
+    /// Account name → its own user limit.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub special_users: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +242,9 @@ pub struct ApiPlan {
     /// APP APIs may also accept an AppCode instead of a signature.
     #[serde(default, skip_serializing_if = "is_default")]
     pub app_code: AppCodeMode,
+    /// Environment → the throttling policy bound to the API there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub throttles: BTreeMap<String, String>,
     /// Environment → access control policies bound to the API there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub acls: BTreeMap<String, Vec<String>>,

@@ -162,6 +162,12 @@ impl GatewayError {
         code: "APIG.0304",
         message: "The app is not authorized to access the API",
     };
+    pub const THROTTLED: GatewayError = GatewayError {
+        kind: ErrorType::Throttled,
+        status: 429,
+        code: "APIG.0308",
+        message: "The throttling threshold has been reached",
+    };
     pub const IP_DENIED: GatewayError = GatewayError {
         kind: ErrorType::AccessDenied,
         status: 403,

@@ -1,0 +1,134 @@
+//! Throttling policies: the seed's ordering rules between limits, special
+//! apps and tenants, and bindings (one policy per API and environment).
+
+use std::collections::HashSet;
+
+use pylon_filter::plan::{GroupPlan, ThrottlePlan};
+
+use crate::defs::{Defs, TimeUnit};
+use crate::error::DefError;
+
+pub fn lower_throttles(
+    defs: &Defs,
+    groups: &mut [GroupPlan],
+    errs: &mut Vec<DefError>,
+) -> Vec<ThrottlePlan> {
+    let mut names = HashSet::new();
+    let app_names: HashSet<&str> = defs.apps.iter().map(|a| a.def.name.as_str()).collect();
+    let account_names: HashSet<&str> = defs.accounts.iter().map(|a| a.def.name.as_str()).collect();
+    let mut plans = Vec::new();
+    for t in &defs.throttles {
+        let d = &t.def;
+        let object = format!("throttle '{}'", d.name);
+        let err = |field: &str, msg: String| DefError::new(&t.file, &object, field, msg);
+        if !crate::apps::valid_name(&d.name) {
+            errs.push(err(
+                "name",
+                "must be 1-64 letters, digits, `-` or `_`".into(),
+            ));
+        } else if !names.insert(d.name.as_str()) {
+            errs.push(err("name", "another throttle has this name".into()));
+        }
+        if d.interval == 0 {
+            errs.push(err("interval", "must be at least 1".into()));
+        }
+        if d.api_limit == 0 {
+            errs.push(err("api_limit", "must be at least 1".into()));
+        }
+        // Seed: user ≤ API, app ≤ user (≤ API without a user limit), IP ≤ API.
+        let over = |field: &str, value: Option<u64>, cap: u64, cap_name: &str| {
+            value
+                .filter(|v| *v > cap)
+                .map(|v| err(field, format!("{v} exceeds {cap_name} {cap}")))
+        };
+        errs.extend(over("user_limit", d.user_limit, d.api_limit, "api_limit"));
+        errs.extend(over(
+            "app_limit",
+            d.app_limit,
+            d.user_limit.unwrap_or(d.api_limit),
+            if d.user_limit.is_some() {
+                "user_limit"
+            } else {
+                "api_limit"
+            },
+        ));
+        errs.extend(over("ip_limit", d.ip_limit, d.api_limit, "api_limit"));
+        for (app, limit) in &d.special_apps {
+            errs.extend(over(
+                &format!("special_apps.{app}"),
+                Some(*limit),
+                d.api_limit,
+                "api_limit",
+            ));
+            if !app_names.contains(app.as_str()) {
+                errs.push(err(
+                    &format!("special_apps.{app}"),
+                    format!("no app named '{app}'"),
+                ));
+            }
+        }
+        for (user, limit) in &d.special_users {
+            errs.extend(over(
+                &format!("special_users.{user}"),
+                Some(*limit),
+                d.api_limit,
+                "api_limit",
+            ));
+            if !account_names.contains(user.as_str()) {
+                errs.push(err(
+                    &format!("special_users.{user}"),
+                    format!("no account named '{user}'"),
+                ));
+            }
+        }
+        for (i, b) in d.bindings.iter().enumerate() {
+            let field = format!("bindings[{i}]");
+            let Some(api) = groups
+                .iter_mut()
+                .find(|g| g.name == b.group)
+                .and_then(|g| g.apis.iter_mut().find(|a| a.name == b.api))
+            else {
+                errs.push(err(
+                    &field,
+                    format!("no API '{}' in group '{}'", b.api, b.group),
+                ));
+                continue;
+            };
+            for (j, env) in b.environments.iter().enumerate() {
+                let env_field = format!("{field}.environments[{j}]");
+                if !api.stages.contains_key(env) {
+                    errs.push(err(
+                        &env_field,
+                        format!("api '{}' is not published to '{env}'", b.api),
+                    ));
+                } else if let Some(other) = api.throttles.get(env) {
+                    errs.push(err(
+                        &env_field,
+                        format!("api '{}' already has throttle '{other}' in '{env}'", b.api),
+                    ));
+                } else {
+                    api.throttles.insert(env.clone(), d.name.clone());
+                }
+            }
+        }
+        let (unit_ms, unit) = match d.unit {
+            TimeUnit::Second => (1_000, "second"),
+            TimeUnit::Minute => (60_000, "minute"),
+            TimeUnit::Hour => (3_600_000, "hour"),
+            TimeUnit::Day => (86_400_000, "day"),
+        };
+        plans.push(ThrottlePlan {
+            name: d.name.clone(),
+            window_ms: unit_ms * d.interval.max(1),
+            label: format!("{} {unit}", d.interval),
+            api_limit: d.api_limit,
+            user_limit: d.user_limit,
+            app_limit: d.app_limit,
+            ip_limit: d.ip_limit,
+            shared: d.shared,
+            special_apps: d.special_apps.clone(),
+            special_users: d.special_users.clone(),
+        });
+    }
+    plans
+}
