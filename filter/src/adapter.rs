@@ -77,6 +77,7 @@ impl RootContext for PylonRoot {
             auth_pending: false,
             app: None,
             account: None,
+            client_ip: None,
             rate_tallies: Vec::new(),
             last_error: String::new(),
         }))
@@ -123,6 +124,8 @@ struct PylonHttp {
     app: Option<u32>,
     /// The authenticated account (IAM-style APIs): the caller's identity.
     account: Option<u32>,
+    /// The client address, once read.
+    client_ip: Option<String>,
     /// Rate counters as counted for this request (debug mode only).
     rate_tallies: Vec<Tally>,
     /// The message of the gateway error being answered (X-Ca-Error-Message).
@@ -257,6 +260,9 @@ impl PylonHttp {
     /// The client address: the peer, or the X-Forwarded-For entry Envoy
     /// chose by the configured number of trusted hops (`xff_num_trusted_hops`).
     fn source_ip(&self) -> String {
+        if let Some(ip) = &self.client_ip {
+            return ip.clone();
+        }
         let addr = self
             .get_property(vec!["source", "address"])
             .and_then(|b| String::from_utf8(b).ok())
@@ -420,13 +426,6 @@ impl HttpContext for PylonHttp {
             }
         };
         let handle = routed.handle;
-        if gw.has_ip_acls(handle) {
-            let ip = self.source_ip().parse().ok();
-            if let Some(err) = gw.check_acls(handle, true, ip, None) {
-                self.reply_error(routed.scope, Some(handle), &err, "");
-                return Action::Pause;
-            }
-        }
         let content_length = self.head.content_length();
         if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
@@ -454,6 +453,19 @@ impl HttpContext for PylonHttp {
             }
         }
         self.state = State::Forwarded(handle);
+        // Property reads are dear: read the client address once, and only
+        // when a policy needs it. (A refused request never reaches the
+        // router, so the header changes above do not matter then.)
+        if gw.has_ip_acls(handle) || gw.throttle_needs_ip(handle) {
+            self.client_ip = Some(self.source_ip());
+        }
+        if gw.has_ip_acls(handle) {
+            let ip = self.source_ip().parse().ok();
+            if let Some(err) = gw.check_acls(handle, true, ip, None) {
+                self.reply_error(gw.scope_of(handle), Some(handle), &err, "");
+                return Action::Pause;
+            }
+        }
         if gw.auth_of(handle) != AuthKind::None {
             // Credentials stay at the gateway (already read into `head`).
             self.set_http_request_header("authorization", None);

@@ -203,3 +203,15 @@ def test_debug_headers(gw):
     r = gw.request("GET", "/default", {"X-Apig-Mode": "debug"})
     assert r.header("x-apig-ratelimit-api-allenv") == "remain:4,limit:5,time:1 second"
     assert gw.request("GET", "/basic-b").header("x-apig-ratelimit-api") is None, "debug only"
+
+
+def test_debug_headers_for_app_and_user(gw):
+    next_window()
+    r = gw.request("GET", "/per-app", {"X-Apig-Mode": "debug", "X-Apig-AppCode": "vip-app-code-00000001"})
+    assert r.status == 200
+    assert r.header("x-apig-ratelimit-app") == f"remain:4,limit:5,time:{WINDOW} second"
+    uri, headers, _ = signed(gw, "GET", "/per-user", headers={"X-Apig-Mode": "debug"},
+                             key="PLAINAK00001", secret="plain-tenant-sk1")
+    r = send(gw, "GET", uri, headers)
+    assert r.status == 200
+    assert r.header("x-apig-ratelimit-user") == f"remain:1,limit:2,time:{WINDOW} second"
