@@ -40,47 +40,22 @@ pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 AclKind::Account => {}
             }
         }
-        for (i, b) in acl.def.bindings.iter().enumerate() {
-            let field = format!("bindings[{i}]");
-            let Some(api) = groups
-                .iter_mut()
-                .find(|g| g.name == b.group)
-                .and_then(|g| g.apis.iter_mut().find(|a| a.name == b.api))
-            else {
-                errs.push(err(
-                    &field,
-                    format!("no API '{}' in group '{}'", b.api, b.group),
+        crate::bindings::bind(&acl.def.bindings, groups, &err, errs, |api, env| {
+            let bound = api.acls.entry(env.to_string()).or_default();
+            let same_kind = bound.iter().find(|other| {
+                defs.acls
+                    .iter()
+                    .any(|d| &d.def.name == *other && d.def.kind == acl.def.kind)
+            });
+            if let Some(other) = same_kind {
+                return Err(format!(
+                    "api '{}' already has acl '{other}' of this type in '{env}'",
+                    api.name
                 ));
-                continue;
-            };
-            for (j, env) in b.environments.iter().enumerate() {
-                let env_field = format!("{field}.environments[{j}]");
-                if !api.stages.contains_key(env) {
-                    errs.push(err(
-                        &env_field,
-                        format!("api '{}' is not published to '{env}'", b.api),
-                    ));
-                    continue;
-                }
-                let bound = api.acls.entry(env.clone()).or_default();
-                let same_kind = bound.iter().find(|other| {
-                    defs.acls
-                        .iter()
-                        .any(|d| &d.def.name == *other && d.def.kind == acl.def.kind)
-                });
-                if let Some(other) = same_kind {
-                    errs.push(err(
-                        &env_field,
-                        format!(
-                            "api '{}' already has acl '{other}' of this type in '{env}'",
-                            b.api
-                        ),
-                    ));
-                    continue;
-                }
-                bound.push(acl.def.name.clone());
             }
-        }
+            bound.push(acl.def.name.clone());
+            Ok(())
+        });
         plans.push(AclPlan {
             name: acl.def.name.clone(),
             kind: acl.def.kind,

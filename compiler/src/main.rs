@@ -2,6 +2,7 @@
 
 mod acls;
 mod apps;
+mod bindings;
 mod call;
 mod defs;
 mod envoy;

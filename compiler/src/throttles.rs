@@ -81,36 +81,16 @@ pub fn lower_throttles(
                 ));
             }
         }
-        for (i, b) in d.bindings.iter().enumerate() {
-            let field = format!("bindings[{i}]");
-            let Some(api) = groups
-                .iter_mut()
-                .find(|g| g.name == b.group)
-                .and_then(|g| g.apis.iter_mut().find(|a| a.name == b.api))
-            else {
-                errs.push(err(
-                    &field,
-                    format!("no API '{}' in group '{}'", b.api, b.group),
+        crate::bindings::bind(&d.bindings, groups, &err, errs, |api, env| {
+            if let Some(other) = api.throttles.get(env) {
+                return Err(format!(
+                    "api '{}' already has throttle '{other}' in '{env}'",
+                    api.name
                 ));
-                continue;
-            };
-            for (j, env) in b.environments.iter().enumerate() {
-                let env_field = format!("{field}.environments[{j}]");
-                if !api.stages.contains_key(env) {
-                    errs.push(err(
-                        &env_field,
-                        format!("api '{}' is not published to '{env}'", b.api),
-                    ));
-                } else if let Some(other) = api.throttles.get(env) {
-                    errs.push(err(
-                        &env_field,
-                        format!("api '{}' already has throttle '{other}' in '{env}'", b.api),
-                    ));
-                } else {
-                    api.throttles.insert(env.clone(), d.name.clone());
-                }
             }
-        }
+            api.throttles.insert(env.to_string(), d.name.clone());
+            Ok(())
+        });
         let (unit_ms, unit) = match d.unit {
             TimeUnit::Second => (1_000, "second"),
             TimeUnit::Minute => (60_000, "minute"),
