@@ -56,8 +56,6 @@ pub struct ApiHandle {
 /// A request matched to a published API.
 #[derive(Debug)]
 pub struct Routed<'g, 'p> {
-    pub api: &'g Api,
-    pub stage: &'g str,
     pub backend: &'g Backend,
     pub scope: ErrorScope,
     pub handle: ApiHandle,
@@ -233,8 +231,6 @@ impl Gateway {
             .as_ref()
             .expect("index only yields APIs published on the stage");
         Ok(Routed {
-            api,
-            stage: &self.stage_names[stage as usize],
             backend,
             scope: ErrorScope {
                 group: Some(gi),
