@@ -4,8 +4,7 @@
 mod common;
 use common::*;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const BASE: &str = r#"
 environments:
@@ -43,22 +42,7 @@ fn compile(s: &Scratch, acls: &str) -> (Output, std::path::PathBuf) {
 }
 
 fn compile_with(s: &Scratch, base: &str, acls: &str) -> (Output, std::path::PathBuf) {
-    s.write("defs/base.yaml", base);
-    s.write("defs/acls.yaml", acls);
-    let wasm = s.write("filter.wasm", STAND_IN_WASM);
-    let out = s.path("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
-        .args([
-            Path::new("compile"),
-            &s.path("defs"),
-            Path::new("--out"),
-            &out,
-            Path::new("--wasm"),
-            &wasm,
-        ])
-        .output()
-        .expect("run pylon");
-    (o, out)
+    compile_files(s, &[("base.yaml", base), ("acls.yaml", acls)])
 }
 
 fn rejects(acls: &str, field: &str, says: &str) {

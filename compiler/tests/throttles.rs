@@ -4,8 +4,7 @@
 mod common;
 use common::*;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const BASE: &str = r#"
 groups:
@@ -40,22 +39,7 @@ throttles:
 "#;
 
 fn compile(s: &Scratch, throttles: &str) -> (Output, std::path::PathBuf) {
-    s.write("defs/base.yaml", BASE);
-    s.write("defs/throttles.yaml", throttles);
-    let wasm = s.write("filter.wasm", STAND_IN_WASM);
-    let out = s.path("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
-        .args([
-            Path::new("compile"),
-            &s.path("defs"),
-            Path::new("--out"),
-            &out,
-            Path::new("--wasm"),
-            &wasm,
-        ])
-        .output()
-        .expect("run pylon");
-    (o, out)
+    compile_files(s, &[("base.yaml", BASE), ("throttles.yaml", throttles)])
 }
 
 fn rejects(throttles: &str, field: &str, says: &str) {

@@ -156,6 +156,14 @@ impl PylonHttp {
             .unwrap_or(crate::plan::RELEASE)
     }
 
+    /// Milliseconds since the Unix epoch (signature windows, rate windows).
+    fn now_ms(&self) -> u64 {
+        self.get_current_time()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64
+    }
+
     fn now_if_debug(&self) -> Option<SystemTime> {
         self.head.debug().then(|| self.get_current_time())
     }
@@ -163,11 +171,7 @@ impl PylonHttp {
     /// Checks the caller's credentials (and an app's authorization); on
     /// failure the gateway response is sent and `false` returned.
     fn authenticate(&mut self, gw: &Gateway, handle: ApiHandle, body: &[u8]) -> bool {
-        let now_ms = self
-            .get_current_time()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis() as u64;
+        let now_ms = self.now_ms();
         let verdict = match gw.auth_of(handle) {
             AuthKind::Iam => gw
                 .accounts
@@ -277,11 +281,7 @@ impl PylonHttp {
         let app = self.app.map(|a| gw.apps.get(a).name.as_str());
         let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
         let counters = gw.counters(handle, app, account, ip.as_deref());
-        let now_ms = self
-            .get_current_time()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis() as u64;
+        let now_ms = self.now_ms();
         let (admitted, tallies) = match throttle::admit(&HostStore(self), now_ms, &counters) {
             Decision::Admit(t) => (true, t),
             Decision::Throttle(t) => (false, t),

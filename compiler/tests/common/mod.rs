@@ -2,8 +2,8 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes standing in for the filter module (`--wasm`).
@@ -68,4 +68,27 @@ pub fn assert_ok(o: &Output, what: &str) {
         stdout(o),
         stderr(o)
     );
+}
+
+/// Writes `files` into `defs/` plus a stand-in filter module, runs
+/// `pylon compile defs --out out`; returns the output and the out path.
+pub fn compile_files(s: &Scratch, files: &[(&str, &str)]) -> (Output, PathBuf) {
+    for (name, text) in files {
+        s.write(&format!("defs/{name}"), text);
+    }
+    let wasm = s.write("filter.wasm", STAND_IN_WASM);
+    let out = s.path("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args([
+            Path::new("compile"),
+            &s.path("defs"),
+            Path::new("--out"),
+            &out,
+            Path::new("--wasm"),
+            &wasm,
+        ])
+        .env_remove("PYLON_WASM")
+        .output()
+        .expect("run pylon");
+    (o, out)
 }
