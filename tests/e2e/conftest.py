@@ -4,6 +4,7 @@ from the project .venv), the real filter .wasm, real loopback backends.
 `make e2e` builds everything first; these fixtures only compile definitions
 and start processes.
 """
+import contextlib
 import http.client
 import os
 import socket
@@ -172,3 +173,20 @@ def start_gateway(defs_text, workdir):
         envoy.stop()
         raise AssertionError(f"Envoy did not start:\n{envoy.log.read_text() if envoy.log.exists() else ''}")
     return envoy
+
+
+@contextlib.contextmanager
+def gateway_with_backend(defs_template, **fields):
+    """A gateway on `defs_template.format(backend=<address>, **fields)` with a
+    fresh echo backend at that address (`gw.backend`)."""
+    backend = Backend("be")
+    try:
+        with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
+            gw = start_gateway(defs_template.format(backend=backend.address, **fields), work)
+            gw.backend = backend
+            try:
+                yield gw
+            finally:
+                gw.stop()
+    finally:
+        backend.close()

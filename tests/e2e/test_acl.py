@@ -1,11 +1,9 @@
 """Access control by client IP (addresses, CIDR, ranges; IPv4 and IPv6) and
 by account, with the client address taken from the peer or from the
 X-Forwarded-For entry that the configured trusted hops vouch for."""
-import tempfile
-
 import pytest
 
-from conftest import Backend, start_gateway
+from conftest import gateway_with_backend
 from test_app_auth_huawei import send, signed
 
 DEFS = """
@@ -43,29 +41,16 @@ accounts:
 """
 
 
-def gateway(hops):
-    backend = Backend("be")
-    work = tempfile.TemporaryDirectory(prefix="pylon-e2e-")
-    g = start_gateway(DEFS.format(hops=hops, backend=backend.address), work.name)
-    return g, backend, work
-
-
 @pytest.fixture(scope="module")
 def behind_proxy():
-    g, backend, work = gateway(1)
-    yield g
-    g.stop()
-    backend.close()
-    work.cleanup()
+    with gateway_with_backend(DEFS, hops=1) as gw:
+        yield gw
 
 
 @pytest.fixture(scope="module")
 def direct():
-    g, backend, work = gateway(0)
-    yield g
-    g.stop()
-    backend.close()
-    work.cleanup()
+    with gateway_with_backend(DEFS, hops=0) as gw:
+        yield gw
 
 
 def from_ip(gw, path, xff):

@@ -3,13 +3,12 @@ real Node SDK (npm `aliyun-api-gateway`), verified by the filter on a real
 Envoy with two workers."""
 import json
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, Backend, start_gateway
+from conftest import ROOT, gateway_with_backend
 
 KEY, SECRET = "aliKey000001", "ali-secret-0123456789"
 NODE_CLIENT = ROOT / "tests/node/aliyun_client.js"
@@ -40,15 +39,8 @@ apps:
 
 @pytest.fixture(scope="module")
 def gw():
-    backend = Backend("be")
-    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(DEFS.format(backend=backend.address, key=KEY, secret=SECRET), work)
-        g.backend = backend
-        try:
-            yield g
-        finally:
-            g.stop()
-            backend.close()
+    with gateway_with_backend(DEFS, key=KEY, secret=SECRET) as g:
+        yield g
 
 
 def sdk(gw, mode, method, path, **kw):

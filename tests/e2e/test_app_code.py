@@ -1,10 +1,9 @@
 """AppCode simple authentication in each accepted form, HTTPS-only unless an
 API allows plain HTTP, with Alibaba's real SimpleClient (npm) among callers."""
-import tempfile
 
 import pytest
 
-from conftest import Backend, start_gateway
+from conftest import gateway_with_backend
 from test_app_auth_aliyun import sdk
 
 CODE = "appcode-0123456789abcdef0123"
@@ -39,17 +38,13 @@ apps:
 
 @pytest.fixture(scope="module")
 def gw():
-    backend = Backend("be")
     mp = pytest.MonkeyPatch()
     mp.setenv("PYLON_TEST_OTHER_CODE", OTHER_CODE)
-    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(DEFS.format(backend=backend.address, code=CODE), work)
-        try:
+    try:
+        with gateway_with_backend(DEFS, code=CODE) as g:
             yield g
-        finally:
-            g.stop()
-            backend.close()
-            mp.undo()
+    finally:
+        mp.undo()
 
 
 def refused(r, says, status=401):

@@ -1,10 +1,9 @@
 """Accounts (IAM-style): AK/SK SDK-HMAC-SHA256 requests, signed by the
 vendor's real signer (PyPI `huaweicloudsdkcore`), identify the account."""
-import tempfile
 
 import pytest
 
-from conftest import Backend, free_port, start_gateway
+from conftest import free_port, gateway_with_backend
 from test_app_auth_huawei import send, signed
 
 AK, SK = "TENANTAK0001", "tenant-a-secret-key-01"
@@ -35,14 +34,8 @@ apps:
 
 @pytest.fixture(scope="module")
 def gw():
-    backend = Backend("be")
-    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(DEFS.format(backend=backend.address, dead=f"127.0.0.1:{free_port()}", ak=AK, sk=SK), work)
-        try:
-            yield g
-        finally:
-            g.stop()
-            backend.close()
+    with gateway_with_backend(DEFS, dead=f"127.0.0.1:{free_port()}", ak=AK, sk=SK) as g:
+        yield g
 
 
 def test_account_signed_request_passes(gw):

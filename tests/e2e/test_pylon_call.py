@@ -1,11 +1,10 @@
 """`pylon call` signs requests the gateway accepts, in every scheme."""
 import os
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import PYLON, Backend, start_gateway
+from conftest import PYLON, gateway_with_backend
 
 DEFS = """
 groups:
@@ -29,14 +28,8 @@ accounts:
 
 @pytest.fixture(scope="module")
 def gw():
-    backend = Backend("be")
-    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(DEFS.format(backend=backend.address), work)
-        try:
-            yield g
-        finally:
-            g.stop()
-            backend.close()
+    with gateway_with_backend(DEFS) as g:
+        yield g
 
 
 def call(gw, path, *args, secret=None, env=None):

@@ -2,13 +2,12 @@
 admit exactly each limit; windows reset; shared vs basic policies; special
 apps and tenants; the default limit; debug headers; spoofed
 X-Forwarded-For neither escapes nor shifts IP counting."""
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import Backend, start_gateway
+from conftest import gateway_with_backend
 from test_app_auth_huawei import send, signed
 
 WINDOW = 4  # seconds
@@ -75,29 +74,16 @@ accounts:
 """
 
 
-def make(hops):
-    backend = Backend("be")
-    work = tempfile.TemporaryDirectory(prefix="pylon-e2e-")
-    g = start_gateway(DEFS.format(hops=hops, backend=backend.address, window=WINDOW), work.name)
-    return g, backend, work
-
-
 @pytest.fixture(scope="module")
 def gw():
-    g, backend, work = make(1)
-    yield g
-    g.stop()
-    backend.close()
-    work.cleanup()
+    with gateway_with_backend(DEFS, hops=1, window=WINDOW) as g:
+        yield g
 
 
 @pytest.fixture(scope="module")
 def direct():
-    g, backend, work = make(0)
-    yield g
-    g.stop()
-    backend.close()
-    work.cleanup()
+    with gateway_with_backend(DEFS, hops=0, window=WINDOW) as g:
+        yield g
 
 
 def fresh_window():
