@@ -456,10 +456,11 @@ impl HttpContext for PylonHttp {
         // Property reads are dear: read the client address once, and only
         // when a policy needs it. (A refused request never reaches the
         // router, so the header changes above do not matter then.)
-        if gw.has_ip_acls(handle) || gw.throttle_needs_ip(handle) {
+        let ip_acls = gw.has_ip_acls(handle);
+        if ip_acls || gw.throttle_needs_ip(handle) {
             self.client_ip = Some(self.source_ip());
         }
-        if gw.has_ip_acls(handle) {
+        if ip_acls {
             let ip = self.source_ip().parse().ok();
             if let Some(err) = gw.check_acls(handle, true, ip, None) {
                 self.reply_error(gw.scope_of(handle), Some(handle), &err, "");
