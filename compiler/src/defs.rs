@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pylon_filter::plan::{AclAction, AclKind, AppCodeMode, AuthKind, MatchMode, Method};
+use pylon_filter::plan::{
+    AclAction, AclKind, AppCodeMode, AuthKind, ConditionTest, Effect, Location, MatchMode, Method,
+    ParamType, RequestMode, SystemParam,
+};
 use pylon_filter::response::ErrorType;
 use serde::Deserialize;
 
@@ -320,6 +323,139 @@ pub struct ApiDef {
     /// `http_allowed` (also over plain HTTP).
     #[serde(default)]
     pub app_code: AppCodeMode,
+    /// What happens to parameters the API does not declare.
+    #[serde(default)]
+    pub request_mode: RequestMode,
+    /// Cross-origin access for browsers.
+    #[serde(default)]
+    pub cors: bool,
+    /// Request parameters: where they are and what is valid.
+    #[serde(default)]
+    pub parameters: Vec<ParamDef>,
+    /// Policy backends, tried in order before `backend` (at most 5).
+    #[serde(default)]
+    pub policies: Vec<PolicyDef>,
+}
+
+/// A declared request parameter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDef {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: Location,
+    #[serde(rename = "type", default)]
+    pub kind: ParamType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub default: Option<Text>,
+    #[serde(default)]
+    pub min_length: Option<u32>,
+    #[serde(default)]
+    pub max_length: Option<u32>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default, rename = "enum")]
+    pub allowed: Vec<Text>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+}
+
+/// One parameter the backend receives: exactly one of `from` (a request
+/// parameter), `constant` or `system`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendParamDef {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: Location,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub constant: Option<Text>,
+    #[serde(default)]
+    pub system: Option<SystemParam>,
+    /// For readers of the definitions; not compiled.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub description: String,
+}
+
+/// A policy backend: its conditions and its own backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDef {
+    pub name: String,
+    #[serde(default)]
+    pub effect: Effect,
+    pub conditions: Vec<ConditionDef>,
+    pub backend: BackendDef,
+}
+
+/// Exactly one of `source`, `param` or `system`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionDef {
+    /// Client addresses and CIDR blocks, comma-separated.
+    #[serde(default)]
+    pub source: Option<Text>,
+    /// A declared request parameter.
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub system: Option<SystemCondition>,
+    #[serde(rename = "type", default)]
+    pub test: Option<ConditionTest>,
+    /// Enum values are comma-separated, as in the products' consoles.
+    #[serde(default)]
+    pub value: Option<Text>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SystemCondition {
+    #[serde(rename = "reqPath")]
+    ReqPath,
+    #[serde(rename = "reqMethod")]
+    ReqMethod,
+}
+
+/// A YAML scalar taken as text: `default: 10` and `default: "10"` alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Exactly one of `http` or `mock`.
@@ -330,6 +466,10 @@ pub struct BackendDef {
     pub http: Option<HttpBackendDef>,
     #[serde(default)]
     pub mock: Option<MockBackendDef>,
+    /// What the backend receives: mapped, constant and system parameters
+    /// (HTTP backends).
+    #[serde(default)]
+    pub params: Vec<BackendParamDef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]

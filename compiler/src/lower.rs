@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use pylon_filter::gateway::{default_set, Gateway, DEFAULT_SET};
 use pylon_filter::path_template::{PathTemplate, Segment};
 use pylon_filter::plan::{
-    ApiPlan, BackendPlan, GroupPlan, HttpBackend, MockBackend, Plan, ResponseSpec,
-    DEFAULT_MAX_BODY_BYTES, PLAN_VERSION, RELEASE,
+    ApiPlan, BackendParamPlan, BackendPlan, GroupPlan, HttpBackend, Location, MockBackend, Plan,
+    ResponseSpec, DEFAULT_MAX_BODY_BYTES, PLAN_VERSION, RELEASE,
 };
 use pylon_filter::response::Template;
 use pylon_filter::router::MAX_STAGES;
 use sha2::{Digest, Sha256};
 
-use crate::defs::{ApiDef, Defs, GroupDef, Located, Scheme};
+use crate::defs::{ApiDef, BackendDef, Defs, GroupDef, Located, Scheme};
 use crate::error::DefError;
 
 /// A backend address Envoy needs a cluster for.
@@ -119,9 +119,31 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                 continue;
             }
         };
-        // Once per API, published or not; what depends on an environment's
-        // variables is checked per published environment in `backend_for`.
-        errs.extend(check_backend(a, &template));
+        let params = crate::params::lower_params(a, &template, &mut errs);
+        let mut policies = crate::params::lower_policies(a, &params, &template, &mut errs);
+        // Each backend's parameters, and (once per API, published or not)
+        // what does not depend on an environment's variables; the rest is
+        // checked per published environment in `backend_for`.
+        let backends: Vec<(String, &BackendDef)> =
+            std::iter::once(("backend".to_string(), &a.def.backend))
+                .chain(
+                    a.def
+                        .policies
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (format!("policies[{i}].backend"), &p.backend)),
+                )
+                .collect();
+        let backend_params: Vec<_> = backends
+            .iter()
+            .map(|(prefix, b)| {
+                let bp = crate::params::lower_backend_params(
+                    a, prefix, b, &params, &template, &mut errs,
+                );
+                errs.extend(check_backend(a, prefix, b, &bp, &template));
+                bp
+            })
+            .collect();
         let response = a.def.response.clone().unwrap_or_else(|| DEFAULT_SET.into());
         if !groups[gi].responses.contains_key(&response) {
             errs.push(err(
@@ -163,11 +185,21 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                     ),
                 ));
             }
-            match backend_for(a, group, stage, &template, &mut clusters) {
-                Ok(b) => {
-                    per_stage.insert(stage.clone(), b);
+            for (i, ((prefix, b), bp)) in backends.iter().zip(&backend_params).enumerate() {
+                let target = BackendTarget {
+                    prefix,
+                    def: b,
+                    params: bp,
+                };
+                match backend_for(a, &target, group, stage, &template, &mut clusters) {
+                    Ok(plan) if i == 0 => {
+                        per_stage.insert(stage.clone(), plan);
+                    }
+                    Ok(plan) => {
+                        policies[i - 1].stages.insert(stage.clone(), plan);
+                    }
+                    Err(e) => errs.extend(e),
                 }
-                Err(e) => errs.extend(e),
             }
         }
         groups[gi].apis.push(ApiPlan {
@@ -184,6 +216,10 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
             authorized: Default::default(),
             acls: Default::default(),
             throttles: Default::default(),
+            request_mode: a.def.request_mode,
+            params,
+            policies,
+            cors: a.def.cors,
         });
     }
     let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
@@ -390,43 +426,45 @@ fn apply_overrides(
 
 /// The backend checks that do not depend on an environment: reported once,
 /// even for an API published nowhere (or everywhere).
-fn check_backend(a: &Located<ApiDef>, template: &PathTemplate) -> Vec<DefError> {
+fn check_backend(
+    a: &Located<ApiDef>,
+    prefix: &str,
+    backend: &BackendDef,
+    params: &[BackendParamPlan],
+    template: &PathTemplate,
+) -> Vec<DefError> {
     let object = format!("api '{}'", a.def.name);
-    let err = |field: &str, msg: String| DefError::new(&a.file, &object, field, msg);
+    let err = |field: &str, msg: String| {
+        DefError::new(&a.file, &object, &format!("{prefix}{field}"), msg)
+    };
     let mut errs = Vec::new();
-    match (&a.def.backend.http, &a.def.backend.mock) {
+    match (&backend.http, &backend.mock) {
         (Some(_), Some(_)) | (None, None) => {
-            errs.push(err(
-                "backend",
-                "give exactly one of `http` or `mock`".into(),
-            ));
+            errs.push(err("", "give exactly one of `http` or `mock`".into()));
         }
         (None, Some(m)) => {
             if !(200..=599).contains(&m.status) {
-                errs.push(err("backend.mock.status", "status must be 200-599".into()));
+                errs.push(err(".mock.status", "status must be 200-599".into()));
             }
             for (k, v) in &m.headers {
                 if let Err(msg) = check_header(k, v) {
-                    errs.push(err(&format!("backend.mock.headers.{k}"), msg));
+                    errs.push(err(&format!(".mock.headers.{k}"), msg));
                 }
             }
         }
         (Some(h), None) => {
             if !(1..=600_000).contains(&h.timeout) {
-                errs.push(err(
-                    "backend.http.timeout",
-                    "timeout must be 1-600000 ms".into(),
-                ));
+                errs.push(err(".http.timeout", "timeout must be 1-600000 ms".into()));
             }
             // With a `#variable#` these are checked per environment.
             if !h.address.contains('#') {
                 if let Err(m) = parse_address(&h.address, h.scheme) {
-                    errs.push(err("backend.http.address", format!("`{}`: {m}", h.address)));
+                    errs.push(err(".http.address", format!("`{}`: {m}", h.address)));
                 }
             }
             if !h.path.contains('#') {
-                if let Err(m) = check_backend_path(&h.path, template) {
-                    errs.push(err("backend.http.path", m));
+                if let Err(m) = check_backend_path(&h.path, template, params) {
+                    errs.push(err(".http.path", m));
                 }
             }
         }
@@ -434,17 +472,29 @@ fn check_backend(a: &Located<ApiDef>, template: &PathTemplate) -> Vec<DefError> 
     errs
 }
 
-/// The backend in one environment. Errors `check_backend` reports are not
+/// One of an API's backends: its own or a policy's.
+struct BackendTarget<'a> {
+    /// `backend` or `policies[i].backend`, for error fields.
+    prefix: &'a str,
+    def: &'a BackendDef,
+    params: &'a [BackendParamPlan],
+}
+
+/// A backend in one environment. Errors `check_backend` reports are not
 /// repeated here (the result is then an empty error list).
 fn backend_for(
     a: &Located<ApiDef>,
+    target: &BackendTarget,
     group: &Located<GroupDef>,
     stage: &str,
     template: &PathTemplate,
     clusters: &mut BTreeMap<(Scheme, String, u16), String>,
 ) -> Result<BackendPlan, Vec<DefError>> {
     let object = format!("api '{}'", a.def.name);
-    let err = |field: &str, msg: String| DefError::new(&a.file, &object, field, msg);
+    let prefix = target.prefix;
+    let err = |field: &str, msg: String| {
+        DefError::new(&a.file, &object, &format!("{prefix}{field}"), msg)
+    };
     let vars = group.def.variables.get(stage);
     let subst = |field: &str, text: &str| {
         substitute(text, vars).map_err(|m| {
@@ -457,7 +507,7 @@ fn backend_for(
             )
         })
     };
-    match (&a.def.backend.http, &a.def.backend.mock) {
+    match (&target.def.http, &target.def.mock) {
         (Some(_), Some(_)) | (None, None) => Err(Vec::new()),
         (None, Some(m)) => Ok(BackendPlan::Mock(MockBackend {
             status: m.status,
@@ -465,14 +515,15 @@ fn backend_for(
             body: m.body.clone(),
         })),
         (Some(h), None) => {
-            let address = subst("backend.http.address", &h.address);
-            let path = subst("backend.http.path", &h.path);
+            let address = subst(".http.address", &h.address);
+            let path = subst(".http.path", &h.path);
             let parsed = address.and_then(|addr| {
                 parse_address(&addr, h.scheme)
-                    .map_err(|m| err("backend.http.address", format!("`{addr}`: {m}")))
+                    .map_err(|m| err(".http.address", format!("`{addr}`: {m}")))
             });
             let path = path.and_then(|p| {
-                check_backend_path(&p, template).map_err(|m| err("backend.http.path", m))?;
+                check_backend_path(&p, template, target.params)
+                    .map_err(|m| err(".http.path", m))?;
                 Ok(p)
             });
             match (parsed, path) {
@@ -487,6 +538,7 @@ fn backend_for(
                         path,
                         method: h.method,
                         timeout_ms: h.timeout,
+                        params: target.params.to_vec(),
                     }))
                 }
                 (parsed, path) => {
@@ -526,7 +578,13 @@ pub fn substitute(text: &str, vars: Option<&BTreeMap<String, String>>) -> Result
     Ok(out)
 }
 
-fn check_backend_path(path: &str, template: &PathTemplate) -> Result<(), String> {
+/// `{name}` in a backend path takes a backend path parameter of that name,
+/// else the request path parameter.
+fn check_backend_path(
+    path: &str,
+    template: &PathTemplate,
+    params: &[BackendParamPlan],
+) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("backend path `{path}` must start with `/`"));
     }
@@ -535,6 +593,7 @@ fn check_backend_path(path: &str, template: &PathTemplate) -> Result<(), String>
             "backend path `{path}` may not contain `?`, `#`, spaces or line breaks"
         ));
     }
+    let backend_params = params;
     let params: Vec<&str> = template.params().collect();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -542,9 +601,12 @@ fn check_backend_path(path: &str, template: &PathTemplate) -> Result<(), String>
             .find('}')
             .ok_or_else(|| format!("backend path `{path}` has an unclosed `{{`"))?;
         let name = rest[open + 1..open + close].trim_end_matches('+');
-        if !params.contains(&name) {
+        let mapped = backend_params
+            .iter()
+            .any(|p| p.location == Location::Path && p.name == name);
+        if !params.contains(&name) && !mapped {
             return Err(format!(
-                "backend path uses `{{{name}}}`, but the request path `{}` has no such parameter",
+                "backend path uses `{{{name}}}`, but neither the request path `{}` nor the backend's path parameters have it",
                 template_display(template)
             ));
         }

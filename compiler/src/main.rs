@@ -8,6 +8,7 @@ mod defs;
 mod envoy;
 mod error;
 mod lower;
+mod params;
 mod throttles;
 
 use std::os::unix::fs::OpenOptionsExt;

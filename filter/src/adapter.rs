@@ -9,8 +9,9 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::aliyun_sign::MAX_SKEW_MS;
 use crate::app_auth::{self, AuthFailure, AuthPolicy};
+use crate::cors;
 use crate::gateway::{
-    render_builtin_error, ApiHandle, Backend, ErrorScope, Gateway, Reply, Request,
+    render_builtin_error, ApiHandle, Backend, Caller, ErrorScope, Gateway, Reply, Request, Routed,
 };
 use crate::nonce::{self, SharedStore, Verdict};
 use crate::plan::{AuthKind, Plan};
@@ -80,6 +81,7 @@ impl RootContext for PylonRoot {
             client_ip: None,
             rate_tallies: Vec::new(),
             last_error: String::new(),
+            bad_parameters: None,
         }))
     }
 
@@ -130,6 +132,9 @@ struct PylonHttp {
     rate_tallies: Vec<Tally>,
     /// The message of the gateway error being answered (X-Ca-Error-Message).
     last_error: String,
+    /// Why the parameters were refused, answered once authentication is
+    /// done (so an unknown caller learns nothing about them).
+    bad_parameters: Option<String>,
 }
 
 /// The host's shared data (one store per Envoy process, all workers).
@@ -246,6 +251,38 @@ impl PylonHttp {
             || (h.get("x-apig-appcode").is_none() && app_auth::app_code(h).is_some())
     }
 
+    /// Checks the parameters, picks the backend and rewrites the request
+    /// for it. The request goes on only if nothing refuses it later, so a
+    /// refused request never reaches the backend rewritten or not.
+    fn dispatch(&mut self, gw: &Gateway, routed: &Routed) -> Result<ApiHandle, String> {
+        let caller = Caller {
+            source_ip: self.client_ip.as_deref().unwrap_or(""),
+            app: self.app,
+            account: self.account,
+        };
+        let d = gw
+            .dispatch(routed, &self.head, &caller)
+            .map_err(|invalid| invalid.0)?;
+        if let (Backend::Http(target), Some(rw)) = (d.backend, &d.rewrite) {
+            let path = match gw.auth_of(d.handle) {
+                // An AppCode in the query stays at the gateway.
+                AuthKind::App => app_auth::strip_app_code_param(&rw.path),
+                AuthKind::None | AuthKind::Iam => rw.path.as_str().into(),
+            };
+            self.set_http_request_header(":path", Some(&path));
+            self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
+            self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
+            if let Some(m) = target.method {
+                self.set_http_request_header(":method", Some(m));
+            }
+            for (name, value) in &rw.headers {
+                self.set_http_request_header(name, value.as_deref());
+            }
+        }
+        self.state = State::Forwarded(d.handle);
+        Ok(d.handle)
+    }
+
     /// After routing (and authentication): answer a mock, or let the
     /// request go on to its backend.
     fn proceed(&mut self, gw: &Gateway, handle: ApiHandle) -> Action {
@@ -360,7 +397,12 @@ impl PylonHttp {
                 if let Some(account) = self.account {
                     ctx.account = &gw.accounts.get(account).name;
                 }
-                gw.render_error(scope, err, &ctx)
+                let mut reply = gw.render_error(scope, err, &ctx);
+                // A browser may read a CORS API's errors too.
+                if handle.is_some_and(|h| gw.cors(h)) {
+                    reply.headers.push((cors::ALLOW_ORIGIN.into(), "*".into()));
+                }
+                reply
             }
             None => render_builtin_error(err, &ctx),
         }
@@ -412,10 +454,12 @@ impl HttpContext for PylonHttp {
             self.reply_error(ErrorScope::default(), None, &err, "");
             return Action::Pause;
         };
+        // Owned, so what routing matched can outlive the `&mut self` calls.
+        let path = self.head.path().to_owned();
         let req = Request {
             method: self.head.method(),
             host: self.head.authority(),
-            path: self.head.path(),
+            path: &path,
             stage: self.stage(),
         };
         let routed = match gw.route(&req) {
@@ -425,7 +469,7 @@ impl HttpContext for PylonHttp {
                 return Action::Pause;
             }
         };
-        let handle = routed.handle;
+        let mut handle = routed.handle;
         let content_length = self.head.content_length();
         if content_length.is_some_and(|len| len > gw.max_body_bytes) {
             self.reply_error(
@@ -436,28 +480,11 @@ impl HttpContext for PylonHttp {
             );
             return Action::Pause;
         }
-        if let Backend::Http(target) = routed.backend {
-            // Applied only if the request goes on: a paused request that is
-            // answered by the gateway never reaches Envoy's router.
-            let path = routed.backend_path(target);
-            let path = match gw.auth_of(handle) {
-                // An AppCode in the query stays at the gateway.
-                AuthKind::App => app_auth::strip_app_code_param(&path),
-                AuthKind::None | AuthKind::Iam => path.as_str().into(),
-            };
-            self.set_http_request_header(":path", Some(&path));
-            self.set_http_request_header(CLUSTER_HEADER, Some(&target.cluster));
-            self.set_http_request_header(TIMEOUT_HEADER, Some(&target.timeout_ms));
-            if let Some(m) = target.method {
-                self.set_http_request_header(":method", Some(m));
-            }
-        }
         self.state = State::Forwarded(handle);
         // Property reads are dear: read the client address once, and only
-        // when a policy needs it. (A refused request never reaches the
-        // router, so the header changes above do not matter then.)
+        // when something needs it.
         let ip_acls = gw.has_ip_acls(handle);
-        if ip_acls || gw.throttle_needs_ip(handle) {
+        if ip_acls || gw.throttle_needs_ip(handle) || gw.needs_source_ip(handle) {
             self.client_ip = Some(self.source_ip());
         }
         if ip_acls {
@@ -473,8 +500,18 @@ impl HttpContext for PylonHttp {
             self.set_http_request_header("x-ca-signature", None);
             self.set_http_request_header("x-apig-appcode", None);
             // A signature covers the body: check it once the body is in.
+            // Request headers can only change now, so the request is
+            // dispatched for the caller it claims to be; a false claim is
+            // refused before anything reaches the backend.
             if !end_of_stream && app_auth::signature_needs_body(&self.head) {
                 self.auth_pending = true;
+                match gw.auth_of(handle) {
+                    AuthKind::Iam => self.account = gw.accounts.claimed(&self.head),
+                    _ => self.app = gw.apps.claimed(&self.head),
+                }
+                if let Err(detail) = self.dispatch(&gw, &routed) {
+                    self.bad_parameters = Some(detail);
+                }
                 return Action::Continue;
             }
             if !self.authenticate(&gw, handle, &[]) {
@@ -487,6 +524,18 @@ impl HttpContext for PylonHttp {
         }
         if !self.throttle(&gw, handle) {
             return Action::Pause;
+        }
+        match self.dispatch(&gw, &routed) {
+            Ok(h) => handle = h,
+            Err(detail) => {
+                self.reply_error(
+                    gw.scope_of(handle),
+                    Some(handle),
+                    &GatewayError::BAD_PARAMETERS,
+                    &detail,
+                );
+                return Action::Pause;
+            }
         }
         if end_of_stream || matches!(gw.backend(handle), Backend::Mock(_)) {
             return self.proceed(&gw, handle);
@@ -517,6 +566,11 @@ impl HttpContext for PylonHttp {
         if !self.authenticate(&gw, handle, &body) || !self.throttle(&gw, handle) {
             return Action::Pause;
         }
+        if let Some(detail) = self.bad_parameters.take() {
+            let err = GatewayError::BAD_PARAMETERS;
+            self.reply_error(gw.scope_of(handle), Some(handle), &err, &detail);
+            return Action::Pause;
+        }
         self.proceed(&gw, handle)
     }
 
@@ -532,6 +586,11 @@ impl HttpContext for PylonHttp {
             for t in &self.rate_tallies {
                 self.set_http_response_header(t.dimension.header(), Some(&t.header_value()));
             }
+        }
+        // Seed §5.2.2: the backend's own CORS headers win.
+        let cors_api = self.gateway.as_ref().is_some_and(|gw| gw.cors(handle));
+        if cors_api && self.get_http_response_header(cors::ALLOW_ORIGIN).is_none() {
+            self.set_http_response_header(cors::ALLOW_ORIGIN, Some("*"));
         }
         // Envoy's replies on a backend's behalf are all errors, so a success
         // needs no further look. (Checking the status first is measured to

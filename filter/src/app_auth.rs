@@ -141,6 +141,22 @@ impl Apps {
         self.by_name.get(name).copied()
     }
 
+    /// The app (or account) a signed request claims to come from, before
+    /// its signature is checked: a request whose signature covers its body
+    /// is dispatched before the body is in, and is refused later if the
+    /// claim does not hold.
+    pub fn claimed(&self, head: &RequestHead) -> Option<u32> {
+        let key = match head.get("x-ca-key") {
+            Some(key) => key,
+            None => {
+                huawei_sign::parse_authorization(head.get("authorization")?)?
+                    .ok()?
+                    .access
+            }
+        };
+        self.by_key.get(key).copied()
+    }
+
     /// Identifies the caller of an APP-auth API from whichever signature the
     /// request carries. `body` is the whole request body.
     pub fn authenticate(

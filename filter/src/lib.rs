@@ -4,11 +4,16 @@
 pub mod acl;
 pub mod aliyun_sign;
 pub mod app_auth;
+pub mod cors;
 pub mod gateway;
 pub mod huawei_sign;
+pub mod mapping;
 pub mod nonce;
+pub mod params;
 pub mod path_template;
+pub mod percent;
 pub mod plan;
+pub mod policy;
 pub mod request_head;
 pub mod response;
 pub mod router;

@@ -251,6 +251,203 @@ pub struct ApiPlan {
     /// Environment → names of the apps authorized to call the API there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorized: BTreeMap<String, Vec<String>>,
+    /// What happens to parameters the API does not declare.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub request_mode: RequestMode,
+    /// Declared request parameters, validated before the backend is called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamPlan>,
+    /// Policy backends, tried in order before the default backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyPlan>,
+    /// Cross-origin access: answers carry `Access-Control-Allow-Origin`, and
+    /// an OPTIONS API with a mock backend answers preflights.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub cors: bool,
+}
+
+/// Alibaba's request modes (Huawei behaves as `mapping_passthrough`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestMode {
+    /// Declared parameters are checked and mapped; the rest go on unchanged.
+    #[default]
+    MappingPassthrough,
+    /// Declared parameters are checked and mapped; undeclared query
+    /// parameters and headers are dropped.
+    Mapping,
+    /// Everything is forwarded as received; only path parameters exist.
+    Passthrough,
+}
+
+/// Where a parameter sits in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    Path,
+    Query,
+    Header,
+}
+
+impl Location {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Header => "header",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    #[default]
+    String,
+    Number,
+}
+
+/// A declared request parameter and what a valid value looks like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamPlan {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: Location,
+    #[serde(rename = "type", default, skip_serializing_if = "is_default")]
+    pub kind: ParamType,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub required: bool,
+    /// Sent to the backend when the caller leaves an optional parameter out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// In characters (strings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// Bounds of a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The value must be one of these.
+    #[serde(default, rename = "enum", skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+    /// A regular expression the value must contain a match of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+/// One parameter the backend receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendParamPlan {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: Location,
+    pub value: ParamSource,
+}
+
+/// Where a backend parameter's value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamSource {
+    /// The value of the named (declared) request parameter.
+    Request(String),
+    /// A fixed value, invisible to callers.
+    Constant(String),
+    /// A value the gateway knows about the call.
+    System(SystemParam),
+}
+
+/// The gateway's own values a backend may receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SystemParam {
+    SourceIp,
+    Stage,
+    ApiId,
+    AppId,
+    RequestId,
+    /// The authenticated account's name (IAM-style APIs).
+    Account,
+}
+
+impl SystemParam {
+    pub const ALL: [SystemParam; 6] = [
+        SystemParam::SourceIp,
+        SystemParam::Stage,
+        SystemParam::ApiId,
+        SystemParam::AppId,
+        SystemParam::RequestId,
+        SystemParam::Account,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemParam::SourceIp => "sourceIp",
+            SystemParam::Stage => "stage",
+            SystemParam::ApiId => "apiId",
+            SystemParam::AppId => "appId",
+            SystemParam::RequestId => "requestId",
+            SystemParam::Account => "account",
+        }
+    }
+}
+
+/// A policy backend: used instead of the default backend when its
+/// conditions hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPlan {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub effect: Effect,
+    pub conditions: Vec<ConditionPlan>,
+    /// The policy's backend per environment the API is published to.
+    pub stages: BTreeMap<String, BackendPlan>,
+}
+
+/// Whether any one condition or all of them must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    #[default]
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionPlan {
+    pub on: ConditionOn,
+    /// `None` for source conditions (the values are addresses and blocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<ConditionTest>,
+    /// Equal and pattern: one value; enum and source: one or more.
+    pub values: Vec<String>,
+}
+
+/// What a condition looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionOn {
+    /// The client address.
+    Source,
+    /// A declared request parameter.
+    Param(String),
+    /// The request path, without the query.
+    ReqPath,
+    ReqMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConditionTest {
+    Equal,
+    Enum,
+    Pattern,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -275,6 +472,9 @@ pub struct HttpBackend {
     /// `None` forwards the caller's method.
     pub method: Option<Method>,
     pub timeout_ms: u32,
+    /// Parameters the backend receives: mapped, constant and system ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<BackendParamPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -41,6 +41,11 @@ impl RequestHead {
             .collect()
     }
 
+    /// Every header name, in order (repeated names repeat).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn method(&self) -> &str {
         self.get(":method").unwrap_or("")
     }

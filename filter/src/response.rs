@@ -132,6 +132,13 @@ impl GatewayError {
         code: "APIG.0201",
         message: "API request error",
     };
+    /// A declared parameter is missing or invalid; the detail names it.
+    pub const BAD_PARAMETERS: GatewayError = GatewayError {
+        kind: ErrorType::RequestParametersFailure,
+        status: 400,
+        code: "APIG.0201",
+        message: "Invalid request parameters",
+    };
     pub const AUTH_HEADER_MISSING: GatewayError = GatewayError {
         kind: ErrorType::AuthHeaderMissing,
         status: 401,

@@ -1,0 +1,428 @@
+//! Request parameters, backend parameters and policy backends' conditions:
+//! the seed's naming rules (§5.2.1) and every cross-reference, checked with
+//! located errors; the filter's own loaders check the rest (patterns,
+//! defaults against constraints, addresses), so both agree on what is valid.
+
+use pylon_filter::params::Param;
+use pylon_filter::path_template::{PathTemplate, Segment};
+use pylon_filter::plan::{
+    AuthKind, BackendParamPlan, ConditionOn, ConditionPlan, Location, ParamPlan, ParamSource,
+    ParamType, PolicyPlan, RequestMode, SystemParam,
+};
+use pylon_filter::policy::{Conditions, MAX_POLICIES};
+
+use crate::defs::{ApiDef, BackendDef, Located, SystemCondition};
+use crate::error::DefError;
+
+/// Headers the gateway and Envoy own: a backend parameter may not set them.
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+];
+
+/// The request path's parameters: `(name, greedy)`.
+pub fn path_params(t: &PathTemplate) -> Vec<(&str, bool)> {
+    t.segments
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Param(n) => Some((n.as_str(), false)),
+            Segment::Greedy(n) => Some((n.as_str(), true)),
+            Segment::Literal(_) => None,
+        })
+        .collect()
+}
+
+struct At<'a> {
+    a: &'a Located<ApiDef>,
+    object: String,
+}
+
+impl At<'_> {
+    fn err(&self, field: &str, msg: impl Into<String>) -> DefError {
+        DefError::new(&self.a.file, &self.object, field, msg)
+    }
+}
+
+fn at(a: &Located<ApiDef>) -> At<'_> {
+    At {
+        a,
+        object: format!("api '{}'", a.def.name),
+    }
+}
+
+/// Seed naming rules shared by request and backend parameters.
+fn check_param_name(name: &str, location: Location) -> Result<(), String> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(format!(
+            "name `{name}` must be 1-32 letters, digits, `-`, `_` or `.`, starting with a letter"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("x-apig-") || lower.starts_with("x-sdk-") || lower == "x-stage" {
+        return Err(format!(
+            "`{name}`: names starting with x-apig- or x-sdk-, and x-stage, belong to the gateway"
+        ));
+    }
+    if location == Location::Header && name.contains('_') {
+        return Err(format!("header parameter `{name}` may not contain `_`"));
+    }
+    Ok(())
+}
+
+fn same_name(a: &str, b: &str, location: Location) -> bool {
+    match location {
+        Location::Header => a.eq_ignore_ascii_case(b),
+        _ => a == b,
+    }
+}
+
+/// The API's declared request parameters, checked.
+pub fn lower_params(
+    a: &Located<ApiDef>,
+    template: &PathTemplate,
+    errs: &mut Vec<DefError>,
+) -> Vec<ParamPlan> {
+    let at = at(a);
+    let in_path = path_params(template);
+    let mut out: Vec<ParamPlan> = Vec::new();
+    for (i, p) in a.def.parameters.iter().enumerate() {
+        let field = |f: &str| format!("parameters[{i}].{f}");
+        let before = errs.len();
+        if let Err(m) = check_param_name(&p.name, p.location) {
+            errs.push(at.err(&field("name"), m));
+        }
+        let lower = p.name.to_ascii_lowercase();
+        if p.location == Location::Header && (lower == "authorization" || lower == "x-auth-token") {
+            errs.push(at.err(
+                &field("name"),
+                format!(
+                    "header parameter `{}` is reserved for authentication",
+                    p.name
+                ),
+            ));
+        }
+        if out
+            .iter()
+            .any(|o| o.location == p.location && same_name(&o.name, &p.name, p.location))
+        {
+            errs.push(at.err(
+                &field("name"),
+                format!(
+                    "{} parameter `{}` is declared twice",
+                    p.location.as_str(),
+                    p.name
+                ),
+            ));
+        }
+        if p.location == Location::Path {
+            if !in_path.iter().any(|(n, _)| *n == p.name) {
+                errs.push(at.err(
+                    &field("name"),
+                    format!(
+                        "path parameter `{}` is not in the path `{}`",
+                        p.name, a.def.path
+                    ),
+                ));
+            }
+            if p.default.is_some() {
+                errs.push(at.err(&field("default"), "path parameters are always required"));
+            }
+        } else if a.def.request_mode == RequestMode::Passthrough {
+            errs.push(at.err(
+                &field("in"),
+                "passthrough mode forwards query and headers untouched: declare path parameters only",
+            ));
+        }
+        if p.required && p.default.is_some() {
+            errs.push(at.err(
+                &field("default"),
+                "a default applies to optional parameters only",
+            ));
+        }
+        match p.kind {
+            ParamType::String if p.min.is_some() || p.max.is_some() => errs.push(at.err(
+                &field("min"),
+                "min/max bound numbers; use min_length/max_length",
+            )),
+            ParamType::Number if p.min_length.is_some() || p.max_length.is_some() => {
+                errs.push(at.err(
+                    &field("min_length"),
+                    "min_length/max_length bound strings; use min/max",
+                ))
+            }
+            _ => {}
+        }
+        if let (Some(lo), Some(hi)) = (p.min_length, p.max_length) {
+            if lo > hi {
+                errs.push(at.err(&field("min_length"), "is greater than max_length"));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (p.min, p.max) {
+            if lo > hi {
+                errs.push(at.err(&field("min"), "is greater than max"));
+            }
+        }
+        let plan = ParamPlan {
+            name: p.name.clone(),
+            location: p.location,
+            kind: p.kind,
+            required: p.required || p.location == Location::Path,
+            default: p.default.as_ref().map(|d| d.0.clone()),
+            min_length: p.min_length,
+            max_length: p.max_length,
+            min: p.min,
+            max: p.max,
+            allowed: p.allowed.iter().map(|v| v.0.clone()).collect(),
+            pattern: p.pattern.clone(),
+        };
+        // Patterns, and a default that breaks the parameter's own rules.
+        if errs.len() == before {
+            if let Err(m) = Param::compile(&plan, &in_path) {
+                errs.push(at.err(&format!("parameters[{i}]"), m));
+            }
+        }
+        out.push(plan);
+    }
+    out
+}
+
+/// A request parameter a backend parameter or condition can name: declared,
+/// or a path parameter of the request path.
+fn request_param(
+    name: &str,
+    declared: &[ParamPlan],
+    template: &PathTemplate,
+) -> Option<(Location, bool)> {
+    if let Some(p) = declared.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        // Present whenever the request is: required, or with a default.
+        return Some((p.location, p.required || p.default.is_some()));
+    }
+    path_params(template)
+        .iter()
+        .any(|(n, _)| *n == name)
+        .then_some((Location::Path, true))
+}
+
+/// Checks a backend's `params` (`prefix` is `backend` or
+/// `policies[i].backend`) and returns them as the plan has them.
+pub fn lower_backend_params(
+    a: &Located<ApiDef>,
+    prefix: &str,
+    backend: &BackendDef,
+    declared: &[ParamPlan],
+    template: &PathTemplate,
+    errs: &mut Vec<DefError>,
+) -> Vec<BackendParamPlan> {
+    let at = at(a);
+    if backend.mock.is_some() && !backend.params.is_empty() {
+        errs.push(at.err(
+            &format!("{prefix}.params"),
+            "a mock backend takes no parameters",
+        ));
+        return Vec::new();
+    }
+    let backend_path = backend.http.as_ref().map_or("", |h| h.path.as_str());
+    let mut out: Vec<BackendParamPlan> = Vec::new();
+    for (i, p) in backend.params.iter().enumerate() {
+        let field = |f: &str| format!("{prefix}.params[{i}].{f}");
+        if let Err(m) = check_param_name(&p.name, p.location) {
+            errs.push(at.err(&field("name"), m));
+        }
+        if p.location == Location::Header {
+            let lower = p.name.to_ascii_lowercase();
+            if RESERVED_HEADERS.contains(&lower.as_str())
+                || lower.starts_with("x-envoy-")
+                || lower.starts_with("x-pylon-")
+            {
+                errs.push(at.err(
+                    &field("name"),
+                    format!("header `{}` belongs to Envoy and the gateway", p.name),
+                ));
+            }
+        }
+        if out
+            .iter()
+            .any(|o| o.location == p.location && same_name(&o.name, &p.name, p.location))
+        {
+            errs.push(at.err(
+                &field("name"),
+                format!(
+                    "backend {} parameter `{}` is given twice",
+                    p.location.as_str(),
+                    p.name
+                ),
+            ));
+        }
+        if p.location == Location::Path && !backend_path.contains(&format!("{{{}}}", p.name)) {
+            errs.push(at.err(
+                &field("name"),
+                format!(
+                    "backend path parameter `{}` must appear as `{{{}}}` in the backend path",
+                    p.name, p.name
+                ),
+            ));
+        }
+        let value = match (&p.from, &p.constant, p.system) {
+            (Some(from), None, None) => {
+                match request_param(from, declared, template) {
+                    None => errs.push(at.err(
+                        &field("from"),
+                        format!("`{from}` is not a declared request parameter or a path parameter"),
+                    )),
+                    Some((loc, _)) if a.def.request_mode == RequestMode::Passthrough && loc != Location::Path => {
+                        errs.push(at.err(&field("from"), "passthrough mode maps path parameters only"))
+                    }
+                    Some((_, false)) if p.location == Location::Path => errs.push(at.err(
+                        &field("from"),
+                        format!("`{from}` may be absent: a path parameter needs it required or with a default"),
+                    )),
+                    Some(_) => {}
+                }
+                ParamSource::Request(from.clone())
+            }
+            (None, Some(c), None) => {
+                if c.0.chars().any(char::is_control) {
+                    errs.push(at.err(&field("constant"), "may not contain control characters"));
+                }
+                ParamSource::Constant(c.0.clone())
+            }
+            (None, None, Some(s)) => {
+                let needs = match s {
+                    SystemParam::AppId => Some((AuthKind::App, "appId", "app")),
+                    SystemParam::Account => Some((AuthKind::Iam, "account", "iam")),
+                    _ => None,
+                };
+                if let Some((auth, what, kind)) = needs {
+                    if a.def.auth != auth {
+                        errs.push(at.err(
+                            &field("system"),
+                            format!("{what} is only known for `auth: {kind}` APIs"),
+                        ));
+                    }
+                }
+                ParamSource::System(s)
+            }
+            _ => {
+                errs.push(at.err(
+                    &format!("{prefix}.params[{i}]"),
+                    "give exactly one of `from`, `constant` or `system`",
+                ));
+                continue;
+            }
+        };
+        out.push(BackendParamPlan {
+            name: p.name.clone(),
+            location: p.location,
+            value,
+        });
+    }
+    out
+}
+
+/// Policy backends without their per-environment backends (the caller adds
+/// those), checked.
+pub fn lower_policies(
+    a: &Located<ApiDef>,
+    declared: &[ParamPlan],
+    template: &PathTemplate,
+    errs: &mut Vec<DefError>,
+) -> Vec<PolicyPlan> {
+    let at = at(a);
+    if a.def.policies.len() > MAX_POLICIES {
+        errs.push(at.err(
+            "policies",
+            format!("at most {MAX_POLICIES} policy backends besides the default"),
+        ));
+    }
+    let mut out: Vec<PolicyPlan> = Vec::new();
+    for (i, p) in a.def.policies.iter().enumerate() {
+        let field = |f: &str| format!("policies[{i}].{f}");
+        if out.iter().any(|o| o.name == p.name) {
+            errs.push(at.err(
+                &field("name"),
+                format!("another policy is named `{}`", p.name),
+            ));
+        }
+        let before = errs.len();
+        let mut conditions = Vec::new();
+        for (j, c) in p.conditions.iter().enumerate() {
+            let cfield = |f: &str| field(&format!("conditions[{j}].{f}"));
+            let split =
+                |v: &str| -> Vec<String> { v.split(',').map(|s| s.trim().to_string()).collect() };
+            let (on, values) = match (&c.source, &c.param, c.system) {
+                (Some(src), None, None) => {
+                    if c.test.is_some() || c.value.is_some() {
+                        errs.push(at.err(
+                            &cfield("source"),
+                            "a source condition takes its addresses in `source` and no `type` or `value`",
+                        ));
+                    }
+                    (ConditionOn::Source, split(&src.0))
+                }
+                (None, Some(param), None) => {
+                    if request_param(param, declared, template).is_none() {
+                        errs.push(at.err(
+                            &cfield("param"),
+                            format!(
+                                "`{param}` is not a declared request parameter or a path parameter"
+                            ),
+                        ));
+                    }
+                    (ConditionOn::Param(param.clone()), Vec::new())
+                }
+                (None, None, Some(SystemCondition::ReqPath)) => (ConditionOn::ReqPath, Vec::new()),
+                (None, None, Some(SystemCondition::ReqMethod)) => {
+                    (ConditionOn::ReqMethod, Vec::new())
+                }
+                _ => {
+                    errs.push(at.err(
+                        &field(&format!("conditions[{j}]")),
+                        "give exactly one of `source`, `param` or `system`",
+                    ));
+                    continue;
+                }
+            };
+            let values = match (&on, &c.value) {
+                (ConditionOn::Source, _) => values,
+                (_, None) => {
+                    errs.push(at.err(&cfield("value"), "is required"));
+                    Vec::new()
+                }
+                (_, Some(v)) => match c.test {
+                    Some(pylon_filter::plan::ConditionTest::Enum) => split(&v.0),
+                    _ => vec![v.0.clone()],
+                },
+            };
+            conditions.push(ConditionPlan {
+                on,
+                test: c.test,
+                values,
+            });
+        }
+        // The filter's own checks: types, patterns, addresses, counts.
+        if errs.len() == before {
+            let mut names: Vec<String> = declared.iter().map(|d| d.name.clone()).collect();
+            names.extend(path_params(template).iter().map(|(n, _)| n.to_string()));
+            let index = |n: &str| names.iter().position(|d| d.eq_ignore_ascii_case(n));
+            if let Err(m) = Conditions::compile(p.effect, &conditions, index) {
+                errs.push(at.err(&field("conditions"), m));
+            }
+        }
+        out.push(PolicyPlan {
+            name: p.name.clone(),
+            effect: p.effect,
+            conditions,
+            stages: Default::default(),
+        });
+    }
+    out
+}

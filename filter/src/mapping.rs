@@ -1,0 +1,418 @@
+//! The backend request (seed §5.2.1, 后端服务参数): its path, query and
+//! headers, built from the backend's parameters — request parameters moved
+//! to another place or name, constants, system values — and the API's
+//! request mode (what happens to parameters nobody declared).
+//!
+//! Values a caller controls never change the request's shape: they are
+//! percent-encoded into the path and query with the seed's rules, refused
+//! in a path when they would add or climb segments, and refused anywhere
+//! with control characters (`params`).
+
+use crate::params::{Invalid, Param, Query, Values};
+use crate::percent;
+use crate::plan::{BackendParamPlan, Location, ParamSource, RequestMode, SystemParam};
+use crate::request_head::RequestHead;
+
+/// Headers `mapping` mode keeps although nobody declares them: the
+/// request's framing, content negotiation, and what Envoy and the gateway
+/// add themselves.
+const PROTOCOL_HEADERS: [&str; 17] = [
+    "host",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "expect",
+    "te",
+    "connection",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-charset",
+    "user-agent",
+    "origin",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+];
+
+fn is_protocol_header(name: &str) -> bool {
+    name.starts_with(':')
+        || name.starts_with("x-envoy-")
+        || name.starts_with("x-pylon-")
+        || PROTOCOL_HEADERS.contains(&name)
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Index of a declared request parameter.
+    Request(usize),
+    /// Already encoded for where it goes.
+    Constant(String),
+    System(SystemParam),
+}
+
+#[derive(Debug)]
+enum PathPart {
+    Text(String),
+    Value(Source),
+}
+
+/// One backend's parameters, compiled.
+#[derive(Debug)]
+pub struct Mapping {
+    mode: RequestMode,
+    path: Vec<PathPart>,
+    /// `(encoded name, source)`.
+    query: Vec<(String, Source)>,
+    /// `(lower-case name, source)`.
+    headers: Vec<(String, Source)>,
+    /// Per declared parameter: taken from where the caller put it.
+    moved: Vec<bool>,
+}
+
+/// What the gateway knows about the call, for system parameters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct System<'a> {
+    pub source_ip: &'a str,
+    pub stage: &'a str,
+    pub api_id: &'a str,
+    pub app_id: Option<&'a str>,
+    pub request_id: &'a str,
+    pub account: Option<&'a str>,
+}
+
+impl System<'_> {
+    fn get(&self, p: SystemParam) -> Option<&str> {
+        match p {
+            SystemParam::SourceIp => Some(self.source_ip),
+            SystemParam::Stage => Some(self.stage),
+            SystemParam::ApiId => Some(self.api_id),
+            SystemParam::AppId => self.app_id,
+            SystemParam::RequestId => Some(self.request_id),
+            SystemParam::Account => self.account,
+        }
+    }
+}
+
+/// The request as it goes to the backend. Header changes apply in order;
+/// `None` removes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub path: String,
+    pub headers: Vec<(String, Option<String>)>,
+}
+
+/// What one request offers the mapping.
+#[derive(Debug)]
+pub struct Incoming<'a, 'v> {
+    /// Declared parameters' values (default applied), by index.
+    pub values: &'a Values<'v>,
+    /// The request path's parameters, raw, in order.
+    pub path_params: &'a [&'a str],
+    /// What a prefix match left over, appended to the backend path.
+    pub remainder: &'a str,
+    pub query: &'a Query<'a>,
+    pub head: &'a RequestHead,
+}
+
+impl Mapping {
+    pub fn compile(
+        backend_path: &str,
+        params: &[BackendParamPlan],
+        declared: &[Param],
+        mode: RequestMode,
+    ) -> Result<Mapping, String> {
+        let declared_index = |name: &str| declared.iter().position(|p| p.name == name);
+        let mut moved = vec![false; declared.len()];
+        let mut source = |p: &BackendParamPlan| -> Result<Source, String> {
+            Ok(match &p.value {
+                ParamSource::Request(from) => {
+                    let i = declared
+                        .iter()
+                        .position(|d| d.name.eq_ignore_ascii_case(from))
+                        .ok_or_else(|| format!("backend parameter {}: `{from}` is not a declared request parameter", p.name))?;
+                    moved[i] = true;
+                    Source::Request(i)
+                }
+                ParamSource::Constant(v) => Source::Constant(match p.location {
+                    Location::Path => encoded(v, percent::PATH),
+                    Location::Query => encoded(v, percent::QUERY),
+                    Location::Header => v.clone(),
+                }),
+                ParamSource::System(s) => Source::System(*s),
+            })
+        };
+        let mut in_path = Vec::new();
+        let mut query = Vec::new();
+        let mut headers = Vec::new();
+        for p in params {
+            let s = source(p)?;
+            match p.location {
+                Location::Path => in_path.push((p.name.as_str(), Some(s))),
+                Location::Query => query.push((encoded(&p.name, percent::QUERY), s)),
+                Location::Header => headers.push((p.name.to_ascii_lowercase(), s)),
+            }
+        }
+        let mut path = Vec::new();
+        let mut rest = backend_path;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .map(|c| open + c)
+                .ok_or_else(|| format!("backend path `{backend_path}` has an unclosed `{{`"))?;
+            if open > 0 {
+                path.push(PathPart::Text(rest[..open].to_string()));
+            }
+            let name = rest[open + 1..close].trim_end_matches('+');
+            // A backend path parameter, else the request path parameter of
+            // that name (taken as is, under the same name).
+            let part = match in_path.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, s)) => s
+                    .take()
+                    .ok_or_else(|| format!("backend path uses `{{{name}}}` twice"))?,
+                None => match declared_index(name) {
+                    Some(i) if declared[i].location == Location::Path => Source::Request(i),
+                    _ => {
+                        return Err(format!(
+                            "backend path uses `{{{name}}}`, which is neither a backend path parameter nor a request path parameter"
+                        ))
+                    }
+                },
+            };
+            path.push(PathPart::Value(part));
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            path.push(PathPart::Text(rest.to_string()));
+        }
+        if let Some((name, _)) = in_path.iter().find(|(_, s)| s.is_some()) {
+            return Err(format!(
+                "backend path parameter {name} does not appear in the backend path `{backend_path}`"
+            ));
+        }
+        Ok(Mapping {
+            mode,
+            path,
+            query,
+            headers,
+            moved,
+        })
+    }
+
+    /// Whether a system parameter the backend receives is the client address.
+    pub fn needs_source_ip(&self) -> bool {
+        let is_ip = |s: &Source| matches!(s, Source::System(SystemParam::SourceIp));
+        self.query.iter().any(|(_, s)| is_ip(s))
+            || self.headers.iter().any(|(_, s)| is_ip(s))
+            || self
+                .path
+                .iter()
+                .any(|p| matches!(p, PathPart::Value(s) if is_ip(s)))
+    }
+
+    pub fn build(
+        &self,
+        declared: &[Param],
+        req: &Incoming,
+        sys: &System,
+    ) -> Result<Rewrite, Invalid> {
+        let value = |s: &Source| -> Option<String> {
+            match s {
+                Source::Request(i) => req.values[*i].as_deref().map(str::to_string),
+                Source::Constant(c) => Some(c.clone()),
+                Source::System(p) => sys.get(*p).map(str::to_string),
+            }
+        };
+        let mut path = String::with_capacity(64 + req.query.pairs.len() * 16);
+        for part in &self.path {
+            match part {
+                PathPart::Text(t) => path.push_str(t),
+                PathPart::Value(Source::Request(i)) if declared[*i].greedy => {
+                    let raw = req.path_params.get(declared[*i].path_index).copied();
+                    push_segments(&mut path, raw.unwrap_or(""), &declared[*i])?;
+                }
+                PathPart::Value(Source::Constant(c)) => path.push_str(c),
+                PathPart::Value(s) => {
+                    let v = value(s).unwrap_or_default();
+                    let name = match s {
+                        Source::Request(i) => declared[*i].name.as_str(),
+                        _ => "",
+                    };
+                    push_segment(&mut path, &v, name)?;
+                }
+            }
+        }
+        if !req.remainder.is_empty() {
+            if path.ends_with('/') {
+                path.pop();
+            }
+            path.push_str(req.remainder);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        self.build_query(&mut path, declared, req, &value);
+        let headers = self.build_headers(declared, req, &value);
+        Ok(Rewrite { path, headers })
+    }
+
+    fn build_query(
+        &self,
+        out: &mut String,
+        declared: &[Param],
+        req: &Incoming,
+        value: &dyn Fn(&Source) -> Option<String>,
+    ) {
+        let mut sep = '?';
+        let mut push = |out: &mut String, pair: &dyn Fn(&mut String)| {
+            out.push(sep);
+            sep = '&';
+            pair(out);
+        };
+        let declared_query = |raw_key: &str| {
+            declared
+                .iter()
+                .position(|p| p.location == Location::Query && Query::key_is(raw_key, &p.name))
+        };
+        for (k, v) in &req.query.pairs {
+            // The backend's own parameters replace whatever the caller sent
+            // under their names.
+            if self.query.iter().any(|(n, _)| Query::key_is(k, n)) {
+                continue;
+            }
+            let keep = match (self.mode, declared_query(k)) {
+                (RequestMode::Passthrough, _) => true,
+                (_, Some(i)) => !self.moved[i],
+                (RequestMode::MappingPassthrough, None) => true,
+                (RequestMode::Mapping, None) => false,
+            };
+            if keep {
+                push(out, &|o: &mut String| {
+                    o.push_str(k);
+                    if !v.is_empty() {
+                        o.push('=');
+                        o.push_str(v);
+                    }
+                });
+            }
+        }
+        for (i, p) in declared.iter().enumerate() {
+            // A default the caller did not send, where the caller would have.
+            if p.location == Location::Query
+                && !self.moved[i]
+                && !req
+                    .query
+                    .pairs
+                    .iter()
+                    .any(|(k, _)| Query::key_is(k, &p.name))
+            {
+                if let Some(v) = &req.values[i] {
+                    push(out, &|o: &mut String| pair(o, &p.name, v));
+                }
+            }
+        }
+        for (name, s) in &self.query {
+            if let Some(v) = value(s) {
+                push(out, &|o: &mut String| {
+                    o.push_str(name);
+                    o.push('=');
+                    match s {
+                        Source::Constant(c) => o.push_str(c),
+                        _ => percent::push_encoded(o, &v, percent::QUERY),
+                    }
+                });
+            }
+        }
+    }
+
+    fn build_headers(
+        &self,
+        declared: &[Param],
+        req: &Incoming,
+        value: &dyn Fn(&Source) -> Option<String>,
+    ) -> Vec<(String, Option<String>)> {
+        let mut ops: Vec<(String, Option<String>)> = Vec::new();
+        let declared_header = |name: &str| {
+            declared
+                .iter()
+                .position(|p| p.location == Location::Header && p.name == name)
+        };
+        match self.mode {
+            RequestMode::Passthrough => {}
+            RequestMode::MappingPassthrough => {
+                for (i, p) in declared.iter().enumerate() {
+                    if self.moved[i]
+                        && p.location == Location::Header
+                        && req.head.get(&p.name).is_some()
+                    {
+                        ops.push((p.name.clone(), None));
+                    }
+                }
+            }
+            RequestMode::Mapping => {
+                for name in req.head.names() {
+                    let keep = is_protocol_header(name)
+                        || declared_header(name).is_some_and(|i| !self.moved[i]);
+                    if !keep && !ops.iter().any(|(n, _)| n == name) {
+                        ops.push((name.to_string(), None));
+                    }
+                }
+            }
+        }
+        if self.mode != RequestMode::Passthrough {
+            for (i, p) in declared.iter().enumerate() {
+                if p.location == Location::Header
+                    && !self.moved[i]
+                    && req.head.get(&p.name).is_none()
+                {
+                    if let Some(v) = &req.values[i] {
+                        ops.push((p.name.clone(), Some(v.to_string())));
+                    }
+                }
+            }
+        }
+        // Set (or, without a value, removed): a caller cannot supply them.
+        for (name, s) in &self.headers {
+            ops.push((name.clone(), value(s)));
+        }
+        ops
+    }
+}
+
+fn encoded(v: &str, set: &'static percent_encoding::AsciiSet) -> String {
+    let mut s = String::new();
+    percent::push_encoded(&mut s, v, set);
+    s
+}
+
+fn pair(out: &mut String, name: &str, v: &str) {
+    percent::push_encoded(out, name, percent::QUERY);
+    out.push('=');
+    percent::push_encoded(out, v, percent::QUERY);
+}
+
+/// A caller's value as one path segment: it may not add segments (`/`,
+/// `\`, whether sent encoded or not) or climb (`.`, `..`).
+fn push_segment(out: &mut String, v: &str, name: &str) -> Result<(), Invalid> {
+    if v.contains(['/', '\\']) || v == "." || v == ".." || v.is_empty() {
+        return Err(Invalid(format!(
+            "parameter '{name}' (path) may not be empty, `.`, `..` or contain `/` or `\\`"
+        )));
+    }
+    percent::push_encoded(out, v, percent::PATH);
+    Ok(())
+}
+
+/// A `{name+}` value: several segments, each checked like one.
+fn push_segments(out: &mut String, raw: &str, p: &Param) -> Result<(), Invalid> {
+    for (i, seg) in raw.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let v = percent::decode_path(seg)
+            .ok_or_else(|| Invalid(format!("parameter '{}' (path) is not valid UTF-8", p.name)))?;
+        push_segment(out, &v, &p.name)?;
+    }
+    Ok(())
+}
