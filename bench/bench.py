@@ -64,6 +64,7 @@ TARGET_P50_SCALING = 1.2
 TARGET_COMPILE_S = 2.0
 TARGET_SIG_ADDED_P50_US = 20.0
 TARGET_GUARD_ADDED_P50_US = 10.0
+TARGET_ORCH_ADDED_P50_US = 15.0
 
 # APP authentication (smallest definition set only): one app, authorized for
 # both APIs below. Benchmark-only credentials.
@@ -81,7 +82,27 @@ AUTH_APIS = 2
 GUARD_API, GUARD_PATH = "guarded", "/guarded/items/42"
 GUARD_ACL_VALUES = ["10.0.0.0/8", "127.0.0.0/8", "::1"]
 GUARD_LIMIT = 1_000_000_000  # per second, for the API and for each IP
-SPECIAL_APIS = AUTH_APIS + 1  # APIs of the smallest set that are not pass-through
+
+# Parameters + backend parameter mapping + policy backends (smallest set
+# only): one API declaring 5 request parameters (path, query, header, each
+# with a type, length, enum or pattern check), all 5 mapped to other names
+# and places for the backend, plus 2 constants and 2 system parameters, and
+# 3 policy backends whose conditions the benchmarked request never meets, so
+# every request checks, maps, evaluates all 3 policies and takes the API's
+# own backend. Counted against the gateway-wide default limit, like the
+# pass-through API.
+ORCH_API = "orch"
+ORCH_PATH = "/orch/42?size=10&sort=asc"
+ORCH_HEADERS = [("X-Tenant", "acme"), ("X-Tier", "free")]
+# What the backend must receive for that request: path, query, headers
+# (lower-case names; None = must be absent, i.e. moved by the mapping).
+ORCH_BACKEND_PATH = "/items/42"
+ORCH_BACKEND_QUERY = {"order": "asc", "tenant": "acme", "source": "[bench]"}
+ORCH_BACKEND_HEADERS = {"x-page-size": "10", "x-plan": "free", "x-gateway": "pylon",
+                        "x-client-ip": "127.0.0.1", "x-tenant": None, "x-tier": None}
+ORCH_REQUEST_ID_HEADER = "x-gateway-request-id"  # system: requestId, compared with the response's X-Request-Id
+ECHO_HEADER = "x-bench-echo"  # asks the backend to echo ORCH_* headers (sanity check only)
+SPECIAL_APIS = AUTH_APIS + 2  # APIs of the smallest set that are not pass-through
 # "Many IPs": wrk sends a different X-Forwarded-For per request, cycling
 # through XFF_POOL addresses 10.a.b.c, to an Envoy with `trusted_hops: 1`.
 XFF_POOL = 100_000
