@@ -309,7 +309,27 @@ def router_filter(suppress: bool) -> dict:
 
 
 def backend_bootstrap(port: int, admin: int) -> dict:
-    """The fast backend: every request gets a small 200 from Envoy itself."""
+    """The fast backend: every request gets a small 200 from Envoy itself.
+    A request carrying ECHO_HEADER (sanity checks only, never under load)
+    also gets the headers the parameters API maps, as `x-echo-<name>`."""
+    def route(echo: bool) -> dict:
+        headers = [
+            {"header": {"key": "content-type", "value": "application/json"}},
+            # Lets the sanity check see the path the backend got.
+            {"header": {"key": "x-backend-path", "value": "%REQ(:PATH)%"}},
+        ]
+        if echo:
+            headers += [{"header": {"key": f"x-echo-{h}", "value": f"%REQ({h})%"}}
+                        for h in (*ORCH_BACKEND_HEADERS, ORCH_REQUEST_ID_HEADER)]
+        match = {"prefix": "/"}
+        if echo:
+            match["headers"] = [{"name": ECHO_HEADER, "present_match": True}]
+        return {
+            "match": match,
+            "direct_response": {"status": 200, "body": {"inline_string": BACKEND_BODY}},
+            "response_headers_to_add": headers,
+        }
+
     return {
         "admin": {"address": socket_address(admin)},
         "static_resources": {
@@ -332,20 +352,7 @@ def backend_bootstrap(port: int, admin: int) -> dict:
                                                 {
                                                     "name": "all",
                                                     "domains": ["*"],
-                                                    "routes": [
-                                                        {
-                                                            "match": {"prefix": "/"},
-                                                            "direct_response": {
-                                                                "status": 200,
-                                                                "body": {"inline_string": BACKEND_BODY},
-                                                            },
-                                                            "response_headers_to_add": [
-                                                                {"header": {"key": "content-type", "value": "application/json"}},
-                                                                # Lets the sanity check see the path the backend got.
-                                                                {"header": {"key": "x-backend-path", "value": "%REQ(:PATH)%"}},
-                                                            ],
-                                                        }
-                                                    ],
+                                                    "routes": [route(echo=True), route(echo=False)],
                                                 }
                                             ],
                                         },
@@ -542,11 +549,12 @@ def write_definitions(directory: Path, n: int, backend_port: int, special: bool 
                       trusted_hops: int = 0) -> None:
     """N APIs in one default group, all published to RELEASE: exact-match
     `/svc{i}/items/{id}` (GET) plus a few prefix APIs `/static{i}` (ANY).
-    With `special`, three of the N are: two `auth: app` APIs
+    With `special`, four of the N are: two `auth: app` APIs
     (`/signed/items/{id}`, `/appcode/items/{id}` with `app_code:
     http_allowed`; apps.yaml holds the app authorized to call both) and
     `/guarded/items/{id}`, bound to an IP allow list and a throttling policy
-    with API and IP limits (policies.yaml)."""
+    with API and IP limits (policies.yaml), and `/orch/{p1}` with declared
+    parameters, backend parameters and policy backends (ORCH_* above)."""
     directory.mkdir(parents=True, exist_ok=True)
     # Every API without a throttling policy is still counted against the
     # gateway-wide default limit (exact across workers, in shared data); the
@@ -574,6 +582,70 @@ def write_definitions(directory: Path, n: int, backend_port: int, special: bool 
             "      http:",
             f'        address: "{backend}"',
             "        path: /items/{id}",
+            "    publish: [RELEASE]",
+        ]
+        # The parameters API: 5 declared parameters, each mapped elsewhere
+        # (path → path under another name, query → header, query → query,
+        # header → query, header → header), 2 constants (one needing
+        # percent-encoding), 2 system parameters, and 3 policy backends the
+        # benchmarked request (ORCH_PATH with ORCH_HEADERS) does not meet:
+        # `any` of tier ∈ {gold, vip} or a 10.0.0.0/8 source; `all` of GET
+        # (holds) and sort = desc; `any` of three patterns/values. Every
+        # backend is the fast backend; each policy's path names it.
+        lines += [
+            f"  - name: {ORCH_API}",
+            "    group: bench",
+            "    method: GET",
+            f"    path: /{ORCH_API}/{{p1}}",
+            "    parameters:",
+            "      - {name: p1, in: path, type: number, min: 1, max: 1000000}",
+            "      - {name: size, in: query, type: number, required: true, min: 1, max: 100}",
+            "      - {name: sort, in: query, enum: [asc, desc], default: asc}",
+            "      - {name: X-Tenant, in: header, required: true, pattern: '^[a-z0-9-]+$', max_length: 32}",
+            "      - {name: X-Tier, in: header, enum: [free, gold, vip], default: free}",
+            "    backend:",
+            "      http:",
+            f'        address: "{backend}"',
+            "        path: /items/{item}",
+            "      params:",
+            "        - {name: item, in: path, from: p1}",
+            "        - {name: X-Page-Size, in: header, from: size}",
+            "        - {name: order, in: query, from: sort}",
+            "        - {name: tenant, in: query, from: X-Tenant}",
+            "        - {name: X-Plan, in: header, from: X-Tier}",
+            '        - {name: source, in: query, constant: "[bench]"}',
+            "        - {name: X-Gateway, in: header, constant: pylon}",
+            "        - {name: X-Client-Ip, in: header, system: sourceIp}",
+            f"        - {{name: {ORCH_REQUEST_ID_HEADER}, in: header, system: requestId}}",
+            "    policies:",
+            "      - name: vip",
+            "        effect: any",
+            "        conditions:",
+            '          - {param: X-Tier, type: enum, value: "gold,vip"}',
+            '          - {source: "10.0.0.0/8"}',
+            "        backend:",
+            "          http:",
+            f'            address: "{backend}"',
+            "            path: /vip/items/{p1}",
+            "      - name: sorted",
+            "        effect: all",
+            "        conditions:",
+            "          - {system: reqMethod, type: equal, value: GET}",
+            "          - {param: sort, type: equal, value: desc}",
+            "        backend:",
+            "          http:",
+            f'            address: "{backend}"',
+            "            path: /sorted/items/{p1}",
+            "      - name: tenant",
+            "        effect: any",
+            "        conditions:",
+            "          - {param: X-Tenant, type: equal, value: tenant-a}",
+            "          - {param: p1, type: pattern, value: '^9+$'}",
+            "          - {system: reqPath, type: pattern, value: '^/orch/0'}",
+            "        backend:",
+            "          http:",
+            f'            address: "{backend}"',
+            "            path: /tenant/items/{p1}",
             "    publish: [RELEASE]",
         ]
         binding = f"{{group: bench, api: {GUARD_API}, environments: [RELEASE]}}"
@@ -1042,6 +1114,71 @@ def guard_checks(tools: dict, load_core: int | None, hot: Envoy, many: Envoy, sc
                          f"{r['requests']} requests; expected all refused by the ACL\n{out}")
 
 
+def orch_checks(proxy: Envoy) -> None:
+    """The parameters API: the request wrk will send must reach the API's own
+    backend (no policy met) with every parameter mapped, the constants and the
+    system values; each policy must take a request that meets it; an invalid
+    value of each declared parameter must get the gateway's 400."""
+    what = f"parameters API GET {proxy.url(ORCH_PATH)}"
+    status, headers, body = http_request(proxy.port, ORCH_PATH, ORCH_HEADERS)
+    if status != 200 or body.decode(errors="replace") != BACKEND_BODY:
+        raise BenchError(f"sanity check: {what} with {ORCH_HEADERS} gave {status} {body[:300]!r}; "
+                         f"expected 200 {BACKEND_BODY!r} from the backend")
+    status, headers, body = http_request(proxy.port, ORCH_PATH, ORCH_HEADERS + [(ECHO_HEADER, "1")])
+    got_path = headers.get("x-backend-path", "")
+    path, _, query = got_path.partition("?")
+    got = {
+        "status": status,
+        "path": path,
+        "query": dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
+        "encoded": "source=%5Bbench%5D" in query.split("&"),
+        "headers": {h: headers.get(f"x-echo-{h}") for h in ORCH_BACKEND_HEADERS},
+        "request_id": headers.get(f"x-echo-{ORCH_REQUEST_ID_HEADER}"),
+    }
+    want = {
+        "status": 200,
+        "path": ORCH_BACKEND_PATH,
+        "query": ORCH_BACKEND_QUERY,
+        "encoded": True,
+        "headers": ORCH_BACKEND_HEADERS,
+        "request_id": headers.get("x-request-id") or "(the response's X-Request-Id)",
+    }
+    if got != want:
+        raise BenchError(f"sanity check: {what}: the backend got {got} (backend path {got_path!r}); expected "
+                         f"{want}: the mapping would not be what is measured")
+    # Each policy backend is live: a request meeting it reaches its path.
+    for path, hdrs, policy in (
+        (ORCH_PATH, [("X-Tenant", "acme"), ("X-Tier", "gold")], "vip"),
+        (ORCH_PATH.replace("sort=asc", "sort=desc"), ORCH_HEADERS, "sorted"),
+        (ORCH_PATH, [("X-Tenant", "tenant-a"), ("X-Tier", "free")], "tenant"),
+        (ORCH_PATH.replace("/42?", "/999?"), ORCH_HEADERS, "tenant"),
+    ):
+        status, headers, body = http_request(proxy.port, path, hdrs)
+        want_path = f"/{policy}/items/{path.split('/')[2].split('?')[0]}"
+        if status != 200 or headers.get("x-backend-path", "").partition("?")[0] != want_path:
+            raise BenchError(f"sanity check: parameters API GET {path} with {hdrs} gave {status} {body[:200]!r} "
+                             f"(backend path {headers.get('x-backend-path')!r}); expected the `{policy}` policy "
+                             f"backend at {want_path}")
+    # One invalid value per declared parameter: the gateway's 400 (APIG.0201).
+    tenant = [h for h in ORCH_HEADERS if h[0] != "X-Tier"]
+    for path, hdrs, param in (
+        (ORCH_PATH.replace("/42?", "/abc?"), ORCH_HEADERS, "p1"),
+        (ORCH_PATH.replace("size=10", "size=1000"), ORCH_HEADERS, "size"),
+        (ORCH_PATH.replace("sort=asc", "sort=up"), ORCH_HEADERS, "sort"),
+        (ORCH_PATH, [("X-Tenant", "ACME!"), ("X-Tier", "free")], "x-tenant"),
+        (ORCH_PATH, [("X-Tier", "free")], "x-tenant"),
+        (ORCH_PATH, tenant + [("X-Tier", "platinum")], "x-tier"),
+    ):
+        status, _, body = http_request(proxy.port, path, hdrs)
+        try:
+            err = json.loads(body)
+        except ValueError:
+            err = {}
+        if status != 400 or err.get("error_code") != "APIG.0201" or f"'{param}'" not in err.get("error_msg", "").lower():
+            raise BenchError(f"sanity check: parameters API GET {path} with {hdrs} gave {status} {body[:300]!r}; "
+                             f"expected the gateway's 400 APIG.0201 naming parameter '{param}'")
+
+
 # --------------------------------------------------------------------------
 # Formatting
 
@@ -1095,14 +1232,19 @@ def main() -> int:
                     help="seconds of `perf record` per profiled proxy, if perf works (0 skips)")
     ap.add_argument("--compile-runs", type=int, default=3, help="timed compiles of the largest N")
     ap.add_argument("--doc", default=str(DOC), help="markdown report to write")
+    ap.add_argument("--only", default="",
+                    help="quick check: measure only these configurations (comma-separated: noop, pylonN, signed, "
+                         "appcode, guard_hot, xff, guard_many, orch), plus bare Envoy and the pass-through Pylon at "
+                         "the smallest N as references; prints their figures and writes no report")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or min(sizes) < 3:
         raise BenchError("--sizes needs API counts of at least 3")
     small = min(sizes)
     if exact_count(small, special=True) < 1:
-        raise BenchError("--sizes: the smallest API count must be at least 6 (it also holds two prefix APIs, "
-                         "the two `auth: app` APIs, the guarded API and the benchmarked pass-through API)")
+        raise BenchError("--sizes: the smallest API count must be at least 7 (it also holds two prefix APIs, "
+                         "the two `auth: app` APIs, the guarded API, the parameters API and the benchmarked "
+                         "pass-through API)")
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
@@ -1217,9 +1359,11 @@ def main() -> int:
         if status != 401:
             raise BenchError(f"pylon N={small}: {what} GET {path} gave {status} {body[:200]!r}, expected 401: "
                              f"the authentication would not be what is measured")
+    orch_checks(auth_proxy)
     log("sanity checks passed (200 from the backend through every proxy; signed and AppCode requests "
         "accepted, unsigned / wrong ones refused with 401; guarded API counted per client IP, 8.8.8.8 and "
-        "wrk's 11.x.y.z refused with 403 behind one trusted hop)")
+        "wrk's 11.x.y.z refused with 403 behind one trusted hop; parameters API: the backend got every mapped, "
+        "constant and system value, each policy backend takes its requests, invalid values get 400)")
 
     # Memory at idle, after startup and the sanity requests.
     time.sleep(0.5)
@@ -1240,8 +1384,16 @@ def main() -> int:
     configs += [("signed", auth_proxy, auth_proxy.url(SIGNED_PATH), signed_headers, None),
                 ("appcode", auth_proxy, auth_proxy.url(APPCODE_PATH), appcode_headers, None),
                 ("guard_hot", auth_proxy, auth_proxy.url(GUARD_PATH), no_headers, None),
+                ("orch", auth_proxy, auth_proxy.url(ORCH_PATH), lambda: ORCH_HEADERS, None),
                 ("xff", xff, xff.url(target_path(small, True)), no_headers, xff_script),
                 ("guard_many", xff, xff.url(GUARD_PATH), no_headers, xff_script)]
+    if args.only:
+        keep = {"bare", f"pylon{small}", *(name.strip() for name in args.only.split(",") if name.strip())}
+        unknown = keep - {name for name, *_ in configs}
+        if unknown:
+            raise BenchError(f"--only: unknown configuration(s) {', '.join(sorted(unknown))}; known: "
+                             f"{', '.join(name for name, *_ in configs)}")
+        configs = [c for c in configs if c[0] in keep]
     loaded: dict[str, list[dict]] = {name: [] for name, *_ in configs}
     unloaded: dict[str, list[dict]] = {name: [] for name, *_ in configs}
     raw: list[dict] = []
@@ -1277,7 +1429,7 @@ def main() -> int:
     # smallest N, its signed and guarded APIs, the trusted_hops: 1 Pylon).
     profiles: dict[str, dict[str, float]] = {}
     if args.profile_seconds:
-        profiled = ("bare", "noop", f"pylon{small}", "signed", "guard_hot", "xff", "guard_many")
+        profiled = ("bare", "noop", f"pylon{small}", "signed", "guard_hot", "orch", "xff", "guard_many")
         for name, proxy, url, headers, script in [c for c in configs if c[0] in profiled]:
             prof = profile_dsos(tools, load_core, name, proxy, url, args.connections, args.profile_seconds,
                                 headers(), script)
@@ -1290,6 +1442,12 @@ def main() -> int:
 
     CHILDREN.stop_all()
     elapsed = time.monotonic() - started
+
+    if args.only:
+        print(partial_summary(args=args, small=small, names=[name for name, *_ in configs], loaded=loaded,
+                              unloaded=unloaded, bench_path=bench_path))
+        log(f"--only: {args.doc} left unchanged (total {elapsed:.0f} s)")
+        return 0
 
     report = build_report(
         args=args, sizes=sizes, info=info, date=date, pin=pin, tools=tools,
