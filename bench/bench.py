@@ -1215,6 +1215,80 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**NOT met**"
 
 
+def delta_row(title: str, figs: dict[int, float], target: float) -> str:
+    """A target row: added p50 per connection count against a ceiling."""
+    conns = sorted(figs)
+    measured = "; ".join(f"{c} conn{'s' if c > 1 else ''}: {signed_us(figs[c])}" for c in conns)
+    ok = {c: figs[c] <= target for c in conns}
+    if all(ok.values()):
+        result = verdict(True)
+    elif not any(ok.values()):
+        result = verdict(False)
+    else:
+        result = verdict(False) + " (" + ", ".join(
+            f"{'met' if ok[c] else 'not met'} at {c} conn{'s' if c > 1 else ''}" for c in conns) + ")"
+    return f"| {title} | {measured} | {result} |"
+
+
+ORCH_LABEL = "Pylon, parameters: 5 mapped + 2 constants + 2 system, 3 policy backends (none met)"
+
+
+def orch_comparison(conns: int, small: int, m: dict, u: dict) -> tuple[str, dict[str, dict[int, float]]]:
+    """The parameters API against bare Envoy and against the pass-through API
+    of the same Pylon, at one connection (if measured) and under load: a
+    table, and the added p50 per reference and connection count. `m` and `u`
+    are the medians by configuration (loaded, single connection)."""
+    plain = f"pylon{small}"
+    settings = ([(1, u)] if u.get("orch") else []) + [(conns, m)]
+    refs = (("bare", "bare Envoy"), (plain, f"pass-through API (same Pylon, {small:,} APIs)"))
+    rows = ["| Parameters API compared with | conns | p50 (API / reference) | added p50 | p99 (API / reference) | "
+            "added p99 | throughput (API / reference) | proxy CPU / req added |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    added: dict[str, dict[int, float]] = {ref: {} for ref, _ in refs}
+    for ref, title in refs:
+        for c, fig in settings:
+            o, r = fig["orch"], fig[ref]
+            added[ref][c] = o["p50"] - r["p50"]
+            rows.append(f"| {title} | {c} | {us(o['p50'])} / {us(r['p50'])} | {signed_us(o['p50'] - r['p50'])} | "
+                        f"{us(o['p99'])} / {us(r['p99'])} | {signed_us(o['p99'] - r['p99'])} | "
+                        f"{o['rps']:,.0f} / {r['rps']:,.0f} req/s = {o['rps'] / r['rps']:.2f}× | "
+                        f"{o['proxy_cpu_us_per_req'] - r['proxy_cpu_us_per_req']:+.1f} µs |")
+    return "\n".join(rows), added
+
+
+def orch_target_rows(small: int, added: dict[str, dict[int, float]]) -> list[str]:
+    title = f"Parameters + mapping + policy backends add ≤ {TARGET_ORCH_ADDED_P50_US:.0f} µs p50"
+    return [
+        delta_row(f"{title}: parameters API through Pylon − bare Envoy", added["bare"], TARGET_ORCH_ADDED_P50_US),
+        delta_row(f"{title}: parameters API − pass-through API (same Pylon, {small:,} APIs)",
+                  added[f"pylon{small}"], TARGET_ORCH_ADDED_P50_US),
+    ]
+
+
+def partial_summary(*, args, small: int, names: list[str], loaded: dict, unloaded: dict, bench_path: str) -> str:
+    """`--only`: the measured configurations' medians, and the parameters
+    API's comparison and target rows when it was measured. No report."""
+    keys = ("rps", "p50", "p99", "proxy_cpu_us_per_req")
+    m = {name: {k: med(loaded[name], k) for k in keys} for name in names}
+    u = {name: {k: med(unloaded[name], k) for k in keys} for name in names if unloaded[name]}
+    rows = ["| Configuration | req/s | p50 | p99 | proxy CPU / req | 1 conn: p50 | 1 conn: p99 |",
+            "|---|--:|--:|--:|--:|--:|--:|"]
+    for name in names:
+        r, one = m[name], u.get(name, {})
+        rows.append(f"| {name} | {r['rps']:,.0f} | {us(r['p50'])} | {us(r['p99'])} | "
+                    f"{r['proxy_cpu_us_per_req']:.1f} µs | {us(one.get('p50'))} | {us(one.get('p99'))} |")
+    out = [f"## Pylon benchmark, partial (--only {args.only})", "",
+           f"wrk -t1 -c{args.connections} -d{args.duration}s and -c1 -d{args.unloaded_duration}s, median of "
+           f"{args.repeats} interleaved runs; bare Envoy gets `GET {bench_path}`, the pass-through Pylon "
+           f"(pylon{small}) `GET {target_path(small, True)}`", "", "\n".join(rows), ""]
+    if "orch" in names:
+        table, added = orch_comparison(args.connections, small, m, u)
+        out += [f"Parameters API (`GET {ORCH_PATH}`, {', '.join(f'{k}: {v}' for k, v in ORCH_HEADERS)}):", "",
+                table, "", "| Target | Measured | Result |", "|---|---|---|",
+                *orch_target_rows(small, added), ""]
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------
 # Main
 
@@ -1585,19 +1659,6 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
     if u:
         sig_vs["plain"][1] = u["signed"]["p50"] - u[plain]["p50"]
         sig_vs["bare"][1] = u["signed"]["p50"] - u["bare"]["p50"]
-
-    def delta_row(title: str, figs: dict[int, float], target: float) -> str:
-        conns = sorted(figs)
-        measured = "; ".join(f"{c} conn{'s' if c > 1 else ''}: {signed_us(figs[c])}" for c in conns)
-        ok = {c: figs[c] <= target for c in conns}
-        if all(ok.values()):
-            result = verdict(True)
-        elif not any(ok.values()):
-            result = verdict(False)
-        else:
-            result = verdict(False) + " (" + ", ".join(
-                f"{'met' if ok[c] else 'not met'} at {c} conn{'s' if c > 1 else ''}" for c in conns) + ")"
-        return f"| {title} | {measured} | {result} |"
 
     def sig_row(vs: str, what: str) -> str:
         return delta_row(f"Signature verification adds ≤ {TARGET_SIG_ADDED_P50_US:.0f} µs p50: {what}",

@@ -38,6 +38,10 @@ Pylon is up on http://127.0.0.1:8080 (Envoy admin on 127.0.0.1:9901). Try:
   curl -i http://127.0.0.1:8080/nope                          # NOT_FOUND gateway response (APIG.0101)
   curl -i -X POST http://127.0.0.1:8080/orders                # custom BACKEND_UNAVAILABLE response (503)
   curl -i -H 'X-Stage: TEST' http://127.0.0.1:8080/static/x   # not published to TEST: 404
+  curl -i 'http://127.0.0.1:8080/search/books?q=rust'          # mapped: backend /v1/search?page=1&keyword=rust&source=pylon
+  curl -i http://127.0.0.1:8080/search/books                   # REQUEST_PARAMETERS_FAILURE: 'q' is required (400)
+  curl -i 'http://127.0.0.1:8080/search/featured?q=x'          # policy backend (a mock) takes category=featured
+  curl -i -X OPTIONS -H 'Origin: http://example.com' http://127.0.0.1:8080/search/books   # CORS preflight
 
 Ctrl-C stops everything.
 TXT

@@ -20,7 +20,7 @@ def port_busy(port):
 
 
 # Expected status of each printed line, in order.
-EXPECTED = [200, 200, 200, 200, 200, 404, 503, 404]
+EXPECTED = [200, 200, 200, 200, 200, 404, 503, 404, 200, 400, 200, 200]
 
 
 @pytest.mark.skipif(any(port_busy(p) for p in PORTS), reason="make run's fixed ports are in use")
@@ -41,6 +41,11 @@ def test_printed_curl_lines_work():
             assert out.stdout == str(want), f"{cmd} → {out.stdout}"
         body = subprocess.run(shlex.split(curls[1]) + ["-s"], capture_output=True, text=True).stdout
         assert re.search(r'"path": "/v2/items/42"', body), body
+        body = subprocess.run(shlex.split(curls[8]) + ["-s"], capture_output=True, text=True).stdout
+        assert '"path": "/v1/search?page=1&keyword=rust&source=pylon"' in body, body
+        assert '"x-category": "books"' in body, body
+        preflight = subprocess.run(shlex.split(curls[11]) + ["-s", "-D", "-"], capture_output=True, text=True).stdout
+        assert "access-control-max-age: 172800" in preflight.lower(), preflight
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
