@@ -12,12 +12,18 @@
      holds two APIs with `auth: app` (one called with a Huawei SDK-HMAC-SHA256
      signature, one with an AppCode) and the app allowed to call them, and one
      API guarded by an IP allow list and a throttling policy (API and IP
-     limits); the same smallest set is compiled once more with
-     `trusted_hops: 1` for an Envoy loaded with a different X-Forwarded-For
-     address per request (a wrk Lua script);
+     limits), and one API with 5 declared parameters mapped for the backend,
+     2 constants, 2 system parameters and 3 policy backends (none of them
+     met by the benchmarked request); the same smallest set is compiled
+     once more with `trusted_hops: 1` for an Envoy loaded with a different
+     X-Forwarded-For address per request (a wrk Lua script);
   4. measures every proxy with wrk, several times, interleaved, and takes the
      median; plus `pylon compile` time and memory;
   5. prints a markdown summary and writes docs/BENCHMARKS.md.
+
+`--only orch` (any configuration names, comma-separated) is a quick check:
+it measures only those, plus bare Envoy and the pass-through Pylon as the
+references, prints their figures and leaves docs/BENCHMARKS.md alone.
 
 Every process is bound to 127.0.0.1 on free ports and killed on exit. Nothing
 here asserts on timings: it is a measurement, not a test.
@@ -545,6 +551,73 @@ def target_path(n: int, special: bool = False) -> str:
     return f"/svc{min(n // 2, exact_count(n, special) - 1)}/items/42"
 
 
+def orch_api_lines(backend: str) -> list[str]:
+    """The parameters API (apis.yaml lines): 5 declared parameters, each
+    mapped elsewhere for the backend (path → path under another name, query →
+    header, query → query, header → query, header → header), 2 constants (one
+    needing percent-encoding), 2 system parameters, and 3 policy backends the
+    benchmarked request (ORCH_PATH with ORCH_HEADERS) does not meet: `any` of
+    tier ∈ {gold, vip} or a 10.0.0.0/8 source; `all` of GET (holds) and
+    sort = desc; `any` of three values and patterns. Every backend is the
+    fast backend; each policy's backend path names the policy."""
+    return [
+        f"  - name: {ORCH_API}",
+        "    group: bench",
+        "    method: GET",
+        f"    path: /{ORCH_API}/{{p1}}",
+        "    parameters:",
+        "      - {name: p1, in: path, type: number, min: 1, max: 1000000}",
+        "      - {name: size, in: query, type: number, required: true, min: 1, max: 100}",
+        "      - {name: sort, in: query, enum: [asc, desc], default: asc}",
+        "      - {name: X-Tenant, in: header, required: true, pattern: '^[a-z0-9-]+$', max_length: 32}",
+        "      - {name: X-Tier, in: header, enum: [free, gold, vip], default: free}",
+        "    backend:",
+        "      http:",
+        f'        address: "{backend}"',
+        "        path: /items/{item}",
+        "      params:",
+        "        - {name: item, in: path, from: p1}",
+        "        - {name: X-Page-Size, in: header, from: size}",
+        "        - {name: order, in: query, from: sort}",
+        "        - {name: tenant, in: query, from: X-Tenant}",
+        "        - {name: X-Plan, in: header, from: X-Tier}",
+        '        - {name: source, in: query, constant: "[bench]"}',
+        "        - {name: X-Gateway, in: header, constant: pylon}",
+        "        - {name: X-Client-Ip, in: header, system: sourceIp}",
+        f"        - {{name: {ORCH_REQUEST_ID_HEADER}, in: header, system: requestId}}",
+        "    policies:",
+        "      - name: vip",
+        "        effect: any",
+        "        conditions:",
+        '          - {param: X-Tier, type: enum, value: "gold,vip"}',
+        '          - {source: "10.0.0.0/8"}',
+        "        backend:",
+        "          http:",
+        f'            address: "{backend}"',
+        "            path: /vip/items/{p1}",
+        "      - name: sorted",
+        "        effect: all",
+        "        conditions:",
+        "          - {system: reqMethod, type: equal, value: GET}",
+        "          - {param: sort, type: equal, value: desc}",
+        "        backend:",
+        "          http:",
+        f'            address: "{backend}"',
+        "            path: /sorted/items/{p1}",
+        "      - name: tenant",
+        "        effect: any",
+        "        conditions:",
+        "          - {param: X-Tenant, type: equal, value: tenant-a}",
+        "          - {param: p1, type: pattern, value: '^9+$'}",
+        f"          - {{system: reqPath, type: pattern, value: '^/{ORCH_API}/0'}}",
+        "        backend:",
+        "          http:",
+        f'            address: "{backend}"',
+        "            path: /tenant/items/{p1}",
+        "    publish: [RELEASE]",
+    ]
+
+
 def write_definitions(directory: Path, n: int, backend_port: int, special: bool = False,
                       trusted_hops: int = 0) -> None:
     """N APIs in one default group, all published to RELEASE: exact-match
@@ -584,70 +657,7 @@ def write_definitions(directory: Path, n: int, backend_port: int, special: bool 
             "        path: /items/{id}",
             "    publish: [RELEASE]",
         ]
-        # The parameters API: 5 declared parameters, each mapped elsewhere
-        # (path → path under another name, query → header, query → query,
-        # header → query, header → header), 2 constants (one needing
-        # percent-encoding), 2 system parameters, and 3 policy backends the
-        # benchmarked request (ORCH_PATH with ORCH_HEADERS) does not meet:
-        # `any` of tier ∈ {gold, vip} or a 10.0.0.0/8 source; `all` of GET
-        # (holds) and sort = desc; `any` of three patterns/values. Every
-        # backend is the fast backend; each policy's path names it.
-        lines += [
-            f"  - name: {ORCH_API}",
-            "    group: bench",
-            "    method: GET",
-            f"    path: /{ORCH_API}/{{p1}}",
-            "    parameters:",
-            "      - {name: p1, in: path, type: number, min: 1, max: 1000000}",
-            "      - {name: size, in: query, type: number, required: true, min: 1, max: 100}",
-            "      - {name: sort, in: query, enum: [asc, desc], default: asc}",
-            "      - {name: X-Tenant, in: header, required: true, pattern: '^[a-z0-9-]+$', max_length: 32}",
-            "      - {name: X-Tier, in: header, enum: [free, gold, vip], default: free}",
-            "    backend:",
-            "      http:",
-            f'        address: "{backend}"',
-            "        path: /items/{item}",
-            "      params:",
-            "        - {name: item, in: path, from: p1}",
-            "        - {name: X-Page-Size, in: header, from: size}",
-            "        - {name: order, in: query, from: sort}",
-            "        - {name: tenant, in: query, from: X-Tenant}",
-            "        - {name: X-Plan, in: header, from: X-Tier}",
-            '        - {name: source, in: query, constant: "[bench]"}',
-            "        - {name: X-Gateway, in: header, constant: pylon}",
-            "        - {name: X-Client-Ip, in: header, system: sourceIp}",
-            f"        - {{name: {ORCH_REQUEST_ID_HEADER}, in: header, system: requestId}}",
-            "    policies:",
-            "      - name: vip",
-            "        effect: any",
-            "        conditions:",
-            '          - {param: X-Tier, type: enum, value: "gold,vip"}',
-            '          - {source: "10.0.0.0/8"}',
-            "        backend:",
-            "          http:",
-            f'            address: "{backend}"',
-            "            path: /vip/items/{p1}",
-            "      - name: sorted",
-            "        effect: all",
-            "        conditions:",
-            "          - {system: reqMethod, type: equal, value: GET}",
-            "          - {param: sort, type: equal, value: desc}",
-            "        backend:",
-            "          http:",
-            f'            address: "{backend}"',
-            "            path: /sorted/items/{p1}",
-            "      - name: tenant",
-            "        effect: any",
-            "        conditions:",
-            "          - {param: X-Tenant, type: equal, value: tenant-a}",
-            "          - {param: p1, type: pattern, value: '^9+$'}",
-            "          - {system: reqPath, type: pattern, value: '^/orch/0'}",
-            "        backend:",
-            "          http:",
-            f'            address: "{backend}"',
-            "            path: /tenant/items/{p1}",
-            "    publish: [RELEASE]",
-        ]
+        lines += orch_api_lines(backend)
         binding = f"{{group: bench, api: {GUARD_API}, environments: [RELEASE]}}"
         (directory / "policies.yaml").write_text(
             "# Generated by bench/bench.py\n"
@@ -1174,7 +1184,8 @@ def orch_checks(proxy: Envoy) -> None:
             err = json.loads(body)
         except ValueError:
             err = {}
-        if status != 400 or err.get("error_code") != "APIG.0201" or f"'{param}'" not in err.get("error_msg", "").lower():
+        named = f"'{param}'" in err.get("error_msg", "").lower()
+        if status != 400 or err.get("error_code") != "APIG.0201" or not named:
             raise BenchError(f"sanity check: parameters API GET {path} with {hdrs} gave {status} {body[:300]!r}; "
                              f"expected the gateway's 400 APIG.0201 naming parameter '{param}'")
 
@@ -1277,10 +1288,15 @@ def partial_summary(*, args, small: int, names: list[str], loaded: dict, unloade
         r, one = m[name], u.get(name, {})
         rows.append(f"| {name} | {r['rps']:,.0f} | {us(r['p50'])} | {us(r['p99'])} | "
                     f"{r['proxy_cpu_us_per_req']:.1f} µs | {us(one.get('p50'))} | {us(one.get('p99'))} |")
+    runs = [r for name in names for r in loaded[name] + unloaded[name]]
+    disturbed = sum(interfered(r) for r in runs)
     out = [f"## Pylon benchmark, partial (--only {args.only})", "",
            f"wrk -t1 -c{args.connections} -d{args.duration}s and -c1 -d{args.unloaded_duration}s, median of "
            f"{args.repeats} interleaved runs; bare Envoy gets `GET {bench_path}`, the pass-through Pylon "
            f"(pylon{small}) `GET {target_path(small, True)}`", "", "\n".join(rows), ""]
+    if disturbed:
+        out += [f"⚠ {disturbed} of {len(runs)} runs had other load on the proxy's core (core 0 busier than the "
+                f"proxy could make it): figures are disturbed.", ""]
     if "orch" in names:
         table, added = orch_comparison(args.connections, small, m, u)
         out += [f"Parameters API (`GET {ORCH_PATH}`, {', '.join(f'{k}: {v}' for k, v in ORCH_HEADERS)}):", "",
@@ -1309,7 +1325,7 @@ def main() -> int:
     ap.add_argument("--only", default="",
                     help="quick check: measure only these configurations (comma-separated: noop, pylonN, signed, "
                          "appcode, guard_hot, xff, guard_many, orch), plus bare Envoy and the pass-through Pylon at "
-                         "the smallest N as references; prints their figures and writes no report")
+                         "the smallest N as references; prints their figures, writes no report, runs no profile")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or min(sizes) < 3:
@@ -1502,7 +1518,7 @@ def main() -> int:
     # Where the proxy's CPU goes, by binary (bare, no-op Wasm, Pylon at the
     # smallest N, its signed and guarded APIs, the trusted_hops: 1 Pylon).
     profiles: dict[str, dict[str, float]] = {}
-    if args.profile_seconds:
+    if args.profile_seconds and not args.only:  # --only reports no profile
         profiled = ("bare", "noop", f"pylon{small}", "signed", "guard_hot", "orch", "xff", "guard_many")
         for name, proxy, url, headers, script in [c for c in configs if c[0] in profiled]:
             prof = profile_dsos(tools, load_core, name, proxy, url, args.connections, args.profile_seconds,
@@ -1548,12 +1564,12 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
     label |= {"signed": "Pylon, APP signature (Huawei SDK-HMAC-SHA256)", "appcode": "Pylon, AppCode",
               "guard_hot": "Pylon, ACL + throttling (hot key)",
               "xff": f"Pylon, {small:,} APIs, `trusted_hops: 1`, {XFF_POOL:,} X-Forwarded-For addresses",
-              "guard_many": "Pylon, ACL + throttling (many IPs)"}
-    # One Envoy per process name; "signed", "appcode" and "guard_hot" are
-    # other APIs of the Pylon at the smallest N (same process, same plan);
+              "guard_many": "Pylon, ACL + throttling (many IPs)", "orch": ORCH_LABEL}
+    # One Envoy per process name; "signed", "appcode", "guard_hot" and "orch"
+    # are other APIs of the Pylon at the smallest N (same process, same plan);
     # "guard_many" is the guarded API of "xff" (same set, trusted_hops 1).
     procs = ["bare", "noop"] + [f"pylon{n}" for n in sizes] + ["xff"]
-    names = procs[:-1] + ["signed", "appcode", "guard_hot", "xff", "guard_many"]
+    names = procs[:-1] + ["signed", "appcode", "guard_hot", "orch", "xff", "guard_many"]
 
     m = {name: {k: med(loaded[name], k) for k in
                 ("rps", "p50", "p99", "proxy_cpu_pct", "proxy_cpu_us_per_req", "core0_pct", "core1_pct")}
@@ -1673,6 +1689,9 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
         guard_vs["guard_hot"][1] = u["guard_hot"]["p50"] - u[plain]["p50"]
         guard_vs["guard_many"][1] = u["guard_many"]["p50"] - u["xff"]["p50"]
     guard_title = f"ACL + throttling add ≤ {TARGET_GUARD_ADDED_P50_US:.0f} µs p50"
+    # Parameters + mapping + policy backends: against bare Envoy (the issue's
+    # reference) and against the pass-through API of the same Envoy.
+    orch_table, orch_vs = orch_comparison(args.connections, small, m, u)
 
     trows += [
         sig_row("plain", f"signed API − pass-through API (same Pylon, {small:,} APIs)"),
@@ -1682,6 +1701,7 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
         delta_row(f"{guard_title}: many IPs ({XFF_POOL:,} X-Forwarded-For addresses, one per request), "
                   f"guarded API − pass-through API (same Pylon, {small:,} APIs, `trusted_hops: 1`)",
                   guard_vs["guard_many"], TARGET_GUARD_ADDED_P50_US),
+        *orch_target_rows(small, orch_vs),
     ]
     if unloaded.get("bare") and all(unloaded.get(nm) for nm in pylon_names):
         worst_unloaded = max(med(unloaded[nm], "p50") - med(unloaded["bare"], "p50") for nm in pylon_names)
@@ -1732,6 +1752,28 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
             f"{', '.join(us(r['p50']) for r in unloaded[worst])}; raw runs below), so single-connection "
             f"differences smaller than that are within the noise."
         )
+    ocpu = {ref: m["orch"]["proxy_cpu_us_per_req"] - m[ref]["proxy_cpu_us_per_req"] for ref in ("bare", plain)}
+    trows += [
+        "",
+        f"The parameters rows compare `GET {ORCH_PATH}` with "
+        f"{' and '.join(f'`{k}: {v}`' for k, v in ORCH_HEADERS)} (the API `/{ORCH_API}/{{p1}}`: 5 declared "
+        f"parameters, each checked, all 5 mapped to other names or places, 2 constants and 2 system parameters "
+        f"for the backend, 3 policy backends whose conditions this request never meets, so all 3 are evaluated "
+        f"on every request and the API's own backend takes it) with bare Envoy (`GET "
+        f"{target_path(largest, largest == small)}`), the issue's reference, and with the pass-through `GET "
+        f"{target_path(small, True)}` of the same Pylon, which isolates what the feature costs on top of what "
+        f"every Pylon API costs (the \"Pylon, {small:,} APIs\" row: "
+        + (f"{signed_us(u[plain]['p50'] - u['bare']['p50'])} p50 over bare Envoy at 1 connection, " if u else "")
+        + f"{signed_us(m[plain]['p50'] - b['p50'])} at {args.connections}). The parameters request also carries "
+        f"a query string and two headers the references do not. At {args.connections} connections p50 is mostly "
+        f"queueing: the parameters API costs {ocpu[plain]:+.1f} µs of proxy CPU per request over the pass-through "
+        f"API ({ocpu['bare']:+.1f} µs over bare Envoy), paid for each of the ~{args.connections} requests in the "
+        f"queue (≈ {args.connections * ocpu[plain]:+.0f} µs and {args.connections * ocpu['bare']:+.0f} µs)."
+        + (f" With a single connection (no queueing) the figure is the service time: "
+           f"{signed_us(orch_vs[plain][1])} over the pass-through API, {signed_us(orch_vs['bare'][1])} over "
+           f"bare Envoy." if u else "")
+        + " p99 and throughput for both comparisons are in the parameters section below.",
+    ]
     targets_table = "\n".join(trows)
 
     # Analysis derived from the figures.
@@ -1872,6 +1914,37 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
         f"{mib(rss_idle * 1024)} idle to {mib(rss_after * 1024)} after its load runs."
     )
     notes.append(guard_note)
+    mo = m["orch"]
+    orch_note = (
+        f"**Parameters and policy backends.** The parameters API lives in the {small:,}-API Pylon next to the "
+        f"pass-through API, so the difference between them is the feature alone. Per request it reads the five "
+        f"values (a path segment, two query parameters, two headers), checks them (two numbers parsed and "
+        f"bounded, two enums, one pattern and a length), reads the client address once (the `vip` policy's "
+        f"`source` condition and the `sourceIp` system parameter share it), evaluates the three policies (seven "
+        f"conditions: six fail, one holds), then builds the backend request: a new path with three query "
+        f"parameters (one constant percent-encoded), five headers set and the two moved headers removed, each "
+        f"header change a call across the Wasm boundary. Proxy CPU per request: pass-through "
+        f"{mp['proxy_cpu_us_per_req']:.1f} µs, parameters API {mo['proxy_cpu_us_per_req']:.1f} µs "
+        f"(**{ocpu[plain]:+.1f} µs** over the pass-through API, **{ocpu['bare']:+.1f} µs** over bare Envoy's "
+        f"{bare_cpu:.1f} µs); throughput {mo['rps'] / mp['rps']:.2f}× the pass-through "
+        f"API's, {mo['rps'] / b['rps']:.2f}× bare Envoy's."
+    )
+    if u:
+        orch_note += (
+            f" With one connection it adds {signed_us(orch_vs[plain][1])} to the pass-through API's p50 "
+            f"({us(u[plain]['p50'])}) and {signed_us(orch_vs['bare'][1])} to bare Envoy's ({us(u['bare']['p50'])}); "
+            f"CPU per request at one connection "
+            f"{u['orch']['proxy_cpu_us_per_req'] - u[plain]['proxy_cpu_us_per_req']:+.1f} µs over the pass-through "
+            f"API."
+        )
+    if profiles and "orch" in profiles and plain in profiles:
+        op, pp = profiles["orch"], profiles[plain]
+        delta = {g: mo["proxy_cpu_us_per_req"] * op[g] - mp["proxy_cpu_us_per_req"] * pp[g] for g in DSO_GROUPS}
+        orch_note += (
+            f" By binary (perf, parameters vs pass-through API): "
+            + ", ".join(f"{g} {delta[g]:+.1f} µs" for g in DSO_GROUPS) + "."
+        )
+    notes.append(orch_note)
     notes.append(
         f"**Number of APIs.** The router is a trie with a hash lookup per path segment, so the request path does "
         f"not depend on N: p50 at {largest:,} APIs is {scaling:.2f}× p50 at {small:,} APIs and throughput "
@@ -1952,6 +2025,10 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
         "",
         profile_table,
         "",
+        f"Parameters API (`GET {ORCH_PATH}`) against bare Envoy and the pass-through API:",
+        "",
+        orch_table,
+        "",
         compile_table,
         "",
         targets_table,
@@ -2002,6 +2079,17 @@ flight at a time, so latency is service time without queueing.
 
 {unloaded_table}
 
+## Parameters, mapping and policy backends
+
+`GET {ORCH_PATH}` with {' and '.join(f'`{k}: {v}`' for k, v in ORCH_HEADERS)} to the API `/{ORCH_API}/{{p1}}`
+of the {small:,}-API Pylon (definition under Method), from the runs above: against bare Envoy (the issue's
+reference: everything Pylon adds, its fixed cost included) and against the pass-through API of the same Pylon
+(what declaring, checking and mapping the parameters and evaluating the policies add). "conns" 1 is the
+single-connection runs (service time), {args.connections} the load runs (mostly queueing). Throughput is the
+parameters API's over the reference's.
+
+{orch_table}
+
 ## Memory and startup
 
 Envoy's admin `/memory` (tcmalloc: `allocated` = bytes in use by Envoy's heap; the V8 Wasm heap and Wasm linear
@@ -2031,9 +2119,11 @@ pylon.json and copy the filter module); for {largest:,} APIs the median of {len(
 
 ## Method
 
-- **Backend**: a second Envoy (same binary) whose only route is a `direct_response` 200 with a
+- **Backend**: a second Envoy (same binary) whose route is a `direct_response` 200 with a
   {len(BACKEND_BODY)}-byte JSON body; `--concurrency 1`. It echoes the path it received in `x-backend-path`,
-  which the sanity check uses. The Python echo backend is not used (too slow: it would be the bottleneck).
+  which the sanity check uses; a request carrying `{ECHO_HEADER}` (sanity checks only, never under load) takes
+  a second route that also echoes the headers the parameters API sets, as `x-echo-<name>`. The Python echo
+  backend is not used (too slow: it would be the bottleneck).
 - **Bare Envoy**: generated by the benchmark: the same HTTP connection manager settings `pylon compile` emits
   (`normalize_path`, `merge_slashes`, `use_remote_address`, request-id generation, every client external,
   `ignore_port_in_host_matching`, router with `suppress_envoy_headers`), one virtual host, one `prefix: /` route
@@ -2052,8 +2142,8 @@ pylon.json and copy the filter module); for {largest:,} APIs the median of {len(
   request is refused.
 - **APP authentication**: at N = {small:,}, two of the N APIs are `auth: app` APIs, `GET /signed/items/{{id}}`
   and `GET /appcode/items/{{id}}` (`app_code: http_allowed`), both → `/items/{{id}}` on the fast backend, in the
-  same Envoy as the "Pylon, {small:,} APIs" row (whose exact-match APIs are then N − max(2, N/100) − 3: the
-  guarded API below is the third); one app
+  same Envoy as the "Pylon, {small:,} APIs" row (whose exact-match APIs are then N − max(2, N/100) − 4: the
+  guarded API and the parameters API below are the third and the fourth); one app
   (apps.yaml) holds an AppKey, an AppSecret and a 32-character AppCode and is authorized for both in RELEASE.
   "Pylon, APP signature" sends `GET {SIGNED_PATH}` with `Host`, `X-Sdk-Date` and `Authorization:
   SDK-HMAC-SHA256 Access=…, SignedHeaders=host;x-sdk-date, Signature=…`, signed by the benchmark in Python
@@ -2071,6 +2161,19 @@ pylon.json and copy the filter module); for {largest:,} APIs the median of {len(
   sets `X-Forwarded-For: 10.a.b.c` from a counter cycling through {XFF_POOL:,} addresses (starting at a random
   point each run; the request is formatted once and the address concatenated in); its pass-through API gets the
   same script, so each pair differs only in the API's policies.
+- **Parameters and policy backends**: at N = {small:,}, one more of the N APIs, `GET /{ORCH_API}/{{p1}}` (its
+  definition is below), in the same Envoy as the "Pylon, {small:,} APIs" row, declares 5 request parameters (a
+  path number with bounds, a required query number with bounds, a query enum with a default, a required header
+  with a pattern and a maximum length, a header enum with a default), maps all 5 to other names or places for
+  the backend (`backend.params` with `from:`), adds 2 constants (`source=[bench]` in the query, sent
+  percent-encoded, and a header) and 2 system parameters (`sourceIp` and `requestId`, as headers), and has 3
+  policy backends (conditions on a parameter with `enum`, `equal` and `pattern`, on the client address, on
+  `reqMethod` and on `reqPath`; `effect: any`, `all`, `any`). Request mode: the default,
+  `mapping_passthrough`; no throttling policy, so it is counted against the default limit like the pass-through
+  API.
+  wrk sends `GET {ORCH_PATH}` with {' and '.join(f'`{k}: {v}`' for k, v in ORCH_HEADERS)} (`-H`), which meets no
+  policy: every request checks and maps all parameters, evaluates all 3 policies and goes to the API's own
+  backend, `{ORCH_BACKEND_PATH}` on the fast backend (the policy backends are on it too, under other paths).
 - **Sanity check before load**: every proxy must return 200 with the backend's body, and the backend must have
   seen `/items/42` (Pylon's path rewrite); an unknown path must get Pylon's 404. The signed and the AppCode
   request must reach the backend the same way (one request each with exactly the headers wrk will send), and an
@@ -2080,8 +2183,17 @@ pylon.json and copy the filter module); for {largest:,} APIs the median of {len(
   ignored without trusted hops) must update the same IP counter, and on the `trusted_hops: 1` Envoy two unused
   X-Forwarded-For addresses must each start a fresh one; X-Forwarded-For 8.8.8.8 must get the ACL's 403
   (`APIG.0402`) there, and so must every request of a one-second wrk run with the script's addresses moved to
-  11.a.b.c, so the address wrk sends is the one the gateway checks and counts. Any non-2xx response or socket
-  error during a wrk run aborts the benchmark.
+  11.a.b.c, so the address wrk sends is the one the gateway checks and counts. The parameters API's request,
+  exactly as wrk sends it, must reach its own backend; the same request with `{ECHO_HEADER}` must show that the
+  backend got the path `{ORCH_BACKEND_PATH}` with the query
+  `{"&".join(f"{k}={urllib.parse.quote(v)}" for k, v in ORCH_BACKEND_QUERY.items())}` (compared decoded, the
+  constant's brackets sent as `%5B`/`%5D`), the headers
+  {", ".join(f"`{k}: {v}`" for k, v in ORCH_BACKEND_HEADERS.items() if v is not None)}, `{ORCH_REQUEST_ID_HEADER}`
+  equal to the response's `X-Request-Id`, and neither
+  {" nor ".join(f"`{k}`" for k, v in ORCH_BACKEND_HEADERS.items() if v is None)} (moved by the mapping); a
+  request meeting each policy must reach that policy's backend path; and an invalid value for each of the 5
+  parameters (and a missing required header) must get the gateway's 400 `APIG.0201` naming the parameter. Any
+  non-2xx response or socket error during a wrk run aborts the benchmark.
 - **CPU placement**: {pinning} Envoy threads other than the worker (main thread, stats flush) are idle.
 - **Noise**: each configuration is measured {args.repeats} times; the tables show medians, the raw runs are below.
   Each wrk run opens fresh connections after a warm-up run. All traffic is on 127.0.0.1; free ports come from
@@ -2093,6 +2205,12 @@ The wrk script for "many IPs" (`build/bench/xff.lua`):
 
 ```lua
 {XFF_SCRIPT % {"pool": XFF_POOL}}```
+
+The parameters API (`build/bench/defs{small}/apis.yaml`; `BACKEND` is the fast backend's address):
+
+```yaml
+{chr(10).join(orch_api_lines("BACKEND"))}
+```
 
 ## Raw runs
 

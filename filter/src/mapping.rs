@@ -264,6 +264,17 @@ impl Mapping {
         req: &Incoming,
         value: &dyn Fn(&Source) -> Option<String>,
     ) {
+        // Nothing to take out or add: the caller's query as sent, byte for byte.
+        let untouched = self.query.is_empty()
+            && self.mode != RequestMode::Mapping
+            && !declared.iter().any(|p| p.location == Location::Query);
+        if untouched {
+            if !req.query.raw.is_empty() {
+                out.push('?');
+                out.push_str(req.query.raw);
+            }
+            return;
+        }
         let mut sep = '?';
         let mut push = |out: &mut String, pair: &dyn Fn(&mut String)| {
             out.push(sep);
@@ -275,7 +286,7 @@ impl Mapping {
                 .iter()
                 .position(|p| p.location == Location::Query && Query::key_is(raw_key, &p.name))
         };
-        for (k, v) in &req.query.pairs {
+        for (raw, k, _) in &req.query.pairs {
             // The backend's own parameters replace whatever the caller sent
             // under their names.
             if self.query.iter().any(|(n, _)| Query::key_is(k, n)) {
@@ -288,13 +299,7 @@ impl Mapping {
                 (RequestMode::Mapping, None) => false,
             };
             if keep {
-                push(out, &|o: &mut String| {
-                    o.push_str(k);
-                    if !v.is_empty() {
-                        o.push('=');
-                        o.push_str(v);
-                    }
-                });
+                push(out, &|o: &mut String| o.push_str(raw));
             }
         }
         for (i, p) in declared.iter().enumerate() {
@@ -305,7 +310,7 @@ impl Mapping {
                     .query
                     .pairs
                     .iter()
-                    .any(|(k, _)| Query::key_is(k, &p.name))
+                    .any(|(_, k, _)| Query::key_is(k, &p.name))
             {
                 if let Some(v) = &req.values[i] {
                     push(out, &|o: &mut String| pair(o, &p.name, v));
@@ -415,4 +420,159 @@ fn push_segments(out: &mut String, raw: &str, p: &Param) -> Result<(), Invalid> 
         push_segment(out, &v, &p.name)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{ParamPlan, ParamType};
+
+    fn declared(name: &str, location: Location, path_index: usize) -> Param {
+        let plan = ParamPlan {
+            name: name.into(),
+            location,
+            kind: ParamType::String,
+            required: false,
+            default: None,
+            min_length: None,
+            max_length: None,
+            min: None,
+            max: None,
+            allowed: vec![],
+            pattern: None,
+        };
+        let in_path: Vec<(&str, bool)> = (0..=path_index).map(|_| (name, false)).collect();
+        Param::compile(&plan, &in_path[path_index..]).unwrap()
+    }
+
+    fn param(name: &str, location: Location, value: ParamSource) -> BackendParamPlan {
+        BackendParamPlan {
+            name: name.into(),
+            location,
+            value,
+        }
+    }
+
+    /// Builds the backend request for `path_params`, `query` and `headers`.
+    fn build(
+        m: &Mapping,
+        d: &[Param],
+        path_params: &[&str],
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Rewrite, Invalid> {
+        let head = RequestHead::from_pairs(headers);
+        let q = Query::parse(query);
+        let values: Values = d
+            .iter()
+            .map(|p| p.value(path_params, &q, &head))
+            .collect::<Result<_, _>>()?;
+        let req = Incoming {
+            values: &values,
+            path_params,
+            remainder: "",
+            query: &q,
+            head: &head,
+        };
+        m.build(d, &req, &System::default())
+    }
+
+    #[test]
+    fn the_seeds_example() {
+        let d = [
+            declared("test01", Location::Path, 0),
+            declared("test02", Location::Header, 0),
+            declared("test03", Location::Query, 0),
+        ];
+        let params = [
+            param(
+                "test01",
+                Location::Header,
+                ParamSource::Request("test01".into()),
+            ),
+            param(
+                "test05",
+                Location::Path,
+                ParamSource::Request("test02".into()),
+            ),
+            param(
+                "test03",
+                Location::Header,
+                ParamSource::Request("test03".into()),
+            ),
+        ];
+        let m = Mapping::compile("/v1.0/{test05}", &params, &d, RequestMode::default()).unwrap();
+        let rw = build(&m, &d, &["abc"], "test03=xyz", &[("test02", "def")]).unwrap();
+        assert_eq!(rw.path, "/v1.0/def");
+        assert_eq!(
+            rw.headers,
+            vec![
+                ("test02".to_string(), None),
+                ("test01".to_string(), Some("abc".to_string())),
+                ("test03".to_string(), Some("xyz".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn request_modes_treat_undeclared_parameters_differently() {
+        let d = [declared("keep", Location::Query, 0)];
+        let headers = [
+            ("x-other", "o"),
+            ("content-type", "text/plain"),
+            (":path", "/"),
+        ];
+        let run = |mode| {
+            let m = Mapping::compile("/b", &[], &d, mode).unwrap();
+            build(&m, &d, &[], "keep=1&other=2", &headers).unwrap()
+        };
+        let mapping = run(RequestMode::Mapping);
+        assert_eq!(mapping.path, "/b?keep=1");
+        assert_eq!(mapping.headers, vec![("x-other".to_string(), None)]);
+        let forward = run(RequestMode::MappingPassthrough);
+        assert_eq!(forward.path, "/b?keep=1&other=2");
+        assert!(forward.headers.is_empty());
+        let d: [Param; 0] = [];
+        let m = Mapping::compile("/b", &[], &d, RequestMode::Passthrough).unwrap();
+        let rw = build(&m, &d, &[], "a=%20x+y&a&&b=", &headers).unwrap();
+        assert_eq!(rw.path, "/b?a=%20x+y&a&&b=", "as received, byte for byte");
+    }
+
+    #[test]
+    fn caller_values_cannot_reshape_the_request() {
+        let d = [declared("h", Location::Header, 0)];
+        let to_query = [param(
+            "t",
+            Location::Query,
+            ParamSource::Request("h".into()),
+        )];
+        let m = Mapping::compile("/b", &to_query, &d, RequestMode::default()).unwrap();
+        let rw = build(&m, &d, &[], "t=forged", &[("h", "x&admin=1#")]).unwrap();
+        assert_eq!(rw.path, "/b?t=x%26admin%3D1%23");
+        let to_path = [param("p", Location::Path, ParamSource::Request("h".into()))];
+        let m = Mapping::compile("/b/{p}", &to_path, &d, RequestMode::default()).unwrap();
+        for bad in ["..", ".", "a/b", "a\\b", ""] {
+            assert!(build(&m, &d, &[], "", &[("h", bad)]).is_err(), "{bad:?}");
+        }
+        let rw = build(&m, &d, &[], "", &[("h", "a b?c")]).unwrap();
+        assert_eq!(rw.path, "/b/a%20b%3Fc");
+    }
+
+    #[test]
+    fn compile_errors() {
+        let d = [declared("q", Location::Query, 0)];
+        let unknown = [param(
+            "x",
+            Location::Header,
+            ParamSource::Request("nope".into()),
+        )];
+        assert!(Mapping::compile("/b", &unknown, &d, RequestMode::default()).is_err());
+        let unplaced = [param(
+            "p",
+            Location::Path,
+            ParamSource::Constant("c".into()),
+        )];
+        assert!(Mapping::compile("/b", &unplaced, &d, RequestMode::default()).is_err());
+        assert!(Mapping::compile("/b/{zz}", &[], &d, RequestMode::default()).is_err());
+    }
 }

@@ -34,21 +34,27 @@ pub struct Param {
     pattern: Option<Regex>,
 }
 
-/// The request's query string, split once into raw `(key, value)` pairs.
+/// The request's query string, split once into raw pairs.
 #[derive(Debug, Default)]
 pub struct Query<'a> {
-    pub pairs: Vec<(&'a str, &'a str)>,
+    /// As received, without the `?`.
+    pub raw: &'a str,
+    /// `(raw pair, raw key, raw value)`; `a` and `a=` both have value "".
+    pub pairs: Vec<(&'a str, &'a str, &'a str)>,
 }
 
 impl<'a> Query<'a> {
-    /// `query` without its leading `?`. `?a` and `?a=` both give `a` = "".
+    /// `query` without its leading `?`.
     pub fn parse(query: &'a str) -> Query<'a> {
         let pairs = query
             .split('&')
             .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (p, k, v)
+            })
             .collect();
-        Query { pairs }
+        Query { raw: query, pairs }
     }
 
     /// Whether a raw key is `name` once decoded.
@@ -60,8 +66,8 @@ impl<'a> Query<'a> {
     fn first(&self, name: &str) -> Option<&'a str> {
         self.pairs
             .iter()
-            .find(|(k, _)| Query::key_is(k, name))
-            .map(|(_, v)| *v)
+            .find(|(_, k, _)| Query::key_is(k, name))
+            .map(|(_, _, v)| *v)
     }
 }
 
