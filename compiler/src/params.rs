@@ -78,11 +78,23 @@ fn check_param_name(name: &str, location: Location) -> Result<(), String> {
     Ok(())
 }
 
-fn same_name(a: &str, b: &str, location: Location) -> bool {
-    match location {
-        Location::Header => a.eq_ignore_ascii_case(b),
-        _ => a == b,
+/// One name per location (header names are caseless).
+fn check_unique<'a>(
+    taken: impl IntoIterator<Item = (Location, &'a str)>,
+    name: &str,
+    location: Location,
+) -> Result<(), String> {
+    let same = |other: &str| match location {
+        Location::Header => other.eq_ignore_ascii_case(name),
+        _ => other == name,
+    };
+    if taken.into_iter().any(|(l, n)| l == location && same(n)) {
+        return Err(format!(
+            "{} parameter `{name}` is given twice",
+            location.as_str()
+        ));
     }
+    Ok(())
 }
 
 /// The API's declared request parameters, checked.
@@ -110,18 +122,9 @@ pub fn lower_params(
                 ),
             ));
         }
-        if out
-            .iter()
-            .any(|o| o.location == p.location && same_name(&o.name, &p.name, p.location))
-        {
-            errs.push(at.err(
-                &field("name"),
-                format!(
-                    "{} parameter `{}` is declared twice",
-                    p.location.as_str(),
-                    p.name
-                ),
-            ));
+        let taken = out.iter().map(|o| (o.location, o.name.as_str()));
+        if let Err(m) = check_unique(taken, &p.name, p.location) {
+            errs.push(at.err(&field("name"), m));
         }
         if p.location == Location::Path {
             if !in_path.iter().any(|(n, _)| *n == p.name) {
@@ -249,18 +252,9 @@ pub fn lower_backend_params(
                 ));
             }
         }
-        if out
-            .iter()
-            .any(|o| o.location == p.location && same_name(&o.name, &p.name, p.location))
-        {
-            errs.push(at.err(
-                &field("name"),
-                format!(
-                    "backend {} parameter `{}` is given twice",
-                    p.location.as_str(),
-                    p.name
-                ),
-            ));
+        let taken = out.iter().map(|o| (o.location, o.name.as_str()));
+        if let Err(m) = check_unique(taken, &p.name, p.location) {
+            errs.push(at.err(&field("name"), m));
         }
         if p.location == Location::Path && !backend_path.contains(&format!("{{{}}}", p.name)) {
             errs.push(at.err(

@@ -425,24 +425,10 @@ fn push_segments(out: &mut String, raw: &str, p: &Param) -> Result<(), Invalid> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ParamPlan, ParamType};
+    use crate::plan::ParamPlan;
 
-    fn declared(name: &str, location: Location, path_index: usize) -> Param {
-        let plan = ParamPlan {
-            name: name.into(),
-            location,
-            kind: ParamType::String,
-            required: false,
-            default: None,
-            min_length: None,
-            max_length: None,
-            min: None,
-            max: None,
-            allowed: vec![],
-            pattern: None,
-        };
-        let in_path: Vec<(&str, bool)> = (0..=path_index).map(|_| (name, false)).collect();
-        Param::compile(&plan, &in_path[path_index..]).unwrap()
+    fn declared(name: &str, location: Location) -> Param {
+        Param::compile(&ParamPlan::new(name, location), &[(name, false)]).unwrap()
     }
 
     fn param(name: &str, location: Location, value: ParamSource) -> BackendParamPlan {
@@ -480,9 +466,9 @@ mod tests {
     #[test]
     fn the_seeds_example() {
         let d = [
-            declared("test01", Location::Path, 0),
-            declared("test02", Location::Header, 0),
-            declared("test03", Location::Query, 0),
+            declared("test01", Location::Path),
+            declared("test02", Location::Header),
+            declared("test03", Location::Query),
         ];
         let params = [
             param(
@@ -516,7 +502,7 @@ mod tests {
 
     #[test]
     fn request_modes_treat_undeclared_parameters_differently() {
-        let d = [declared("keep", Location::Query, 0)];
+        let d = [declared("keep", Location::Query)];
         let headers = [
             ("x-other", "o"),
             ("content-type", "text/plain"),
@@ -540,7 +526,7 @@ mod tests {
 
     #[test]
     fn caller_values_cannot_reshape_the_request() {
-        let d = [declared("h", Location::Header, 0)];
+        let d = [declared("h", Location::Header)];
         let to_query = [param(
             "t",
             Location::Query,
@@ -560,7 +546,7 @@ mod tests {
 
     #[test]
     fn compile_errors() {
-        let d = [declared("q", Location::Query, 0)];
+        let d = [declared("q", Location::Query)];
         let unknown = [param(
             "x",
             Location::Header,

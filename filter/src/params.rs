@@ -251,19 +251,7 @@ mod tests {
     use super::*;
 
     fn plan(name: &str, location: Location) -> ParamPlan {
-        ParamPlan {
-            name: name.into(),
-            location,
-            kind: ParamType::String,
-            required: false,
-            default: None,
-            min_length: None,
-            max_length: None,
-            min: None,
-            max: None,
-            allowed: vec![],
-            pattern: None,
-        }
+        ParamPlan::new(name, location)
     }
 
     fn value(p: &Param, query: &str, head: &[(&str, &str)]) -> Result<Option<String>, String> {

@@ -339,6 +339,25 @@ pub struct ParamPlan {
     pub pattern: Option<String>,
 }
 
+impl ParamPlan {
+    /// An optional string parameter with no constraints.
+    pub fn new(name: &str, location: Location) -> ParamPlan {
+        ParamPlan {
+            name: name.into(),
+            location,
+            kind: ParamType::String,
+            required: false,
+            default: None,
+            min_length: None,
+            max_length: None,
+            min: None,
+            max: None,
+            allowed: Vec::new(),
+            pattern: None,
+        }
+    }
+}
+
 /// One parameter the backend receives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
