@@ -228,9 +228,16 @@ impl Mapping {
         for part in &self.path {
             match part {
                 PathPart::Text(t) => path.push_str(t),
-                PathPart::Value(Source::Request(i)) if declared[*i].greedy => {
-                    let raw = req.path_params.get(declared[*i].path_index).copied();
-                    push_segments(&mut path, raw.unwrap_or(""), &declared[*i])?;
+                PathPart::Value(Source::Request(i)) if declared[*i].location == Location::Path => {
+                    // A path parameter stays as the caller encoded it, once
+                    // each of its segments is checked.
+                    let p = &declared[*i];
+                    let raw = req.path_params.get(p.path_index).copied().unwrap_or("");
+                    for seg in raw.split('/') {
+                        let v = percent::decode_path(seg).ok_or_else(|| not_utf8(&p.name))?;
+                        check_segment(&v, &p.name)?;
+                    }
+                    path.push_str(raw);
                 }
                 PathPart::Value(Source::Constant(c)) => path.push_str(c),
                 PathPart::Value(s) => {
@@ -239,7 +246,8 @@ impl Mapping {
                         Source::Request(i) => declared[*i].name.as_str(),
                         _ => "",
                     };
-                    push_segment(&mut path, &v, name)?;
+                    check_segment(&v, name)?;
+                    percent::push_encoded(&mut path, &v, percent::PATH);
                 }
             }
         }
@@ -399,27 +407,17 @@ fn pair(out: &mut String, name: &str, v: &str) {
 
 /// A caller's value as one path segment: it may not add segments (`/`,
 /// `\`, whether sent encoded or not) or climb (`.`, `..`).
-fn push_segment(out: &mut String, v: &str, name: &str) -> Result<(), Invalid> {
+fn check_segment(v: &str, name: &str) -> Result<(), Invalid> {
     if v.contains(['/', '\\']) || v == "." || v == ".." || v.is_empty() {
         return Err(Invalid(format!(
             "parameter '{name}' (path) may not be empty, `.`, `..` or contain `/` or `\\`"
         )));
     }
-    percent::push_encoded(out, v, percent::PATH);
     Ok(())
 }
 
-/// A `{name+}` value: several segments, each checked like one.
-fn push_segments(out: &mut String, raw: &str, p: &Param) -> Result<(), Invalid> {
-    for (i, seg) in raw.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        let v = percent::decode_path(seg)
-            .ok_or_else(|| Invalid(format!("parameter '{}' (path) is not valid UTF-8", p.name)))?;
-        push_segment(out, &v, &p.name)?;
-    }
-    Ok(())
+fn not_utf8(name: &str) -> Invalid {
+    Invalid(format!("parameter '{name}' (path) is not valid UTF-8"))
 }
 
 #[cfg(test)]
@@ -542,6 +540,19 @@ mod tests {
         }
         let rw = build(&m, &d, &[], "", &[("h", "a b?c")]).unwrap();
         assert_eq!(rw.path, "/b/a%20b%3Fc");
+    }
+
+    #[test]
+    fn path_parameters_keep_the_callers_encoding() {
+        let d = [declared("id", Location::Path)];
+        let m = Mapping::compile("/b/{id}", &[], &d, RequestMode::default()).unwrap();
+        assert_eq!(
+            build(&m, &d, &["a%2Cb+c"], "", &[]).unwrap().path,
+            "/b/a%2Cb+c"
+        );
+        for bad in ["a%2Fb", "%2e%2E", "a%5cb", "%FF"] {
+            assert!(build(&m, &d, &[bad], "", &[]).is_err(), "{bad}");
+        }
     }
 
     #[test]
