@@ -388,18 +388,18 @@ fn duplicate_parameters() {
     rejects(
         &with_param("name: test03, in: query"),
         "parameters[5].name",
-        "query parameter `test03` is declared twice",
+        "query parameter `test03` is given twice",
     );
     // Header names are case-insensitive.
     rejects(
         &with_param("name: TEST02, in: header"),
         "parameters[5].name",
-        "header parameter `TEST02` is declared twice",
+        "header parameter `TEST02` is given twice",
     );
     rejects(
         &with_param("name: test01, in: path"),
         "parameters[5].name",
-        "path parameter `test01` is declared twice",
+        "path parameter `test01` is given twice",
     );
 }
 
@@ -655,12 +655,12 @@ fn duplicate_backend_parameters() {
     rejects(
         &with_backend_param("name: tenant, in: query, constant: y"),
         "backend.params[6].name",
-        "backend query parameter `tenant` is given twice",
+        "query parameter `tenant` is given twice",
     );
     rejects(
         &with_backend_param("name: x-client-ip, in: header, constant: y"),
         "backend.params[6].name",
-        "backend header parameter `x-client-ip` is given twice",
+        "header parameter `x-client-ip` is given twice",
     );
 }
 
