@@ -427,6 +427,7 @@ pub enum SystemCondition {
 }
 
 /// A YAML scalar taken as text: `default: 10` and `default: "10"` alike.
+/// (YAML reads `0x1F` as the integer 31; decimals must be quoted.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Text(pub String);
 
@@ -450,8 +451,11 @@ impl<'de> Deserialize<'de> for Text {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
                 Ok(Text(v.to_string()))
             }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
-                Ok(Text(v.to_string()))
+            // `1.10` would become "1.1": the text as written is lost.
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Text, E> {
+                Err(E::custom(
+                    "quote decimal numbers (`\"1.10\"`) so their text is kept as written",
+                ))
             }
         }
         d.deserialize_any(V)

@@ -6,10 +6,10 @@
 use pylon_filter::params::Param;
 use pylon_filter::path_template::{PathTemplate, Segment};
 use pylon_filter::plan::{
-    AuthKind, BackendParamPlan, ConditionOn, ConditionPlan, Location, ParamPlan, ParamSource,
-    ParamType, PolicyPlan, RequestMode, SystemParam,
+    AuthKind, BackendParamPlan, ConditionOn, ConditionPlan, ConditionTest, Location, Method,
+    ParamPlan, ParamSource, ParamType, PolicyPlan, RequestMode, SystemParam,
 };
-use pylon_filter::policy::{Conditions, MAX_POLICIES};
+use pylon_filter::policy::{Conditions, MAX_CONDITIONS, MAX_POLICIES};
 
 use crate::defs::{ApiDef, BackendDef, Located, SystemCondition};
 use crate::error::DefError;
@@ -187,10 +187,17 @@ pub fn lower_params(
             allowed: p.allowed.iter().map(|v| v.0.clone()).collect(),
             pattern: p.pattern.clone(),
         };
-        // Patterns, and a default that breaks the parameter's own rules.
+        // The filter's own checks: the pattern, then the default against
+        // the parameter's rules.
         if errs.len() == before {
-            if let Err(m) = Param::compile(&plan, &in_path) {
-                errs.push(at.err(&format!("parameters[{i}]"), m));
+            let without_default = ParamPlan {
+                default: None,
+                ..plan.clone()
+            };
+            if let Err(m) = Param::compile(&without_default, &in_path) {
+                errs.push(at.err(&field("pattern"), m));
+            } else if let Err(m) = Param::compile(&plan, &in_path) {
+                errs.push(at.err(&field("default"), m));
             }
         }
         out.push(plan);
@@ -205,7 +212,14 @@ fn request_param(
     declared: &[ParamPlan],
     template: &PathTemplate,
 ) -> Option<(Location, bool)> {
-    if let Some(p) = declared.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+    // As the filter resolves them: exactly that name, else a header
+    // parameter of that name in any case.
+    let found = declared.iter().find(|p| p.name == name).or_else(|| {
+        declared
+            .iter()
+            .find(|p| p.location == Location::Header && p.name.eq_ignore_ascii_case(name))
+    });
+    if let Some(p) = found {
         // Present whenever the request is: required, or with a default.
         return Some((p.location, p.required || p.default.is_some()));
     }
@@ -233,6 +247,12 @@ pub fn lower_backend_params(
         ));
         return Vec::new();
     }
+    if backend.http.is_some() && a.def.cors && a.def.method == Method::Options {
+        errs.push(at.err(
+            &format!("{prefix}.http"),
+            "a CORS preflight API (method OPTIONS, cors: true) answers with a mock backend",
+        ));
+    }
     let backend_path = backend.http.as_ref().map_or("", |h| h.path.as_str());
     let mut out: Vec<BackendParamPlan> = Vec::new();
     for (i, p) in backend.params.iter().enumerate() {
@@ -256,12 +276,22 @@ pub fn lower_backend_params(
         if let Err(m) = check_unique(taken, &p.name, p.location) {
             errs.push(at.err(&field("name"), m));
         }
-        if p.location == Location::Path && !backend_path.contains(&format!("{{{}}}", p.name)) {
+        let placeholders = backend_path.matches(&format!("{{{}}}", p.name)).count();
+        if p.location == Location::Path && placeholders == 0 {
             errs.push(at.err(
                 &field("name"),
                 format!(
                     "backend path parameter `{}` must appear as `{{{}}}` in the backend path",
                     p.name, p.name
+                ),
+            ));
+        }
+        if p.location == Location::Path && placeholders > 1 {
+            errs.push(at.err(
+                &format!("{prefix}.http.path"),
+                format!(
+                    "uses backend path parameter `{{{}}}` more than once",
+                    p.name
                 ),
             ));
         }
@@ -392,7 +422,7 @@ pub fn lower_policies(
                     Vec::new()
                 }
                 (_, Some(v)) => match c.test {
-                    Some(pylon_filter::plan::ConditionTest::Enum) => split(&v.0),
+                    Some(ConditionTest::Enum) => split(&v.0),
                     _ => vec![v.0.clone()],
                 },
             };
@@ -402,13 +432,28 @@ pub fn lower_policies(
                 values,
             });
         }
-        // The filter's own checks: types, patterns, addresses, counts.
+        if !(1..=MAX_CONDITIONS).contains(&p.conditions.len()) {
+            errs.push(at.err(
+                &field("conditions"),
+                format!("needs 1-{MAX_CONDITIONS} conditions"),
+            ));
+        }
+        // The filter's own checks, one condition at a time so each error
+        // names its condition: types, patterns, addresses. (Parameter names
+        // were checked above.)
         if errs.len() == before {
-            let mut names: Vec<String> = declared.iter().map(|d| d.name.clone()).collect();
-            names.extend(path_params(template).iter().map(|(n, _)| n.to_string()));
-            let index = |n: &str| names.iter().position(|d| d.eq_ignore_ascii_case(n));
-            if let Err(m) = Conditions::compile(p.effect, &conditions, index) {
-                errs.push(at.err(&field("conditions"), m));
+            for (j, c) in conditions.iter().enumerate() {
+                let Err(m) = Conditions::compile(p.effect, std::slice::from_ref(c), |_| Some(0))
+                else {
+                    continue;
+                };
+                let m = m.strip_prefix("condition 1: ").unwrap_or(&m).to_string();
+                let part = match (&c.on, c.test) {
+                    (ConditionOn::Source, _) => "source",
+                    (_, None) | (ConditionOn::ReqMethod, Some(ConditionTest::Pattern)) => "type",
+                    _ => "value",
+                };
+                errs.push(at.err(&field(&format!("conditions[{j}].{part}")), m));
             }
         }
         out.push(PolicyPlan {

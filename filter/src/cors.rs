@@ -2,7 +2,7 @@
 //! `Access-Control-Allow-Origin: *` unless the backend sent its own; an
 //! OPTIONS API with CORS on answers browsers' preflight requests.
 
-use crate::plan::{ApiPlan, Method};
+use crate::plan::{ApiPlan, BackendPlan, Method};
 
 pub const ALLOW_ORIGIN: &str = "access-control-allow-origin";
 
@@ -24,9 +24,16 @@ pub const PREFLIGHT: [(&str, &str); 5] = [
     ("access-control-max-age", "172800"),
 ];
 
-/// An OPTIONS API with CORS on: it answers preflights, for anyone.
+/// An OPTIONS API with CORS on whose backends are all mocks: the gateway
+/// answers its preflights itself, for anyone. (With an HTTP backend it
+/// stays an ordinary API: its authentication is not waived.)
 pub fn is_preflight_api(a: &ApiPlan) -> bool {
-    a.cors && a.method == Method::Options
+    let all_mock = a
+        .stages
+        .values()
+        .chain(a.policies.iter().flat_map(|p| p.stages.values()))
+        .all(|b| matches!(b, BackendPlan::Mock(_)));
+    a.cors && a.method == Method::Options && all_mock
 }
 
 /// Adds the CORS headers to a CORS API's mock answer, keeping any the mock

@@ -532,11 +532,7 @@ fn compile_group(
             .iter()
             .map(|p| {
                 let at = |e: String| at(format!("policy {}: {e}", p.name));
-                let index = |name: &str| {
-                    params
-                        .iter()
-                        .position(|d| d.name.eq_ignore_ascii_case(name))
-                };
+                let index = |name: &str| crate::params::find(&params, name);
                 Ok(Policy {
                     conditions: Conditions::compile(p.effect, &p.conditions, index).map_err(at)?,
                     backends: compile_backends(&p.stages, stages, a, &params).map_err(at)?,

@@ -123,15 +123,16 @@ impl Mapping {
         declared: &[Param],
         mode: RequestMode,
     ) -> Result<Mapping, String> {
-        let declared_index = |name: &str| declared.iter().position(|p| p.name == name);
         let mut moved = vec![false; declared.len()];
         let mut source = |p: &BackendParamPlan| -> Result<Source, String> {
             Ok(match &p.value {
                 ParamSource::Request(from) => {
-                    let i = declared
-                        .iter()
-                        .position(|d| d.name.eq_ignore_ascii_case(from))
-                        .ok_or_else(|| format!("backend parameter {}: `{from}` is not a declared request parameter", p.name))?;
+                    let i = crate::params::find(declared, from).ok_or_else(|| {
+                        format!(
+                            "backend parameter {}: `{from}` is not a declared request parameter",
+                            p.name
+                        )
+                    })?;
                     moved[i] = true;
                     Source::Request(i)
                 }
@@ -171,9 +172,12 @@ impl Mapping {
                 Some((_, s)) => s
                     .take()
                     .ok_or_else(|| format!("backend path uses `{{{name}}}` twice"))?,
-                None => match declared_index(name) {
-                    Some(i) if declared[i].location == Location::Path => Source::Request(i),
-                    _ => {
+                None => match declared
+                    .iter()
+                    .position(|p| p.location == Location::Path && p.name == name)
+                {
+                    Some(i) => Source::Request(i),
+                    None => {
                         return Err(format!(
                             "backend path uses `{{{name}}}`, which is neither a backend path parameter nor a request path parameter"
                         ))

@@ -71,6 +71,16 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The declared parameter a backend parameter or condition names: the one
+/// of exactly that name, else a header parameter of that name in any case.
+pub fn find(params: &[Param], name: &str) -> Option<usize> {
+    params.iter().position(|p| p.name == name).or_else(|| {
+        params
+            .iter()
+            .position(|p| p.location == Location::Header && p.name.eq_ignore_ascii_case(name))
+    })
+}
+
 /// A parameter the request does not satisfy; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub String);
@@ -201,11 +211,11 @@ impl Param {
             ParamType::Number => {
                 let n = parse_number(v).ok_or_else(|| Invalid("is not a number".into()))?;
                 if self.min.is_some_and(|min| n < min) || self.max.is_some_and(|max| n > max) {
-                    return fail(format!(
-                        "must be between {} and {}",
-                        self.min.map_or("-∞".into(), |m| m.to_string()),
-                        self.max.map_or("∞".into(), |m| m.to_string())
-                    ));
+                    return fail(match (self.min, self.max) {
+                        (Some(lo), Some(hi)) => format!("must be between {lo} and {hi}"),
+                        (Some(lo), None) => format!("must be at least {lo}"),
+                        (None, hi) => format!("must be at most {}", hi.unwrap_or_default()),
+                    });
                 }
             }
             ParamType::String => {
@@ -348,6 +358,19 @@ mod tests {
         assert!(value(&q, &format!("q={big}"), &[])
             .unwrap_err()
             .contains("longer than"));
+    }
+
+    #[test]
+    fn references_resolve_exactly_then_header_names_caselessly() {
+        let params = [
+            Param::compile(&plan("tier", Location::Query), &[]).unwrap(),
+            Param::compile(&plan("Tier", Location::Query), &[]).unwrap(),
+            Param::compile(&plan("X-Region", Location::Header), &[]).unwrap(),
+        ];
+        assert_eq!(find(&params, "Tier"), Some(1));
+        assert_eq!(find(&params, "tier"), Some(0));
+        assert_eq!(find(&params, "X-REGION"), Some(2));
+        assert_eq!(find(&params, "TIER"), None);
     }
 
     #[test]
