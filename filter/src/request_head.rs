@@ -46,6 +46,27 @@ impl RequestHead {
         self.headers.iter().map(|(k, _)| k.as_str())
     }
 
+    /// The headers with `changes` applied in order: each removes every
+    /// header of its name, then adds its value if it has one. For replacing
+    /// the whole map in one host call.
+    pub fn rewritten<'a>(
+        &'a self,
+        changes: &[(&'a str, Option<&'a str>)],
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for (name, value) in changes {
+            out.retain(|(k, _)| k != name);
+            if let Some(v) = value {
+                out.push((name, v));
+            }
+        }
+        out
+    }
+
     pub fn method(&self) -> &str {
         self.get(":method").unwrap_or("")
     }
@@ -114,6 +135,19 @@ mod tests {
         assert!(h.debug());
         assert_eq!(h.content_length(), Some(12));
         assert_eq!(h.all("accept"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn rewritten_applies_changes_in_order() {
+        let h = head(&[(":path", "/a"), ("x-a", "1"), ("x-a", "2"), ("x-b", "b")]);
+        let out = h.rewritten(&[
+            (":path", Some("/b")),
+            ("x-a", None),
+            ("x-c", Some("c")),
+            ("x-b", None),
+            ("x-b", Some("B")),
+        ]);
+        assert_eq!(out, vec![(":path", "/b"), ("x-c", "c"), ("x-b", "B")]);
     }
 
     #[test]

@@ -109,7 +109,7 @@ def test_parameter_errors_come_after_authentication(gw, method, body):
     r = send(gw, method, uri, headers, body_)
     assert r.status == 400, r.body
     assert r.json()["error_code"] == "APIG.0201"
-    assert "'n' (query) must be between" in r.json()["error_msg"]
+    assert "'n' (query) must be at most 10" in r.json()["error_msg"]
     assert gw.backend.hits == before
 
 
