@@ -135,21 +135,10 @@ impl Param {
 
     /// A path parameter nobody declared: any one segment (or more, `+`).
     pub fn implicit(name: &str, path_index: usize, greedy: bool) -> Param {
-        Param {
-            name: name.to_string(),
-            location: Location::Path,
-            path_index,
-            greedy,
-            kind: ParamType::String,
-            required: true,
-            default: None,
-            min_length: None,
-            max_length: None,
-            min: None,
-            max: None,
-            allowed: Vec::new(),
-            pattern: None,
-        }
+        let plain = ParamPlan::new(name, Location::Path);
+        let mut p = Param::compile(&plain, &[(name, greedy)]).expect("no rules to break");
+        p.path_index = path_index;
+        p
     }
 
     /// The raw value as sent, if any.
