@@ -3,8 +3,8 @@
 //! located errors; the filter's own loaders check the rest (patterns,
 //! defaults against constraints, addresses), so both agree on what is valid.
 
-use pylon_filter::params::Param;
-use pylon_filter::path_template::{PathTemplate, Segment};
+use pylon_filter::params::{self, Param};
+use pylon_filter::path_template::PathTemplate;
 use pylon_filter::plan::{
     AuthKind, BackendParamPlan, ConditionOn, ConditionPlan, ConditionTest, Location, Method,
     ParamPlan, ParamSource, ParamType, PolicyPlan, RequestMode, SystemParam,
@@ -23,18 +23,6 @@ const RESERVED_HEADERS: [&str; 6] = [
     "te",
     "upgrade",
 ];
-
-/// The request path's parameters: `(name, greedy)`.
-pub fn path_params(t: &PathTemplate) -> Vec<(&str, bool)> {
-    t.segments
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Param(n) => Some((n.as_str(), false)),
-            Segment::Greedy(n) => Some((n.as_str(), true)),
-            Segment::Literal(_) => None,
-        })
-        .collect()
-}
 
 struct At<'a> {
     a: &'a Located<ApiDef>,
@@ -104,7 +92,7 @@ pub fn lower_params(
     errs: &mut Vec<DefError>,
 ) -> Vec<ParamPlan> {
     let at = at(a);
-    let in_path = path_params(template);
+    let in_path = template.params_with_greedy();
     let mut out: Vec<ParamPlan> = Vec::new();
     for (i, p) in a.def.parameters.iter().enumerate() {
         let field = |f: &str| format!("parameters[{i}].{f}");
@@ -212,20 +200,15 @@ fn request_param(
     declared: &[ParamPlan],
     template: &PathTemplate,
 ) -> Option<(Location, bool)> {
-    // As the filter resolves them: exactly that name, else a header
-    // parameter of that name in any case.
-    let found = declared.iter().find(|p| p.name == name).or_else(|| {
-        declared
-            .iter()
-            .find(|p| p.location == Location::Header && p.name.eq_ignore_ascii_case(name))
-    });
-    if let Some(p) = found {
+    // Resolved as the filter resolves them.
+    let names = declared.iter().map(|p| (p.location, p.name.as_str()));
+    if let Some(p) = params::find_by(names, name).map(|i| &declared[i]) {
         // Present whenever the request is: required, or with a default.
         return Some((p.location, p.required || p.default.is_some()));
     }
-    path_params(template)
-        .iter()
-        .any(|(n, _)| *n == name)
+    template
+        .params()
+        .any(|n| n == name)
         .then_some((Location::Path, true))
 }
 

@@ -9,7 +9,7 @@ use crate::app_auth::Apps;
 use crate::cors;
 use crate::mapping::{Incoming, Mapping, Rewrite, System};
 use crate::params::{Invalid, Param, Query, Values};
-use crate::path_template::{PathTemplate, Segment};
+use crate::path_template::PathTemplate;
 use crate::plan::{
     ApiPlan, AppCodeMode, AuthKind, BackendPlan, GroupPlan, Location, Method, Plan, RequestMode,
     ResponseSet, ThrottlePlan, PLAN_VERSION,
@@ -675,15 +675,7 @@ fn compile_set(set: &ResponseSet) -> Result<CompiledSet, String> {
 /// The declared parameters, then the request path's undeclared ones (any
 /// value, required).
 fn compile_params(a: &ApiPlan, template: &PathTemplate) -> Result<Vec<Param>, String> {
-    let in_path: Vec<(&str, bool)> = template
-        .segments
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Param(n) => Some((n.as_str(), false)),
-            Segment::Greedy(n) => Some((n.as_str(), true)),
-            Segment::Literal(_) => None,
-        })
-        .collect();
+    let in_path = template.params_with_greedy();
     let mut params = Vec::with_capacity(a.params.len() + in_path.len());
     for p in &a.params {
         if a.request_mode == RequestMode::Passthrough && p.location != Location::Path {

@@ -74,10 +74,18 @@ impl<'a> Query<'a> {
 /// The declared parameter a backend parameter or condition names: the one
 /// of exactly that name, else a header parameter of that name in any case.
 pub fn find(params: &[Param], name: &str) -> Option<usize> {
-    params.iter().position(|p| p.name == name).or_else(|| {
+    find_by(params.iter().map(|p| (p.location, p.name.as_str())), name)
+}
+
+/// `find` over `(location, name)` pairs, for the compiler's plan types.
+pub fn find_by<'a>(
+    params: impl Iterator<Item = (Location, &'a str)> + Clone,
+    name: &str,
+) -> Option<usize> {
+    params.clone().position(|(_, n)| n == name).or_else(|| {
         params
-            .iter()
-            .position(|p| p.location == Location::Header && p.name.eq_ignore_ascii_case(name))
+            .into_iter()
+            .position(|(l, n)| l == Location::Header && n.eq_ignore_ascii_case(name))
     })
 }
 

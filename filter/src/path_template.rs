@@ -71,6 +71,18 @@ impl PathTemplate {
         Ok(PathTemplate { segments })
     }
 
+    /// All path parameters in order: `(name, greedy)`, greedy for `{name+}`.
+    pub fn params_with_greedy(&self) -> Vec<(&str, bool)> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) => Some((n.as_str(), false)),
+                Segment::Greedy(n) => Some((n.as_str(), true)),
+                Segment::Literal(_) => None,
+            })
+            .collect()
+    }
+
     /// Names of all path parameters, in order.
     pub fn params(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
