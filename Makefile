@@ -9,14 +9,18 @@ WASM    := target/wasm32-wasip1/release/pylon_filter.wasm
 PYLON   := target/release/pylon
 export PYLON_WASM := $(CURDIR)/$(WASM)
 
-.PHONY: all build wasm pylon venv node run test unit e2e bench lint clean
+.PHONY: all build wasm-target wasm pylon venv node run test unit e2e bench fuzz lint clean
 
 all: build
 
 build: wasm pylon
 
-wasm:
+# Every step that compiles for wasm32-wasip1 depends on this one: a fresh
+# machine has only the host target.
+wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+wasm: wasm-target
 	cargo build --release --target wasm32-wasip1 -p pylon-filter
 
 pylon:
@@ -51,7 +55,7 @@ bench: build venv
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk)
 	$(PY) bench/bench.py
 
-lint:
+lint: wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo clippy -p pylon-filter --target wasm32-wasip1 --quiet -- -D warnings
