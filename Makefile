@@ -55,6 +55,13 @@ bench: build venv
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk)
 	$(PY) bench/bench.py
 
+# Fuzz every parser of untrusted bytes (fuzz/, cargo-fuzz, nightly), one
+# target after another, FUZZ_SECONDS each; docs/FUZZING.md has the results.
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
 lint: wasm-target
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
