@@ -195,6 +195,19 @@ impl Gateway {
             .enumerate()
             .map(|(i, s)| (s.clone(), i as u16))
             .collect();
+        // Per-stage tables have one slot per distinct name.
+        if let Some((_, dup)) = plan
+            .stages
+            .iter()
+            .enumerate()
+            .find(|(i, s)| stages[*s] as usize != *i)
+        {
+            return Err(format!("environment {dup} is listed twice"));
+        }
+        // Rate windows divide the clock.
+        if let Some(t) = plan.throttles.iter().find(|t| t.window_ms == 0) {
+            return Err(format!("throttle {}: window of 0 ms", t.name));
+        }
         let apps = Apps::from_plan(&plan.apps)?;
         let accounts = Apps::from_accounts(&plan.accounts)?;
         let acls = plan
@@ -959,5 +972,38 @@ mod tests {
         let mut p = plan();
         p.groups[1].responses.clear();
         assert!(Gateway::from_plan(&p).is_err());
+    }
+
+    /// Loading refuses what it cannot serve instead of panicking (fuzz target
+    /// `plan`, docs/FUZZING.md): per-stage tables were sized by distinct
+    /// stage names, so a stage listed twice indexed past them.
+    #[test]
+    fn rejects_a_stage_listed_twice() {
+        let mut p = plan();
+        p.stages.push("TEST".into());
+        assert!(matches!(Gateway::from_plan(&p), Err(e) if e.contains("TEST")));
+    }
+
+    /// (docs/FUZZING.md) A 0 ms throttling window loaded, then the first
+    /// request counted against it divided by zero.
+    #[test]
+    fn rejects_a_throttle_window_of_zero() {
+        let mut p = plan();
+        p.throttles.push(ThrottlePlan {
+            name: "t".into(),
+            window_ms: 0,
+            label: "0 seconds".into(),
+            api_limit: 1,
+            user_limit: None,
+            app_limit: None,
+            ip_limit: None,
+            shared: false,
+            special_apps: BTreeMap::new(),
+            special_users: BTreeMap::new(),
+        });
+        p.groups[0].apis[0]
+            .throttles
+            .insert(RELEASE.into(), "t".into());
+        assert!(matches!(Gateway::from_plan(&p), Err(e) if e.contains("window")));
     }
 }

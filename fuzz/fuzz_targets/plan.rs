@@ -1,6 +1,6 @@
 //! Plan loading as the filter does it at configuration time: arbitrary
 //! bytes as JSON into `Plan`, then `Gateway::from_plan`; a plan that loads
-//! then answers a few requests.
+//! then answers a few requests, counting them against its rate limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,6 +8,8 @@ use pylon_filter::gateway::{Caller, Gateway, Request};
 use pylon_filter::plan::Plan;
 use pylon_filter::request_head::RequestHead;
 use pylon_filter::response::Context;
+use pylon_filter::throttle;
+use pylon_fuzz::{Memory, NOW_MS};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(plan) = serde_json::from_slice::<Plan>(data) else {
@@ -16,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(gw) = Gateway::from_plan(&plan) else {
         return;
     };
+    let store = Memory::default();
     let hosts: Vec<&str> = plan
         .groups
         .iter()
@@ -41,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
                     ]);
                     match gw.route(&r) {
                         Ok(routed) => {
+                            let h = routed.handle;
+                            let counters = gw.counters(h, Some("app"), Some("user"), Some("::1"));
+                            let _ = throttle::admit(&store, NOW_MS, &counters);
                             let _ = gw.dispatch(&routed, &head, &Caller::default());
                         }
                         Err((scope, err)) => {
