@@ -20,7 +20,7 @@ fail() {
 
 command -v rustup >/dev/null || fail "rustup is not installed: fuzzing needs a nightly toolchain (https://rustup.rs); nothing was fuzzed"
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-    rustup toolchain install nightly --profile minimal ||
+    rustup toolchain install nightly --profile minimal --no-self-update ||
         fail "cannot install a nightly toolchain (cargo-fuzz needs one); nothing was fuzzed"
 fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
@@ -47,7 +47,6 @@ dict() {
 # targets run about twice as fast. Overflow checks and debug assertions
 # stay on (cargo-fuzz's default).
 SANITIZER=(--sanitizer none)
-nice -n 10 cargo +nightly fuzz build "${SANITIZER[@]}" || fail "the fuzz targets do not build"
 
 # Longest input per target: a request, a value, a compiled plan.
 max_len() {
@@ -67,6 +66,11 @@ for t in $TARGETS; do
     log="artifacts/$t.log"
     mkdir -p artifacts
     echo "== $t: up to ${SECONDS_PER_TARGET}s / $RUNS runs"
+    if ! nice -n 10 cargo +nightly fuzz build "${SANITIZER[@]}" "$t"; then
+        status=1
+        summary+="$t: does not build"$'\n'
+        continue
+    fi
     # The generated corpus (corpus/$t) grows across runs; seeds/ is read only.
     nice -n 10 cargo +nightly fuzz run "${SANITIZER[@]}" "$t" "corpus/$t" "seeds/$(seeds "$t")" -- \
         -max_total_time="$SECONDS_PER_TARGET" -runs="$RUNS" \
