@@ -205,7 +205,11 @@ fn sign_huawei(
     let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
     let path = headers[1].1.clone();
     let (p, q) = path.split_once('?').unwrap_or((&path, ""));
-    let hash = huawei_sign::sha256_hex(body);
+    // SDKs sign the declared content hash (e.g. UNSIGNED-PAYLOAD) when sent.
+    let hash = match headers.iter().find(|(k, _)| k == "x-sdk-content-sha256") {
+        Some((_, declared)) => declared.clone(),
+        None => huawei_sign::sha256_hex(body),
+    };
     let snapshot = headers.clone();
     let lookup = |name: &str| -> Vec<&str> {
         let name = if name == "host" { ":authority" } else { name };
@@ -305,5 +309,53 @@ impl pylon_filter::shared_store::SharedStore for Memory {
         }
         data.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pylon_filter::app_auth::AuthPolicy;
+    use pylon_filter::plan::AppCodeMode;
+
+    fn seed(name: &str) -> FuzzRequest {
+        let path = format!("{}/seeds/requests/{name}", env!("CARGO_MANIFEST_DIR"));
+        FuzzRequest::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    const POLICY: AuthPolicy = AuthPolicy {
+        allow_hmac_sha1: true,
+        app_code: AppCodeMode::HttpAllowed,
+        https: false,
+    };
+
+    /// The harness signs as clients do: the seeds reach past verification.
+    #[test]
+    fn signed_seeds_authenticate() {
+        let gw = gateway();
+        for (name, app) in [
+            ("orders-huawei", "hw"),
+            ("orders-aliyun-form", "ali"),
+            ("legacy-aliyun-sha1", "ali"),
+            ("orders-appcode-header", "ali"),
+        ] {
+            let r = seed(name);
+            let caller = gw
+                .apps
+                .authenticate(&r.head(), &r.body, r.now_ms, POLICY)
+                .unwrap_or_else(|f| panic!("{name}: {f:?}"));
+            assert_eq!(gw.apps.get(caller.app).name, app, "{name}");
+        }
+        let r = seed("tenant-iam");
+        let account = gw
+            .accounts
+            .authenticate_account(&r.head(), &r.body, r.now_ms)
+            .unwrap();
+        assert_eq!(gw.accounts.get(account).name, "tenant-a");
+        let r = seed("orders-huawei-tampered");
+        assert!(gw
+            .apps
+            .authenticate(&r.head(), &r.body, r.now_ms, POLICY)
+            .is_err());
     }
 }
