@@ -53,8 +53,7 @@ max_len() {
     case $1 in
         plan) echo 32768 ;;
         percent) echo 512 ;;
-        router | response) echo 1024 ;;
-        *) echo 2048 ;;
+        *) echo 1024 ;;
     esac
 }
 
