@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some(signature) = head.get("x-ca-signature") {
         let _ = verify(alg, secret, &sts, signature);
     }
-    assert!(verify(alg, secret, &sts, &sign(alg, secret, &sts)));
+    // One input in four: hashing dominates the cost of an execution.
+    if req.flags & 0x30 == 0 {
+        assert!(verify(alg, secret, &sts, &sign(alg, secret, &sts)));
+    }
     let _ = content_md5(&req.body);
 });

@@ -59,5 +59,8 @@ fuzz_target!(|data: &[u8]| {
     if let Some(Ok(auth)) = &parsed {
         let _ = verify(secret, &sts, auth.signature);
     }
-    assert!(verify(secret, &sts, &sign(secret, &sts)));
+    // One input in four: hashing dominates the cost of an execution.
+    if req.flags & 0x30 == 0 {
+        assert!(verify(secret, &sts, &sign(secret, &sts)));
+    }
 });
