@@ -1,9 +1,10 @@
 //! Shared pieces of the fuzz targets: the compiled plan every request-level
-//! target loads once, and a structured request built from fuzz bytes.
+//! target loads once, and a request read from fuzz bytes.
 //!
-//! Random bytes almost never name a published API, so requests are drawn
-//! from the plan's own vocabulary (methods, hosts, path segments, header
-//! names, stages) mixed with raw fuzz strings; the fuzzer mutates both.
+//! Random bytes almost never name a published API or carry a valid
+//! signature, so a request is HTTP/1.1 text (seeds are real requests; the
+//! dictionary holds the plan's vocabulary) and the harness can sign it with
+//! a known credential, so mutations reach the code past verification.
 
 use std::sync::OnceLock;
 
