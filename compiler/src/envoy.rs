@@ -62,6 +62,10 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         // front are trusted; the client address is the next one.
                         "xff_num_trusted_hops": listen.trusted_hops,
                         // Envoy makes a fresh id for every request.
+                        // Each pass through a Pylon gateway adds `Via:
+                        // pylon`; the filter refuses a request past 10 (a
+                        // backend that loops back to the gateway).
+                        "via": ::pylon_filter::request_head::VIA,
                         "generate_request_id": true,
                         "preserve_external_request_id": false,
                         "always_set_request_id_in_response": true,

@@ -212,3 +212,12 @@ def test_replay_across_workers_is_refused(gw):
         if len(used) == 2:
             return  # the replays reached both workers and were still refused
     pytest.fail("connections never spread over both workers")
+
+
+def test_request_id_on_every_reply(gw):
+    # The Alibaba gateway sends X-Ca-Request-Id on successes too, not only
+    # on its own errors; SDK users log it.
+    r = send(gw, capture(gw, "GET", "/items/ok"))
+    assert r.status == 200, r.body
+    assert r.header("x-request-id")
+    assert r.header("x-ca-request-id") == r.header("x-request-id")
