@@ -16,6 +16,7 @@ use crate::gateway::{
 use crate::nonce::{self, SharedStore, Verdict};
 use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
+use crate::request_path;
 use crate::response::{self, GatewayError};
 use crate::throttle::{self, Decision, Tally};
 
@@ -506,8 +507,17 @@ impl HttpContext for PylonHttp {
             self.reply_error(ErrorScope::default(), None, &err, "");
             return Action::Pause;
         }
-        // Owned, so what routing matched can outlive the `&mut self` calls.
-        let path = self.head.path().to_owned();
+        // Routing reads the normalised path; signatures read `:path` as
+        // sent (request_path.rs). Owned, so what routing matched can
+        // outlive the `&mut self` calls.
+        let path = match request_path::normalize_target(self.head.path()) {
+            Ok(p) => p.into_owned(),
+            Err(_) => {
+                let err = GatewayError::BAD_REQUEST;
+                self.reply_error(ErrorScope::default(), None, &err, "");
+                return Action::Pause;
+            }
+        };
         let req = Request {
             method: self.head.method(),
             host: self.head.authority(),

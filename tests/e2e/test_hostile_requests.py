@@ -318,3 +318,35 @@ def test_a_backend_loop_stops_with_a_gateway_response(gw):
     r = gw.request("GET", "/loop")
     assert r.status == 500, r.body
     assert r.json()["error_code"] == "APIG.0612"
+
+
+# --- paths ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/open/..%2f..%2fadmin", "/open/..%2F..%2Fadmin", "/open/%2e%2E%2fadmin", "/open/a%5c..%5c..%5cadmin",
+    "/open/x/..%5Cadmin",
+])
+def test_a_prefix_remainder_cannot_climb_out_of_the_backend_path(gw, path):
+    hits = gw.backend.hits
+    status, head, body = raw_http1(gw, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+    assert status == 400, (head, body)
+    assert json.loads(body)["error_code"] == "APIG.0201"
+    assert gw.backend.hits == hits
+
+
+@pytest.mark.parametrize("sent,forwarded", [
+    ("/open/./a/../b", "/be/open/b"),
+    ("/open//a///b", "/be/open/a/b"),
+    ("/open/%7Et%41", "/be/open/~tA"),
+    ("/x/../open/c", "/be/open/c"),
+])
+def test_routing_uses_the_normalised_path(gw, sent, forwarded):
+    status, head, body = raw_http1(gw, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % sent.encode())
+    assert status == 200, (head, body)
+    assert json.loads(body)["path"] == forwarded
+
+
+def test_nul_in_a_path_is_a_gateway_response(gw):
+    status, head, body = raw_http1(gw, b"GET /open/a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 400, (head, body)
+    assert json.loads(body)["error_code"] == "APIG.0201"
