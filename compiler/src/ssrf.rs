@@ -87,15 +87,20 @@ fn numeric_ipv4(host: &str) -> Result<Option<IpAddr>, String> {
         _ => String::new(),
     };
     Err(format!(
-        "`{host}` is a numeric IPv4 spelling{meant}; write IPv4 addresses as four decimal numbers, or use a host name"
+        "a numeric IPv4 spelling{meant}; write IPv4 addresses as four decimal numbers, or use a host name"
     ))
 }
 
-fn refused_ip(ip: IpAddr, port: u16, admin: &Admin) -> Option<String> {
-    let ip = canonical(ip);
+fn refused_ip(written: IpAddr, port: u16, admin: &Admin) -> Option<String> {
+    let ip = canonical(written);
+    let reaches = if ip == written {
+        String::new()
+    } else {
+        format!("it reaches {ip}, ")
+    };
     if ip.is_unspecified() || matches!(ip, IpAddr::V4(v4) if v4.octets()[0] == 0) {
         return Some(format!(
-            "`{ip}` is an unspecified address (it reaches the gateway host itself)"
+            "{reaches}an unspecified address (it reaches the gateway host itself)"
         ));
     }
     let link_local = match ip {
@@ -104,36 +109,32 @@ fn refused_ip(ip: IpAddr, port: u16, admin: &Admin) -> Option<String> {
     };
     if link_local || METADATA_IPS.contains(&ip) {
         return Some(format!(
-            "`{ip}` is a link-local or cloud metadata address (instance credentials live there)"
+            "{reaches}a link-local or cloud metadata address (instance credentials live there)"
         ));
     }
     let admin_ip = canonical(admin.ip);
     let admin_local = admin_ip.is_loopback() || admin_ip.is_unspecified();
     if port == admin.port && (ip == admin_ip || (ip.is_loopback() && admin_local)) {
-        return Some(admin_refusal(ip, port));
+        return Some(format!("{reaches}{ADMIN_REFUSAL}"));
     }
     None
 }
 
 fn refused_name(host: &str, port: u16, admin: &Admin) -> Option<String> {
     if METADATA_NAMES.contains(&host) {
-        return Some(format!("`{host}` is a cloud metadata service name"));
+        return Some("a cloud metadata service name".into());
     }
     let admin_ip = canonical(admin.ip);
     if port == admin.port
         && is_loopback_name(host)
         && (admin_ip.is_loopback() || admin_ip.is_unspecified())
     {
-        return Some(admin_refusal(host, port));
+        return Some(ADMIN_REFUSAL.into());
     }
     None
 }
 
-fn admin_refusal(host: impl std::fmt::Display, port: u16) -> String {
-    format!(
-        "`{host}` port {port} is the gateway's admin address (its /config_dump shows every secret)"
-    )
-}
+const ADMIN_REFUSAL: &str = "the gateway's admin address (its /config_dump shows every secret)";
 
 /// An IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-compatible (`::a.b.c.d`) IPv6
 /// address as the IPv4 address it reaches.
