@@ -790,11 +790,56 @@ fn collect_scalars(v: &serde_yaml::Value, out: &mut Vec<String>) {
         Value::String(s) => out.push(s.clone()),
         Value::Number(n) => out.push(n.to_string()),
         Value::Sequence(items) => items.iter().for_each(|i| collect_scalars(i, out)),
-        Value::Mapping(m) => m.iter().for_each(|(k, v)| {
-            collect_scalars(k, out);
-            collect_scalars(v, out);
-        }),
+        // `{env: NAME}` and `{file: path}` name where a secret is, not it.
+        Value::Mapping(m) => m
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), Some("env" | "file")))
+            .for_each(|(k, v)| {
+                collect_scalars(k, out);
+                collect_scalars(v, out);
+            }),
         Value::Tagged(t) => collect_scalars(&t.value, out),
         Value::Null | Value::Bool(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_masked_but_not_where_they_come_from() {
+        let value: serde_yaml::Value = serde_yaml::from_str(
+            "apps: [{secret: S3cretValue, codes: [{file: codes/a}, C0deValue]}]\n\
+             accounts: [{sk: {env: SK_VAR}}, {sk: SkValue1}]",
+        )
+        .unwrap();
+        let masked = redact_secrets(
+            "saw S3cretValue, C0deValue, SkValue1 near file codes/a and SK_VAR",
+            &value,
+        );
+        assert_eq!(masked, "saw ***, ***, *** near file codes/a and SK_VAR");
+    }
+
+    #[test]
+    fn secret_fields_are_recognised() {
+        assert!(matches!(
+            secret_field("apps", "codes"),
+            Some(SecretField::Codes)
+        ));
+        for (list, rest) in [
+            ("apps", "codes[2]"),
+            ("apps", "secret"),
+            ("apps", "secret.env"),
+            ("accounts", "sk"),
+        ] {
+            assert!(
+                matches!(secret_field(list, rest), Some(SecretField::One)),
+                "{list} {rest}"
+            );
+        }
+        for (list, rest) in [("apps", "key"), ("accounts", "ak"), ("apis", "secret")] {
+            assert!(secret_field(list, rest).is_none(), "{list} {rest}");
+        }
     }
 }

@@ -51,6 +51,9 @@ enum Command {
     Validate {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
+        /// Admin address backends must not reach, as for `compile`.
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Send a request signed with an app's (or account's) credentials, or
     /// with an AppCode, and print the response like `curl -i`.
@@ -99,7 +102,7 @@ enum AppCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { defs } => validate(&defs),
+        Command::Validate { defs, admin } => validate(&defs, admin),
         Command::App {
             command: AppCommand::New { name },
         } => new_app(&name),
@@ -262,8 +265,8 @@ fn new_app(name: &str) -> Result<String, Vec<DefError>> {
     ))
 }
 
-fn validate(inputs: &[PathBuf]) -> Result<String, Vec<DefError>> {
-    let (_, compiled, _) = load_and_lower(inputs, None)?;
+fn validate(inputs: &[PathBuf], admin: Option<String>) -> Result<String, Vec<DefError>> {
+    let (_, compiled, _) = load_and_lower(inputs, admin)?;
     Ok(format!("ok: {}", summary(&compiled)))
 }
 
