@@ -101,16 +101,21 @@ pub enum Outcome<T> {
 pub fn install_secret(store: &dyn SharedStore, candidate: &[u8; SECRET_LEN]) -> Result<(), String> {
     for _ in 0..CAS_RETRIES {
         match store.get(SECRET_KEY) {
-            (Some(v), _) if v.len() == SECRET_LEN => return Ok(use_secret(&v)),
-            (Some(_), Some(cas)) => {
+            (Some(v), _) if v.len() == SECRET_LEN => {
+                use_secret(&v);
+                return Ok(());
+            }
+            // Envoy answers an empty value as no value, with its token.
+            (_, Some(cas)) => {
                 if store.set(SECRET_KEY, candidate, Some(cas)) {
-                    return Ok(use_secret(candidate));
+                    use_secret(candidate);
+                    return Ok(());
                 }
             }
             // Absent: create an empty placeholder; the loop then fills it
             // by compare-and-swap (a plain set on an absent key cannot be
             // made conditional).
-            _ => {
+            (_, None) => {
                 store.set(SECRET_KEY, &[], None);
             }
         }
@@ -152,7 +157,9 @@ fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
 pub fn prepare(store: &dyn SharedStore, region: &Region) {
     for i in 0..region.slots {
         let key = format!("{}.{}.{i}", region.table, region.part);
-        if store.get(&key).0.is_none() {
+        // Only a missing key (no token): an empty slot reads as no value,
+        // and overwriting it could undo another worker's first entry.
+        if store.get(&key).1.is_none() {
             store.set(&key, &[], None);
         }
     }
