@@ -18,6 +18,7 @@ use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
 use crate::request_path;
 use crate::response::{self, GatewayError};
+use crate::slot_table;
 use crate::throttle::{self, Decision, Tally};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
@@ -49,14 +50,20 @@ impl RootContext for PylonRoot {
             .get_plugin_configuration()
             .ok_or_else(|| "no plugin configuration".to_string())
             .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
-            .and_then(|plan| Gateway::from_plan(&plan));
+            .and_then(|plan| Gateway::from_plan(&plan).map(|gw| (plan, gw)))
+            .and_then(|loaded| {
+                // Counter and nonce slots are keyed by a secret all workers
+                // share (WASI random_get, which Envoy provides).
+                let mut candidate = [0u8; slot_table::SECRET_LEN];
+                getrandom::fill(&mut candidate).map_err(|e| format!("no randomness: {e}"))?;
+                slot_table::install_secret(&HostStore(self), &candidate)?;
+                Ok(loaded)
+            });
         match loaded {
-            Ok(gw) => {
-                // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
-                if !gw.apps.is_empty() {
-                    nonce::prepare(&HostStore(self));
-                }
-                throttle::prepare(&HostStore(self));
+            Ok((plan, gw)) => {
+                // Only apps sign with X-Ca-Nonce: one nonce region per app.
+                nonce::prepare(&HostStore(self), plan.apps.iter().map(|a| a.id.as_str()));
+                throttle::prepare(&HostStore(self), plan.throttles.len());
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -146,6 +153,13 @@ struct PylonHttp {
     bad_parameters: Option<String>,
 }
 
+/// A full counter or nonce slot refused a request: say so, rate-limited.
+fn warn_full(now_ms: u64) {
+    if let Some(message) = slot_table::full_warning(now_ms) {
+        proxy_wasm::hostcalls::log(LogLevel::Warn, &message).ok();
+    }
+}
+
 /// The host's shared data (one store per Envoy process, all workers).
 struct HostStore<'a>(&'a dyn Context);
 
@@ -221,7 +235,9 @@ impl PylonHttp {
                     })?;
                 match caller.nonce_key {
                     Some(key) => {
-                        match nonce::check_and_record(&HostStore(self), &key, now_ms, MAX_SKEW_MS) {
+                        let app_id = &gw.apps.get(caller.app).id;
+                        let store = HostStore(self);
+                        match nonce::check_and_record(&store, app_id, &key, now_ms, MAX_SKEW_MS) {
                             Verdict::Fresh => Ok(()),
                             Verdict::Replayed => Err(AuthFailure {
                                 error: GatewayError::AUTH_FAILURE,
@@ -231,6 +247,13 @@ impl PylonHttp {
                                 error: GatewayError::INTERNAL,
                                 detail: "nonce store busy".into(),
                             }),
+                            Verdict::Full => {
+                                warn_full(now_ms);
+                                Err(AuthFailure {
+                                    error: GatewayError::THROTTLED,
+                                    detail: "nonce store full".into(),
+                                })
+                            }
                         }
                     }
                     None => Ok(()),
@@ -369,6 +392,10 @@ impl PylonHttp {
             Decision::Admit(t) => (true, t),
             Decision::Throttle(t) => (false, t),
             Decision::Busy => (false, Vec::new()),
+            Decision::Full => {
+                warn_full(now_ms);
+                (false, Vec::new())
+            }
         };
         if self.head.debug() {
             self.rate_tallies = tallies;

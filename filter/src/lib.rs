@@ -19,6 +19,7 @@ pub mod request_path;
 pub mod response;
 pub mod router;
 pub mod shared_store;
+pub mod slot_table;
 pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]
