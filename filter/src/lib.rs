@@ -17,6 +17,7 @@ pub mod policy;
 pub mod request_head;
 pub mod response;
 pub mod router;
+pub mod seal;
 pub mod shared_store;
 pub mod throttle;
 
