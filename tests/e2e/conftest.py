@@ -28,8 +28,16 @@ ENVOY = ROOT / ".venv/bin/envoy"
 # session); `pylon compile` and every Envoy get it in their environment, as
 # `make run` does. Keys from the caller's shell are left out.
 SEAL_KEY = base64.b64encode(os.urandom(32)).decode()
-BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYLON_SEAL_KEY")}
-SEAL_ENV = {**BASE_ENV, "PYLON_SEAL_KEY": SEAL_KEY}
+
+
+def base_env():
+    """The environment as it is now, without any seal key."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYLON_SEAL_KEY")}
+
+
+def seal_env():
+    return {**base_env(), "PYLON_SEAL_KEY": SEAL_KEY}
+
 
 sys.path.insert(0, str(ROOT / "examples"))
 import echo_backend  # noqa: E402  (the example backend, reused here)
@@ -85,7 +93,7 @@ def compile_defs(defs_dir, out_dir, listen_port, admin_port, env=None):
     return subprocess.run(
         [str(PYLON), "compile", str(defs_dir), "--out", str(out_dir), "--wasm", str(WASM),
          "--listen", f"127.0.0.1:{listen_port}", "--admin", f"127.0.0.1:{admin_port}"],
-        capture_output=True, text=True, env=SEAL_ENV if env is None else env)
+        capture_output=True, text=True, env=seal_env() if env is None else env)
 
 
 class Envoy:
@@ -99,7 +107,7 @@ class Envoy:
             [str(ENVOY), "-c", str(config), "--concurrency", "2", "--log-level", "warn",
              "--base-id", str(port), "--log-path", str(self.log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-            env=SEAL_ENV if env is None else env)
+            env=seal_env() if env is None else env)
 
     def wait_ready(self, timeout=20):
         deadline = time.time() + timeout

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (BASE_ENV, PYLON, SEAL_ENV, SEAL_KEY, Backend, Envoy, compile_defs, free_port,
-                      gateway_with_backend)
+from conftest import (PYLON, SEAL_KEY, Backend, Envoy, compile_defs, free_port,
+                      base_env, gateway_with_backend)
 
 DEFS = """
 groups:
@@ -119,7 +119,7 @@ def test_compiled_files_hold_no_secret_and_are_private(workdir):
             assert value not in text, f"{value} in {name}"
         assert path.stat().st_mode & 0o777 == 0o600
     # Without a key the compiler refuses, and writes nothing.
-    res = compile_defs(defs, workdir / "nokey", free_port(), free_port(), env=BASE_ENV)
+    res = compile_defs(defs, workdir / "nokey", free_port(), free_port(), env=base_env())
     assert res.returncode != 0
     assert "PYLON_SEAL_KEY" in res.stderr and "pylon keygen" in res.stderr
     assert not (workdir / "nokey" / "envoy.yaml").exists()
@@ -161,18 +161,19 @@ def flip_one_byte(text):
     return text.replace(m.group(0), f"pylon-sealed:v1:{m.group(1)}:{base64.b64encode(raw).decode()}")
 
 
-WRONG_KEY = {**BASE_ENV, "PYLON_SEAL_KEY": base64.b64encode(b"\x01" * 32).decode()}
+WRONG_KEY = base64.b64encode(b"\x01" * 32).decode()
 
 
-@pytest.mark.parametrize("case,env,edit,logged", [
-    ("no key", BASE_ENV, None, "PYLON_SEAL_KEY"),
+@pytest.mark.parametrize("case,key,edit,logged", [
+    ("no key", None, None, "PYLON_SEAL_KEY"),
     ("wrong key", WRONG_KEY, None, "PYLON_SEAL_KEY"),
-    ("malformed key", {**BASE_ENV, "PYLON_SEAL_KEY": "not a key"}, None, "PYLON_SEAL_KEY is not base64"),
-    ("tampered value", SEAL_ENV, flip_one_byte, "does not open"),
-    ("secrets swapped between apps", SEAL_ENV, swap_sealed_secrets, "does not open"),
+    ("malformed key", "not a key", None, "PYLON_SEAL_KEY is not base64"),
+    ("tampered value", SEAL_KEY, flip_one_byte, "does not open"),
+    ("secrets swapped between apps", SEAL_KEY, swap_sealed_secrets, "does not open"),
 ])
-def test_without_the_right_key_or_plan_nothing_is_served(compiled, workdir, case, env, edit, logged):
+def test_without_the_right_key_or_plan_nothing_is_served(compiled, workdir, case, key, edit, logged):
     config, port, admin, backend = compiled
+    env = base_env() if key is None else {**base_env(), "PYLON_SEAL_KEY": key}
     if edit:
         changed = workdir / "edited.yaml"
         changed.write_text(edit(config.read_text()))
@@ -200,7 +201,7 @@ def test_a_previous_key_still_serves_during_rotation(compiled, workdir):
     """Envoy restarted with a new key and the old one as previous still loads
     a plan sealed with the old key."""
     config, port, admin, backend = compiled
-    env = {**BASE_ENV, "PYLON_SEAL_KEY": WRONG_KEY["PYLON_SEAL_KEY"], "PYLON_SEAL_KEY_PREVIOUS": SEAL_KEY}
+    env = {**base_env(), "PYLON_SEAL_KEY": WRONG_KEY, "PYLON_SEAL_KEY_PREVIOUS": SEAL_KEY}
     envoy = Envoy(config, port, admin, workdir, env=env)
     try:
         assert envoy.wait_ready(), envoy.log.read_text()
