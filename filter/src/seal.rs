@@ -289,7 +289,7 @@ mod tests {
         let a = k.seal([1; 24], "aad", SECRET);
         let b = k.seal([2; 24], "aad", SECRET);
         assert_ne!(a, b);
-        assert_eq!(open(&[k.clone()], "aad", &a).unwrap(), SECRET);
+        assert_eq!(open(&[key(7)], "aad", &a).unwrap(), SECRET);
         assert_eq!(open(&[k], "aad", &b).unwrap(), SECRET);
     }
 
@@ -334,17 +334,17 @@ mod tests {
         // web's secret given to batch.
         let mut p = base.clone();
         p.apps[1].secret = base.apps[0].secret.clone();
-        assert!(open_plan(&mut p, &[k.clone()])
+        assert!(open_plan(&mut p, &[key(7)])
             .unwrap_err()
             .starts_with("app batch: secret does not open"));
         // web's AppCode used as its secret.
         let mut p = base.clone();
         p.apps[0].secret = base.apps[0].codes[0].clone();
-        assert!(open_plan(&mut p, &[k.clone()]).is_err());
+        assert!(open_plan(&mut p, &[key(7)]).is_err());
         // An app's secret used as the account's SK.
         let mut p = base.clone();
         p.accounts[0].sk = base.apps[0].secret.clone();
-        assert!(open_plan(&mut p, &[k.clone()])
+        assert!(open_plan(&mut p, &[key(7)])
             .unwrap_err()
             .starts_with("account tenant: sk does not open"));
         // The same app renamed (or its AppKey changed) no longer opens.
