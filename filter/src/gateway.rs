@@ -189,12 +189,18 @@ impl Gateway {
         if plan.stages.len() > MAX_STAGES {
             return Err(format!("more than {MAX_STAGES} environments"));
         }
-        let stages: HashMap<String, u16> = plan
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u16))
-            .collect();
+        // Per-stage tables are sized by the map: a repeated name would leave
+        // an index past their end.
+        let mut stages: HashMap<String, u16> = HashMap::with_capacity(plan.stages.len());
+        for (i, s) in plan.stages.iter().enumerate() {
+            if stages.insert(s.clone(), i as u16).is_some() {
+                return Err(format!("environment {s} is listed twice"));
+            }
+        }
+        // Counters divide by their window.
+        if let Some(t) = plan.throttles.iter().find(|t| t.window_ms == 0) {
+            return Err(format!("throttle {}: window of 0 ms", t.name));
+        }
         let apps = Apps::from_plan(&plan.apps)?;
         let accounts = Apps::from_accounts(&plan.accounts)?;
         let acls = plan
@@ -949,6 +955,64 @@ mod tests {
         };
         let reply = gw.render_error(scope, &err, &ctx);
         assert_eq!((reply.status, reply.body.as_str()), (410, "gone TEST"));
+    }
+
+    /// A hostile or corrupt plan is refused with an error: loading never
+    /// panics (the listener would then fail open to a crash loop).
+    #[test]
+    fn hostile_plans_are_refused_without_panicking() {
+        let mut p = plan();
+        p.stages = vec![RELEASE.into(), "TEST".into(), "TEST".into()];
+        assert!(Gateway::from_plan(&p).unwrap_err().contains("TEST"));
+
+        let mut p = plan();
+        p.stages.clear();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.stages = (0..=MAX_STAGES).map(|i| format!("S{i}")).collect();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.throttles.push(ThrottlePlan {
+            name: "t".into(),
+            window_ms: 0,
+            label: "0 second".into(),
+            api_limit: 1,
+            user_limit: None,
+            app_limit: None,
+            ip_limit: None,
+            shared: false,
+            special_apps: BTreeMap::new(),
+            special_users: BTreeMap::new(),
+        });
+        assert!(Gateway::from_plan(&p).unwrap_err().contains("window"));
+
+        let mut p = plan();
+        p.groups[0].apis[0].response = "nope".into();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .throttles
+            .insert(RELEASE.into(), "missing".into());
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .acls
+            .insert("NOPE".into(), vec!["missing".into()]);
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .authorized
+            .insert(RELEASE.into(), vec!["missing".into()]);
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0].path = "no-slash{".into();
+        assert!(Gateway::from_plan(&p).is_err());
     }
 
     #[test]

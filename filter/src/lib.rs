@@ -15,6 +15,7 @@ pub mod percent;
 pub mod plan;
 pub mod policy;
 pub mod request_head;
+pub mod request_path;
 pub mod response;
 pub mod router;
 pub mod seal;
