@@ -7,6 +7,7 @@
 //! cost does not grow with the number of APIs). A request the filter did not
 //! route meets the fail-closed direct response.
 
+use pylon_filter::seal;
 use serde_json::{json, Value};
 
 use crate::defs::Scheme;
@@ -113,6 +114,12 @@ fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
                     "vm_id": "pylon",
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": wasm_path}},
+                    // The key that opens the plan's sealed secrets comes from
+                    // Envoy's own environment; config_dump shows these names,
+                    // never their values.
+                    "environment_variables": {
+                        "host_env_keys": [seal::KEY_ENV, seal::PREVIOUS_KEY_ENV],
+                    },
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",

@@ -40,6 +40,7 @@ fn pylon(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pylon"))
         .args(args)
         .env_remove("PYLON_WASM")
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
         .output()
         .expect("run pylon")
 }

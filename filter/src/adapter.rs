@@ -50,7 +50,13 @@ impl RootContext for PylonRoot {
             .get_plugin_configuration()
             .ok_or_else(|| "no plugin configuration".to_string())
             .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
-            .and_then(|plan| Gateway::from_plan(&plan).map(|gw| (plan, gw)))
+            .and_then(|mut plan| {
+                // Secrets arrive sealed; the key is in Envoy's environment
+                // (host_env_keys), which WASI's environ exposes to the VM.
+                let keys = crate::seal::keys_from(|name| std::env::var(name).ok())?;
+                crate::seal::open_plan(&mut plan, &keys)?;
+                Gateway::from_plan(&plan).map(|gw| (plan, gw))
+            })
             .and_then(|loaded| {
                 // Counter and nonce slots are keyed by a secret all workers
                 // share (WASI random_get, which Envoy provides).

@@ -18,6 +18,7 @@ pub mod request_head;
 pub mod request_path;
 pub mod response;
 pub mod router;
+pub mod seal;
 pub mod shared_store;
 pub mod slot_table;
 pub mod throttle;

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Bytes standing in for the filter module (`--wasm`).
 pub const STAND_IN_WASM: &[u8] = b"\0asm\x01\0\0\0 stand-in module";
 
+/// The seal key every test compile gets in `PYLON_SEAL_KEY` (bytes 0..32).
+pub const TEST_SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// `text` with the one occurrence of `from` replaced by `to`; fails the
 /// test if `from` is not there exactly once.
 pub fn edit(text: &str, from: &str, to: &str) -> String {
@@ -88,6 +91,7 @@ pub fn compile_files(s: &Scratch, files: &[(&str, &str)]) -> (Output, PathBuf) {
             &wasm,
         ])
         .env_remove("PYLON_WASM")
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
         .output()
         .expect("run pylon");
     (o, out)
