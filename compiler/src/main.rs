@@ -175,7 +175,8 @@ fn main() -> ExitCode {
             println!("{msg}");
             ExitCode::SUCCESS
         }
-        Err(errors) => {
+        Err(mut errors) => {
+            error::locate(&mut errors);
             for e in &errors {
                 eprintln!("error: {e}");
             }

@@ -117,7 +117,7 @@ fn assert_no_secrets(o: &Output, secrets: &[&str]) {
     }
 }
 
-/// One expected error: `error: FILE: app 'NAME': field `FIELD`: ...SAYS...`.
+/// One expected error: `error: FILE: app 'NAME'.FIELD: ...SAYS...`.
 struct Want<'a> {
     /// File name inside `defs/`.
     file: &'a str,
@@ -138,16 +138,11 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
     assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
     for w in wants {
-        let prefix = format!(
-            "error: {}: app '{}': field `{}`: ",
-            defs.join(w.file).display(),
-            w.app,
-            w.field
-        );
+        let what = format!("app '{}'.{}: ", w.app, w.field);
         assert!(
-            err.lines()
-                .any(|l| l.starts_with(&prefix) && l.contains(w.says)),
-            "no line starting `{prefix}` and containing `{}` in:\n{err}",
+            has_located(&err, &defs.join(w.file), &what, w.says),
+            "no line located in {} at `{what}` containing `{}` in:\n{err}",
+            w.file,
             w.says
         );
     }
