@@ -43,6 +43,19 @@ impl DefError {
         self.at = Some((line, column));
         self
     }
+
+    /// The same facts for machines (`--format json`); unknown parts are null.
+    pub fn to_json(&self) -> serde_json::Value {
+        let part = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        serde_json::json!({
+            "file": self.file.display().to_string(),
+            "line": self.at.map(|(l, _)| l),
+            "column": self.at.map(|(_, c)| c),
+            "object": part(&self.object),
+            "field": part(&self.field),
+            "message": self.message,
+        })
+    }
 }
 
 impl fmt::Display for DefError {

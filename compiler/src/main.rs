@@ -27,6 +27,17 @@ use crate::error::DefError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How definition errors are printed (on stderr): `text` lines
+    /// `error: file:line:column: object.field: message`, or one `json`
+    /// document `{"errors": [{file, line, column, object, field, message}]}`.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +125,7 @@ enum AppCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let format = cli.format;
     let result = match cli.command {
         Command::Validate { defs, admin } => validate(&defs, admin),
         Command::App {
@@ -177,10 +189,18 @@ fn main() -> ExitCode {
         }
         Err(mut errors) => {
             error::locate(&mut errors);
-            for e in &errors {
-                eprintln!("error: {e}");
+            match format {
+                Format::Text => {
+                    for e in &errors {
+                        eprintln!("error: {e}");
+                    }
+                    eprintln!("{} error(s); nothing written", errors.len());
+                }
+                Format::Json => {
+                    let list: Vec<_> = errors.iter().map(DefError::to_json).collect();
+                    eprintln!("{}", serde_json::json!({ "errors": list }));
+                }
             }
-            eprintln!("{} error(s); nothing written", errors.len());
             ExitCode::FAILURE
         }
     }

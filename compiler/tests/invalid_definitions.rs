@@ -753,3 +753,48 @@ apis:
         "{err}"
     );
 }
+
+/// `--format json` reports the same errors for machines.
+#[test]
+fn json_format_reports_the_same_located_errors() {
+    let s = Scratch::new("located-json");
+    let defs = "\
+groups:
+  - name: shop
+    default: true
+apis:
+  - name: metadata
+    group: shop
+    method: GET
+    path: /md
+    backend: {http: {address: \"169.254.169.254\", path: /}}
+    publish: [RELEASE, NOPE]
+";
+    s.write("defs/apis.yaml", defs);
+    let out = s.path("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args(["--format", "json", "compile"])
+        .arg(s.path("defs"))
+        .arg("--out")
+        .arg(&out)
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!out.exists(), "nothing is written");
+    let doc: serde_json::Value = serde_json::from_str(&stderr(&o)).expect("one JSON document");
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{doc}");
+    let address = errors
+        .iter()
+        .find(|e| e["field"] == "backend.http.address")
+        .expect("the address error");
+    assert_eq!(address["object"], "api 'metadata'");
+    assert_eq!(address["line"], 9);
+    assert_eq!(address["column"], 22);
+    assert_eq!(
+        address["file"],
+        s.path("defs/apis.yaml").display().to_string()
+    );
+    assert!(address["message"].as_str().unwrap().contains("169.254"));
+}
