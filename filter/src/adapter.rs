@@ -462,6 +462,10 @@ impl PylonHttp {
 impl HttpContext for PylonHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
         self.head = RequestHead::new(self.get_http_request_headers());
+        if let Some(err) = crate::limits::check(&self.head) {
+            self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
         if self.head.get(CLUSTER_HEADER).is_some() {
             self.set_http_request_header(CLUSTER_HEADER, None);
         }

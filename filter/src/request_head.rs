@@ -46,6 +46,11 @@ impl RequestHead {
         self.headers.iter().map(|(k, _)| k.as_str())
     }
 
+    /// Every header as `(name, value)`, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The headers with `changes` applied in order: each removes every
     /// header of its name, then adds its value if it has one. For replacing
     /// the whole map in one host call.
