@@ -288,3 +288,31 @@ fn cluster(c: &Cluster) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_replies_get_the_filters_default_body() {
+        let config = local_reply_config();
+        let mappers = config["mappers"].as_array().unwrap();
+        assert_eq!(mappers.len(), ENVOY_REPLIES.len());
+        let headers = &mappers[1];
+        assert!(
+            headers["filter"]["extension_filter"]["typed_config"]["expression"]
+                .as_str()
+                .unwrap()
+                .ends_with("response.code == 431")
+        );
+        assert_eq!(headers["status_code"], 494);
+        let body = &headers["body_format_override"];
+        assert_eq!(body["content_type"], "application/json");
+        assert_eq!(
+            body["text_format_source"]["inline_string"],
+            r#"{"error_code":"APIG.0201","error_msg":"Request headers too large","request_id":"%RESP(X-REQUEST-ID)%"}"#
+        );
+        // The catch-alls keep Envoy's status.
+        assert!(mappers.last().unwrap().get("status_code").is_none());
+    }
+}
