@@ -609,7 +609,7 @@ def orch_api_lines(backend: str) -> list[str]:
         "        conditions:",
         "          - {param: X-Tenant, type: equal, value: tenant-a}",
         "          - {param: p1, type: pattern, value: '^9+$'}",
-        f"          - {{system: reqPath, type: pattern, value: '^/{ORCH_API}/0'}}",
+        f"          - {{system: reqPath, type: pattern, value: '/{ORCH_API}/0.*'}}",
         "        backend:",
         "          http:",
         f'            address: "{backend}"',

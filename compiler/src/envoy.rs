@@ -75,14 +75,23 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                         "stat_prefix": "pylon",
                         "codec_type": "AUTO",
-                        // Paths are normalised before matching: no `..` escapes.
-                        "normalize_path": true,
-                        "merge_slashes": true,
+                        // The filter normalises the path for routing and
+                        // keeps the path as sent for signatures, which cover
+                        // it byte for byte (filter/src/request_path.rs).
+                        // Every request the router sees has a :path the
+                        // filter built.
+                        "normalize_path": false,
+                        "merge_slashes": false,
+                        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
                         "use_remote_address": true,
                         // X-Forwarded-For entries from this many proxies in
                         // front are trusted; the client address is the next one.
                         "xff_num_trusted_hops": listen.trusted_hops,
                         // Envoy makes a fresh id for every request.
+                        // Each pass through a Pylon gateway adds `Via:
+                        // pylon`; the filter refuses a request past 10 (a
+                        // backend that loops back to the gateway).
+                        "via": ::pylon_filter::request_head::VIA,
                         "generate_request_id": true,
                         "preserve_external_request_id": false,
                         "always_set_request_id_in_response": true,

@@ -9,6 +9,7 @@ mod envoy;
 mod error;
 mod lower;
 mod params;
+mod ssrf;
 mod throttles;
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -50,6 +51,9 @@ enum Command {
     Validate {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
+        /// Admin address backends must not reach, as for `compile`.
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Send a request signed with an app's (or account's) credentials, or
     /// with an AppCode, and print the response like `curl -i`.
@@ -98,7 +102,7 @@ enum AppCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { defs } => validate(&defs),
+        Command::Validate { defs, admin } => validate(&defs, admin),
         Command::App {
             command: AppCommand::New { name },
         } => new_app(&name),
@@ -166,10 +170,64 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_and_lower(inputs: &[PathBuf]) -> Result<(defs::Defs, lower::Compiled), Vec<DefError>> {
+/// Loads and lowers the definitions; also returns the admin address
+/// (`--admin`, else `gateway.admin`), which backends must not reach.
+fn load_and_lower(
+    inputs: &[PathBuf],
+    admin: Option<String>,
+) -> Result<(defs::Defs, lower::Compiled, (String, u16)), Vec<DefError>> {
     let defs = defs::load(inputs)?;
-    let compiled = lower::lower(&defs)?;
-    Ok((defs, compiled))
+    let admin = pick_address(
+        admin,
+        defs.gateway.as_ref(),
+        |g| g.admin.as_ref(),
+        DEFAULT_ADMIN,
+        "admin",
+    );
+    // A bad admin address is reported with the definitions' own errors.
+    let (admin_host, admin_port) = match &admin {
+        Ok(a) => a.clone(),
+        Err(_) => split_host_port(DEFAULT_ADMIN).expect("default admin address is valid"),
+    };
+    let guard = ssrf::Admin {
+        ip: admin_host.parse().expect("split_host_port checked the IP"),
+        port: admin_port,
+    };
+    match (lower::lower(&defs, &guard), admin) {
+        (Ok(compiled), Ok(admin)) => Ok((defs, compiled, admin)),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Ok(_)) => Err(e),
+        (Err(mut e), Err(a)) => {
+            e.extend(a);
+            Err(e)
+        }
+    }
+}
+
+const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+/// An address from its flag, else the `gateway` field, else the default.
+fn pick_address(
+    flag: Option<String>,
+    gateway: Option<&defs::Located<defs::GatewayDef>>,
+    field: impl Fn(&defs::GatewayDef) -> Option<&String>,
+    default: &str,
+    name: &str,
+) -> Result<(String, u16), Vec<DefError>> {
+    let (value, file) = match (flag, gateway.and_then(|g| field(&g.def))) {
+        (Some(v), _) => (v, None),
+        (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
+        (None, None) => (default.to_string(), None),
+    };
+    split_host_port(&value).map_err(|m| match file {
+        Some(f) => vec![DefError::new(&f, "gateway", name, m)],
+        None => vec![DefError::new(
+            Path::new("(command line)"),
+            "",
+            "",
+            format!("--{name}: {m}"),
+        )],
+    })
 }
 
 fn summary(c: &lower::Compiled) -> String {
@@ -207,8 +265,8 @@ fn new_app(name: &str) -> Result<String, Vec<DefError>> {
     ))
 }
 
-fn validate(inputs: &[PathBuf]) -> Result<String, Vec<DefError>> {
-    let (_, compiled) = load_and_lower(inputs)?;
+fn validate(inputs: &[PathBuf], admin: Option<String>) -> Result<String, Vec<DefError>> {
+    let (_, compiled, _) = load_and_lower(inputs, admin)?;
     Ok(format!("ok: {}", summary(&compiled)))
 }
 
@@ -219,35 +277,16 @@ fn compile(
     listen: Option<String>,
     admin: Option<String>,
 ) -> Result<String, Vec<DefError>> {
-    let (defs, compiled) = load_and_lower(inputs)?;
-    let gateway = defs.gateway.as_ref();
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
-    let pick = |flag: Option<String>,
-                field: Option<&String>,
-                default: &str,
-                name: &str|
-     -> Result<(String, u16), Vec<DefError>> {
-        let (value, file) = match (flag, field) {
-            (Some(v), _) => (v, None),
-            (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
-            (None, None) => (default.to_string(), None),
-        };
-        split_host_port(&value).map_err(|m| match file {
-            Some(f) => vec![DefError::new(&f, "gateway", name, m)],
-            None => cli_err(format!("--{name}: {m}")),
-        })
-    };
-    let (listen_host, listen_port) = pick(
+    check_out(inputs, out).map_err(cli_err)?;
+    let (defs, compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
+    let gateway = defs.gateway.as_ref();
+    let (listen_host, listen_port) = pick_address(
         listen,
-        gateway.and_then(|g| g.def.listen.as_ref()),
+        gateway,
+        |g| g.listen.as_ref(),
         "127.0.0.1:8080",
         "listen",
-    )?;
-    let (admin_host, admin_port) = pick(
-        admin,
-        gateway.and_then(|g| g.def.admin.as_ref()),
-        "127.0.0.1:9901",
-        "admin",
     )?;
 
     let wasm_src = wasm
@@ -283,11 +322,11 @@ fn compile(
     );
     let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
 
-    for (name, bytes) in [
-        ("pylon_filter.wasm", wasm_bytes.as_slice()),
-        ("pylon.json", plan_pretty.as_bytes()),
-        ("envoy.yaml", envoy_yaml.as_bytes()),
-    ] {
+    for (name, bytes) in OUTPUTS.into_iter().zip([
+        wasm_bytes.as_slice(),
+        plan_pretty.as_bytes(),
+        envoy_yaml.as_bytes(),
+    ]) {
         write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
     }
     Ok(format!(
@@ -295,6 +334,57 @@ fn compile(
         summary(&compiled),
         out_abs.join("envoy.yaml").display()
     ))
+}
+
+/// The files `compile` writes into `--out`.
+const OUTPUTS: [&str; 3] = ["pylon_filter.wasm", "pylon.json", "envoy.yaml"];
+
+/// Refuses an output directory equal to or inside a definitions directory
+/// (the next run would read `envoy.yaml` back as definitions), or one where
+/// an output would overwrite a definition file.
+fn check_out(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
+    let out_abs = resolve(out);
+    for input in inputs {
+        let Ok(input_abs) = std::fs::canonicalize(input) else {
+            continue; // reported when the definitions are read
+        };
+        if input_abs.is_dir() && out_abs.starts_with(&input_abs) {
+            return Err(format!(
+                "--out {} is inside the definitions directory {}; write the output elsewhere",
+                out.display(),
+                input.display()
+            ));
+        }
+        if OUTPUTS.iter().any(|name| out_abs.join(name) == input_abs) {
+            return Err(format!(
+                "--out {}: the output would overwrite the definition file {}",
+                out.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symlinks and `..` resolved as far as it exists
+/// (the output directory may not exist yet), lexically beyond.
+fn resolve(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut real = PathBuf::new();
+    for c in abs.components() {
+        let next = real.join(c);
+        real = match (std::fs::canonicalize(&next), c) {
+            (Ok(p), _) => p,
+            (Err(_), Component::ParentDir) => {
+                real.pop();
+                real
+            }
+            (Err(_), Component::CurDir) => real,
+            (Err(_), _) => next,
+        };
+    }
+    real
 }
 
 /// Writes next to the target and renames, so a reader never sees half a file.

@@ -16,9 +16,11 @@ pub mod percent;
 pub mod plan;
 pub mod policy;
 pub mod request_head;
+pub mod request_path;
 pub mod response;
 pub mod router;
 pub mod shared_store;
+pub mod slot_table;
 pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]

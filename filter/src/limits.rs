@@ -18,12 +18,12 @@ pub const MAX_HEADERS_BYTES: usize = 128 * 1024;
 /// The error a request's head breaks, if any. The URI is `:path`; the
 /// other pseudo-headers (`:method`, `:authority`, …) count as headers.
 pub fn check(head: &RequestHead) -> Option<GatewayError> {
-    if head.path().len() > MAX_URI_BYTES {
-        return Some(GatewayError::URI_TOO_LARGE);
-    }
     let mut total = 0usize;
-    for (name, value) in head.pairs() {
+    for (name, value) in head.raw() {
         if name == ":path" {
+            if value.len() > MAX_URI_BYTES {
+                return Some(GatewayError::URI_TOO_LARGE);
+            }
             continue;
         }
         let size = name.len() + value.len();
@@ -47,6 +47,16 @@ mod tests {
         ];
         pairs.extend(headers.iter().map(|(k, v)| (k.to_string(), v.clone())));
         RequestHead::new(pairs)
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_count_too() {
+        let head = RequestHead::from_bytes(vec![
+            (":path".into(), b"/".to_vec()),
+            ("x-bin".into(), vec![0xff; MAX_HEADER_BYTES]),
+        ]);
+        let err = check(&head).unwrap();
+        assert_eq!((err.status, err.code), (494, "APIG.0201"));
     }
 
     #[test]

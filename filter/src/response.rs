@@ -230,6 +230,15 @@ impl GatewayError {
         message: "Internal server error",
     };
 
+    /// The request has passed through the gateway more than `MAX_HOPS`
+    /// times: a backend that is the gateway itself, directly or not.
+    pub const LOOP_DETECTED: GatewayError = GatewayError {
+        kind: ErrorType::Default5xx,
+        status: 500,
+        code: "APIG.0612",
+        message: "Too many nested calls through the gateway",
+    };
+
     /// Maps a reply Envoy made on the backend's behalf (its
     /// `response.code_details` and status) to the gateway error users expect.
     pub fn from_envoy_reply(details: &str, status: u16) -> GatewayError {
