@@ -70,9 +70,16 @@ def get(path, extra=b""):
     return b"GET " + path + b" HTTP/1.1\r\nHost: gw\r\n" + extra + b"\r\n"
 
 
-def test_nul_in_path_is_a_gateway_400(gw):
-    r = raw(gw, get(b"/echo/a%00b"))
-    assert_gateway_response(*r, 400, "APIG.0201")
+@pytest.mark.parametrize("req", [
+    get(b"/echo/a%00b"),
+    get(b"/echo/a\x01b"),
+    get(b"echo"),
+    b"GET /echo HTTP/1.1\r\n\r\n",  # no Host
+], ids=["pct00", "ctl", "relative", "no-host"])
+def test_bad_request_line_is_a_gateway_400(gw, req):
+    before = gw.backend.hits
+    assert_gateway_response(*raw(gw, req), 400, "APIG.0201")
+    assert gw.backend.hits == before
 
 
 def test_bad_framing_is_a_gateway_400(gw):
