@@ -61,9 +61,11 @@ impl RootContext for PylonRoot {
             });
         match loaded {
             Ok((plan, gw)) => {
-                // Only apps sign with X-Ca-Nonce: one nonce region per app.
-                nonce::prepare(&HostStore(self), plan.apps.iter().map(|a| a.id.as_str()));
-                throttle::prepare(&HostStore(self), plan.throttles.len());
+                // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
+                if !plan.apps.is_empty() {
+                    nonce::prepare(&HostStore(self));
+                }
+                throttle::prepare(&HostStore(self), &plan.throttles);
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -235,9 +237,8 @@ impl PylonHttp {
                     })?;
                 match caller.nonce_key {
                     Some(key) => {
-                        let app_id = &gw.apps.get(caller.app).id;
                         let store = HostStore(self);
-                        match nonce::check_and_record(&store, app_id, &key, now_ms, MAX_SKEW_MS) {
+                        match nonce::check_and_record(&store, &key, now_ms, MAX_SKEW_MS) {
                             Verdict::Fresh => Ok(()),
                             Verdict::Replayed => Err(AuthFailure {
                                 error: GatewayError::AUTH_FAILURE,

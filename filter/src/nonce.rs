@@ -1,17 +1,20 @@
 //! Replay protection for `X-Ca-Nonce`: a nonce is accepted once within the
 //! signature window, across every Envoy worker, in bounded memory.
 //!
-//! Nonces live in a slot table (`slot_table.rs`) in the host's shared data:
-//! each app has a region of its own, so one app's nonces never crowd out
-//! another's, and slots are picked by a keyed hash. A live nonce is never
-//! forgotten to make room: when its slot is full, a new nonce is refused
-//! (`Verdict::Full`) until entries expire, so a flood cannot reopen a
-//! replay. Memory: `APP_SLOTS × PER_SLOT` nonces per app.
+//! Nonces live in one region of a slot table (`slot_table.rs`) in the
+//! host's shared data, picked by a keyed hash of AppKey and nonce. A live
+//! nonce is never forgotten to make room: when its slot is full, a new nonce
+//! is refused (`Verdict::Full`) until entries expire, so a flood cannot
+//! reopen a replay. Memory: `SLOTS × PER_SLOT` (262,144) live nonces for the
+//! whole gateway within the window, created once at start whatever the
+//! number of apps. Only requests whose signature verified record a nonce,
+//! so only an app holding its secret can fill the table, and its throttling
+//! limits bound how fast.
 
 use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
 
-/// Slots per app: 32,768 live nonces per app within the window.
-pub const APP_SLOTS: u32 = 2048;
+/// Slots for every app's nonces together.
+pub const SLOTS: u32 = 16_384;
 const TABLE: &str = "pylon.nonce";
 
 pub use crate::shared_store::SharedStore;
@@ -22,52 +25,39 @@ pub enum Verdict {
     Replayed,
     /// The store kept changing under us: refuse rather than risk a replay.
     Busy,
-    /// The app's slot for this nonce is full of live nonces: refused.
+    /// The slot for this nonce is full of live nonces: refused.
     Full,
 }
 
-fn region(app_id: &str) -> Region<'_> {
-    Region {
-        table: TABLE,
-        part: Part::App(app_id),
-        slots: APP_SLOTS,
-    }
+const REGION: Region = Region {
+    table: TABLE,
+    part: Part::Nonces,
+    slots: SLOTS,
+};
+
+/// Creates every slot up front, so that each later update is a
+/// compare-and-swap: two workers can never both create a slot's first entry.
+pub fn prepare(store: &dyn SharedStore) {
+    slot_table::prepare(store, &REGION);
 }
 
-/// Creates every slot of each app's region up front, so that each later
-/// update is a compare-and-swap: two workers can never both create a slot's
-/// first entry.
-pub fn prepare<'a>(store: &dyn SharedStore, app_ids: impl IntoIterator<Item = &'a str>) {
-    for id in app_ids {
-        slot_table::prepare(store, &region(id));
-    }
-}
-
-/// Records `nonce_key` (app key + nonce) of the app `app_id` as used until
-/// `now_ms + window_ms`.
+/// Records `nonce_key` (AppKey + nonce) as used until `now_ms + window_ms`.
 pub fn check_and_record(
     store: &dyn SharedStore,
-    app_id: &str,
     nonce_key: &str,
     now_ms: u64,
     window_ms: u64,
 ) -> Verdict {
-    let outcome = slot_table::update(
-        store,
-        &region(app_id),
-        nonce_key,
-        now_ms,
-        |seen| match seen {
-            Some(_) => (Change::Keep, Verdict::Replayed),
-            None => (
-                Change::Set(Entry {
-                    end: now_ms + window_ms,
-                    value: 0,
-                }),
-                Verdict::Fresh,
-            ),
-        },
-    );
+    let outcome = slot_table::update(store, &REGION, nonce_key, now_ms, |seen| match seen {
+        Some(_) => (Change::Keep, Verdict::Replayed),
+        None => (
+            Change::Set(Entry {
+                end: now_ms + window_ms,
+                value: 0,
+            }),
+            Verdict::Fresh,
+        ),
+    });
     match outcome {
         Outcome::Done(v) => v,
         Outcome::Full => Verdict::Full,
@@ -92,11 +82,11 @@ mod tests {
     #[test]
     fn a_nonce_is_accepted_once_within_the_window() {
         let m = memory();
-        let check = |key, now| check_and_record(&m, "app", key, now, 500);
+        let check = |key, now| check_and_record(&m, key, now, 500);
         assert_eq!(check("key:n1", 1000), Verdict::Fresh);
         assert_eq!(check("key:n1", 1400), Verdict::Replayed);
         assert_eq!(check("key:n2", 1400), Verdict::Fresh);
-        assert_eq!(check("other:n1", 1400), Verdict::Fresh, "scoped by app");
+        assert_eq!(check("other:n1", 1400), Verdict::Fresh, "scoped by AppKey");
         assert_eq!(check("key:n1", 1501), Verdict::Fresh, "expired");
     }
 
@@ -104,12 +94,12 @@ mod tests {
     fn prepare_creates_every_slot_once() {
         let m = memory();
         let before = m.data.borrow().len();
-        prepare(&m, ["a", "b"]);
-        assert_eq!(m.data.borrow().len() - before, 2 * APP_SLOTS as usize);
-        check_and_record(&m, "a", "k:x", 1, 10);
-        prepare(&m, ["a", "b"]);
+        prepare(&m);
+        assert_eq!(m.data.borrow().len() - before, SLOTS as usize);
+        check_and_record(&m, "k:x", 1, 10);
+        prepare(&m);
         assert_eq!(
-            check_and_record(&m, "a", "k:x", 2, 10),
+            check_and_record(&m, "k:x", 2, 10),
             Verdict::Replayed,
             "prepare keeps entries"
         );
@@ -119,16 +109,13 @@ mod tests {
     fn a_flood_never_forgets_a_live_nonce() {
         let m = memory();
         let window = 1_000_000;
-        assert_eq!(
-            check_and_record(&m, "app", "k:first", 0, window),
-            Verdict::Fresh
-        );
+        assert_eq!(check_and_record(&m, "k:first", 0, window), Verdict::Fresh);
         // More nonces than the region holds: the overflow is refused, not
         // stored by forgetting others.
-        let total = APP_SLOTS as usize * PER_SLOT + 5_000;
+        let total = SLOTS as usize * PER_SLOT + 5_000;
         let mut full = 0;
         for i in 0..total {
-            match check_and_record(&m, "app", &format!("k:{i}"), 1, window) {
+            match check_and_record(&m, &format!("k:{i}"), 1, window) {
                 Verdict::Fresh => {}
                 Verdict::Full => full += 1,
                 v => panic!("{v:?}"),
@@ -136,26 +123,22 @@ mod tests {
         }
         assert!(full >= 5_000, "{full}");
         assert_eq!(
-            check_and_record(&m, "app", "k:first", 2, window),
+            check_and_record(&m, "k:first", 2, window),
             Verdict::Replayed
         );
         for i in 0..total {
-            let v = check_and_record(&m, "app", &format!("k:{i}"), 3, window);
+            let v = check_and_record(&m, &format!("k:{i}"), 3, window);
             assert!(matches!(v, Verdict::Replayed | Verdict::Full), "{v:?}");
         }
-        // Memory stays bounded, and another app still has all its room.
+        // Memory stays bounded.
         assert!(m
             .data
             .borrow()
             .values()
             .all(|(v, _)| v.len() <= PER_SLOT * ENTRY));
-        assert_eq!(
-            check_and_record(&m, "other", "k:0", 3, window),
-            Verdict::Fresh
-        );
         // Once the window has passed, the slots take nonces again.
         assert_eq!(
-            check_and_record(&m, "app", "k:late", window + 2, window),
+            check_and_record(&m, "k:late", window + 2, window),
             Verdict::Fresh
         );
     }
@@ -164,9 +147,9 @@ mod tests {
     fn retries_on_conflicting_writers_and_gives_up_closed() {
         let m = memory();
         m.conflicts.set(3);
-        assert_eq!(check_and_record(&m, "app", "k:a", 1, 10), Verdict::Fresh);
-        assert_eq!(check_and_record(&m, "app", "k:a", 2, 10), Verdict::Replayed);
+        assert_eq!(check_and_record(&m, "k:a", 1, 10), Verdict::Fresh);
+        assert_eq!(check_and_record(&m, "k:a", 2, 10), Verdict::Replayed);
         m.conflicts.set(CAS_RETRIES);
-        assert_eq!(check_and_record(&m, "app", "k:b", 2, 10), Verdict::Busy);
+        assert_eq!(check_and_record(&m, "k:b", 2, 10), Verdict::Busy);
     }
 }

@@ -45,30 +45,30 @@ thread_local! {
 
 /// Which part of a table a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Part<'a> {
+pub enum Part {
     /// Keys from the plan only (API limits, the default limit, apps, users).
     Plan,
     /// Keys chosen by callers of throttling policy `n` (client addresses).
     Policy(u32),
-    /// Keys chosen by one app (nonces), by app id.
-    App(&'a str),
+    /// Keys chosen by signing callers (nonces, each prefixed by its AppKey).
+    Nonces,
 }
 
-impl fmt::Display for Part<'_> {
+impl fmt::Display for Part {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Part::Plan => f.write_str("plan"),
             Part::Policy(n) => write!(f, "policy{n}"),
-            Part::App(id) => write!(f, "app.{id}"),
+            Part::Nonces => f.write_str("nonces"),
         }
     }
 }
 
 /// A region: `slots` shared-data keys named `{table}.{part}.{i}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region<'a> {
+pub struct Region {
     pub table: &'static str,
-    pub part: Part<'a>,
+    pub part: Part,
     pub slots: u32,
 }
 
@@ -140,11 +140,7 @@ fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
                 mac.update(&[1]);
                 mac.update(&n.to_le_bytes());
             }
-            Part::App(id) => {
-                mac.update(&[2]);
-                mac.update(id.as_bytes());
-                mac.update(&[0]);
-            }
+            Part::Nonces => mac.update(&[2]),
         }
         mac.update(key.as_bytes());
         let out = mac.finalize().into_bytes();

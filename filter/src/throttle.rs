@@ -17,6 +17,7 @@
 //! a flood of addresses can neither reset another counter nor admit beyond
 //! a limit.
 
+use crate::plan::ThrottlePlan;
 use crate::shared_store::SharedStore;
 use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
 
@@ -62,7 +63,7 @@ pub struct Counter {
     pub label: String,
     /// Where the counter lives: `Part::Plan` when the plan bounds its keys,
     /// `Part::Policy(n)` when a caller chooses them (client addresses).
-    pub part: Part<'static>,
+    pub part: Part,
 }
 
 /// Where a counter stands after a request was counted.
@@ -131,7 +132,7 @@ fn undo(store: &dyn SharedStore, counters: &[Counter], now_ms: u64) {
     }
 }
 
-fn region(part: Part<'static>) -> Region<'static> {
+fn region(part: Part) -> Region {
     Region {
         table: TABLE,
         part,
@@ -165,11 +166,14 @@ fn bump(store: &dyn SharedStore, c: &Counter, now_ms: u64, delta: i64) -> Outcom
 }
 
 /// Creates every slot up front, so each later update is a compare-and-swap:
-/// the plan's region and one region per throttling policy.
-pub fn prepare(store: &dyn SharedStore, policies: usize) {
+/// the plan's region, and a region for each throttling policy that limits
+/// client addresses (the only caller-chosen keys).
+pub fn prepare(store: &dyn SharedStore, policies: &[ThrottlePlan]) {
     slot_table::prepare(store, &region(Part::Plan));
-    for n in 0..policies as u32 {
-        slot_table::prepare(store, &region(Part::Policy(n)));
+    for (n, p) in policies.iter().enumerate() {
+        if p.ip_limit.is_some() {
+            slot_table::prepare(store, &region(Part::Policy(n as u32)));
+        }
     }
 }
 
@@ -333,10 +337,22 @@ mod tests {
     }
 
     #[test]
-    fn prepare_creates_the_plan_region_and_one_per_policy() {
+    fn prepare_creates_the_plan_region_and_one_per_ip_limiting_policy() {
         let m = memory();
         let before = m.data.borrow().len();
-        prepare(&m, 2);
+        let policy = |ip_limit| ThrottlePlan {
+            name: "p".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 10,
+            user_limit: None,
+            app_limit: None,
+            ip_limit,
+            shared: false,
+            special_apps: Default::default(),
+            special_users: Default::default(),
+        };
+        prepare(&m, &[policy(Some(1)), policy(None), policy(Some(2))]);
         assert_eq!(
             m.data.borrow().len() - before,
             (PLAN_SLOTS + 2 * POLICY_SLOTS) as usize
