@@ -525,6 +525,10 @@ impl HttpContext for PylonHttp {
         // Bytes: a value need not be UTF-8, and the SDK's text getters
         // panic on one that is not (request_head.rs says what it means).
         self.head = RequestHead::from_bytes(self.get_http_request_headers_bytes());
+        if let Some(err) = crate::limits::check(&self.head) {
+            self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
         if self.head.get(CLUSTER_HEADER).is_some() {
             self.set_http_request_header(CLUSTER_HEADER, None);
         }

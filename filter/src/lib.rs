@@ -7,6 +7,7 @@ pub mod app_auth;
 pub mod cors;
 pub mod gateway;
 pub mod huawei_sign;
+pub mod limits;
 pub mod mapping;
 pub mod nonce;
 pub mod params;
