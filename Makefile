@@ -8,6 +8,9 @@ ENVOY   := $(VENV)/bin/envoy
 WASM    := target/wasm32-wasip1/release/pylon_filter.wasm
 PYLON   := target/release/pylon
 export PYLON_WASM := $(CURDIR)/$(WASM)
+# Debian packages (wrk for the benchmark): as root, else through sudo. The
+# index is refreshed first: a fresh machine's may never have been.
+APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
 .PHONY: all build wasm-target wasm pylon venv node run test unit e2e bench fuzz lint clean
 
@@ -52,7 +55,7 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	touch $@
 
 bench: build venv
-	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk)
+	@command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
 	$(PY) bench/bench.py
 
 # Fuzz every parser of untrusted bytes (fuzz/, cargo-fuzz, nightly), one

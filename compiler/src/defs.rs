@@ -159,6 +159,14 @@ struct SecretVisitor;
 
 const SECRET_FORMS: &str = "a string, `{env: VARIABLE}` or `{file: path}`";
 
+/// How every error `SecretVisitor` makes begins (none quotes the value).
+const SECRET_MESSAGES: [&str; 4] = [
+    "expected a string, `{env",
+    "unknown field `",
+    "give either `env` or `file`",
+    "a secret map takes",
+];
+
 impl SecretVisitor {
     fn not_a_string<E: serde::de::Error>() -> E {
         E::custom(format!(
@@ -213,7 +221,17 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
                 "file" => SecretDef::File {
                     file: map.next_value()?,
                 },
-                other => return Err(A::Error::unknown_field(other, &["env", "file"])),
+                other => {
+                    // `secret: {S3CRET}` is a map whose key is the secret (and
+                    // whose value is null): only a field-like key is echoed.
+                    let value: Option<serde::de::IgnoredAny> = map.next_value()?;
+                    let field_like = other.len() <= 16
+                        && other.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                    if value.is_some() && field_like {
+                        return Err(A::Error::unknown_field(other, &["env", "file"]));
+                    }
+                    return Err(A::Error::custom("a secret map takes `env` or `file` only"));
+                }
             };
             if found.replace(def).is_some() {
                 return Err(A::Error::custom("give either `env` or `file`, not both"));
@@ -499,6 +517,10 @@ pub struct HttpBackendDef {
     /// Milliseconds, 1..=600000; the seed's default is 5000.
     #[serde(default = "default_timeout")]
     pub timeout: u32,
+    /// Lets this backend be a link-local, cloud metadata or unspecified
+    /// address, or the gateway's admin address (refused by default: SSRF).
+    #[serde(default)]
+    pub allow_internal_address: bool,
 }
 
 fn default_timeout() -> u32 {
@@ -546,7 +568,7 @@ pub fn load(inputs: &[PathBuf]) -> Result<Defs, Vec<DefError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for input in inputs {
-        match definition_files(input) {
+        match definition_files(input, &mut errors) {
             Ok(found) if found.is_empty() => errors.push(DefError::file(
                 input,
                 "no *.yaml or *.yml definition files found",
@@ -600,16 +622,44 @@ fn located<'a, T: 'a>(file: &'a Path, items: Vec<T>) -> impl Iterator<Item = Loc
     })
 }
 
-fn definition_files(input: &Path) -> Result<Vec<PathBuf>, DefError> {
+/// A file input as it is; a directory's `*.yaml`/`*.yml` entries, each of
+/// which must be a regular file (or a symlink to one): a dangling or looping
+/// symlink, a FIFO or a directory named `*.yaml` is an error pushed to
+/// `errors`, never skipped, so its APIs or apps cannot vanish silently.
+fn definition_files(input: &Path, errors: &mut Vec<DefError>) -> Result<Vec<PathBuf>, DefError> {
     let meta = std::fs::metadata(input).map_err(|e| DefError::file(input, e.to_string()))?;
     if meta.is_file() {
         return Ok(vec![input.to_path_buf()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-        .map_err(|e| DefError::file(input, e.to_string()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
+    if !meta.is_dir() {
+        return Err(DefError::file(input, "not a regular file or a directory"));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(input).map_err(|e| DefError::file(input, e.to_string()))? {
+        let path = match entry {
+            Ok(e) => e.path(),
+            Err(e) => {
+                errors.push(DefError::file(input, format!("cannot list: {e}")));
+                continue;
+            }
+        };
+        if !path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push(path),
+            Ok(m) if m.is_dir() => errors.push(DefError::file(
+                &path,
+                "is a directory; definition files must be regular files",
+            )),
+            Ok(_) => errors.push(DefError::file(
+                &path,
+                "is not a regular file (a FIFO, socket or device)",
+            )),
+            // Dangling symlinks and symlink loops end here.
+            Err(e) => errors.push(DefError::file(&path, format!("cannot read: {e}"))),
+        }
+    }
     files.sort();
     Ok(files)
 }
@@ -621,8 +671,13 @@ fn read_file(file: &Path) -> Result<FileDefs, DefError> {
     }
     // First as plain YAML so a syntax error is reported as such; then typed,
     // so an unknown or mistyped field can be named with its object.
-    let value: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| DefError::file(file, format!("malformed YAML: {e}")))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        let err = DefError::file(file, format!("malformed YAML: {e}"));
+        match e.location() {
+            Some(l) => err.at(l.line(), l.column()),
+            None => err,
+        }
+    })?;
     serde_yaml::from_str::<FileDefs>(&text).map_err(|e| locate_schema_error(file, &value, &e))
 }
 
@@ -674,5 +729,130 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         (_, Some(name)) => format!("{rest}.{name}"),
         (_, None) => rest.to_string(),
     };
-    DefError::new(file, &object, &field, message)
+    // serde quotes the offending value (`invalid type: string "..."`): for a
+    // secret field that value is the secret, so the message is replaced.
+    let message = match secret_field(list, rest) {
+        Some(SecretField::Codes) => {
+            format!("expected a list of AppCodes, each given as {SECRET_FORMS}")
+        }
+        // SecretVisitor's own messages never hold the value.
+        Some(SecretField::One) if SECRET_MESSAGES.iter().any(|m| message.starts_with(m)) => message,
+        Some(SecretField::One) => format!("expected {SECRET_FORMS}"),
+        None => redact_secrets(&message, value),
+    };
+    let err = DefError::new(file, &object, &field, message);
+    match e.location() {
+        // The position goes in front, where editors look for it.
+        Some(l) => {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            let mut err = err.at(l.line(), l.column());
+            if let Some(m) = err.message.strip_suffix(&suffix) {
+                err.message = m.to_string();
+            }
+            err
+        }
+        None => err,
+    }
+}
+
+enum SecretField {
+    /// `apps[i].codes` itself: a list of secrets.
+    Codes,
+    /// One secret: an AppSecret, an AppCode or an account's SK.
+    One,
+}
+
+/// Whether `rest` (the field path inside an object of `list`) is, or is
+/// inside, a field holding a secret.
+fn secret_field(list: &str, rest: &str) -> Option<SecretField> {
+    let head = rest.split(['.', '[']).next().unwrap_or("");
+    match (list, head) {
+        ("apps", "codes") if rest == "codes" => Some(SecretField::Codes),
+        ("apps", "secret" | "codes") | ("accounts", "sk") => Some(SecretField::One),
+        _ => None,
+    }
+}
+
+/// Belt and braces for errors not located in a secret field: any text of a
+/// secret field's value in `message` is masked.
+fn redact_secrets(message: &str, value: &serde_yaml::Value) -> String {
+    let mut secrets = Vec::new();
+    for (list, fields) in [("apps", &["secret", "codes"][..]), ("accounts", &["sk"])] {
+        let objects = value.get(list).and_then(|l| l.as_sequence());
+        for object in objects.into_iter().flatten() {
+            for field in fields {
+                if let Some(v) = object.get(field) {
+                    collect_scalars(v, &mut secrets);
+                }
+            }
+        }
+    }
+    let mut message = message.to_string();
+    // Longest first, so a secret containing another is masked whole; very
+    // short values would mask ordinary words (and are refused anyway).
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        message = message.replace(secret.as_str(), "***");
+    }
+    message
+}
+
+fn collect_scalars(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    use serde_yaml::Value;
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Sequence(items) => items.iter().for_each(|i| collect_scalars(i, out)),
+        // `{env: NAME}` and `{file: path}` name where a secret is, not it.
+        Value::Mapping(m) => m
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), Some("env" | "file")))
+            .for_each(|(k, v)| {
+                collect_scalars(k, out);
+                collect_scalars(v, out);
+            }),
+        Value::Tagged(t) => collect_scalars(&t.value, out),
+        Value::Null | Value::Bool(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_masked_but_not_where_they_come_from() {
+        let value: serde_yaml::Value = serde_yaml::from_str(
+            "apps: [{secret: S3cretValue, codes: [{file: codes/a}, C0deValue]}]\n\
+             accounts: [{sk: {env: SK_VAR}}, {sk: SkValue1}]",
+        )
+        .unwrap();
+        let masked = redact_secrets(
+            "saw S3cretValue, C0deValue, SkValue1 near file codes/a and SK_VAR",
+            &value,
+        );
+        assert_eq!(masked, "saw ***, ***, *** near file codes/a and SK_VAR");
+    }
+
+    #[test]
+    fn secret_fields_are_recognised() {
+        assert!(matches!(
+            secret_field("apps", "codes"),
+            Some(SecretField::Codes)
+        ));
+        for (list, rest) in [
+            ("apps", "codes[2]"),
+            ("apps", "secret"),
+            ("apps", "secret.env"),
+            ("accounts", "sk"),
+        ] {
+            assert!(
+                matches!(secret_field(list, rest), Some(SecretField::One)),
+                "{list} {rest}"
+            );
+        }
+        for (list, rest) in [("apps", "key"), ("accounts", "ak"), ("apis", "secret")] {
+            assert!(secret_field(list, rest).is_none(), "{list} {rest}");
+        }
+    }
 }

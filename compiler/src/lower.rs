@@ -14,8 +14,9 @@ use pylon_filter::response::Template;
 use pylon_filter::router::MAX_STAGES;
 use sha2::{Digest, Sha256};
 
-use crate::defs::{ApiDef, BackendDef, Defs, GroupDef, Located, Scheme};
+use crate::defs::{ApiDef, BackendDef, Defs, GroupDef, HttpBackendDef, Located, Scheme};
 use crate::error::DefError;
+use crate::ssrf::Admin;
 
 /// A backend address Envoy needs a cluster for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,7 +35,7 @@ pub struct Compiled {
     pub clusters: Vec<Cluster>,
 }
 
-pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
+pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     let mut errs = Vec::new();
     let stages = check_environments(defs, &mut errs);
     let mut groups: Vec<GroupPlan> = Vec::new();
@@ -140,7 +141,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                 let bp = crate::params::lower_backend_params(
                     a, prefix, b, &params, &template, &mut errs,
                 );
-                errs.extend(check_backend(a, prefix, b, &bp, &template));
+                errs.extend(check_backend(a, prefix, b, &bp, &template, admin));
                 bp
             })
             .collect();
@@ -191,7 +192,7 @@ pub fn lower(defs: &Defs) -> Result<Compiled, Vec<DefError>> {
                     def: b,
                     params: bp,
                 };
-                match backend_for(a, &target, group, stage, &template, &mut clusters) {
+                match backend_for(a, &target, group, stage, &template, admin, &mut clusters) {
                     Ok(plan) if i == 0 => {
                         per_stage.insert(stage.clone(), plan);
                     }
@@ -432,6 +433,7 @@ fn check_backend(
     backend: &BackendDef,
     params: &[BackendParamPlan],
     template: &PathTemplate,
+    admin: &Admin,
 ) -> Vec<DefError> {
     let object = format!("api '{}'", a.def.name);
     let err = |field: &str, msg: String| {
@@ -458,7 +460,7 @@ fn check_backend(
             }
             // With a `#variable#` these are checked per environment.
             if !h.address.contains('#') {
-                if let Err(m) = parse_address(&h.address, h.scheme) {
+                if let Err(m) = backend_address(&h.address, h, admin) {
                     errs.push(err(".http.address", format!("`{}`: {m}", h.address)));
                 }
             }
@@ -488,6 +490,7 @@ fn backend_for(
     group: &Located<GroupDef>,
     stage: &str,
     template: &PathTemplate,
+    admin: &Admin,
     clusters: &mut BTreeMap<(Scheme, String, u16), String>,
 ) -> Result<BackendPlan, Vec<DefError>> {
     let object = format!("api '{}'", a.def.name);
@@ -518,7 +521,7 @@ fn backend_for(
             let address = subst(".http.address", &h.address);
             let path = subst(".http.path", &h.path);
             let parsed = address.and_then(|addr| {
-                parse_address(&addr, h.scheme)
+                backend_address(&addr, h, admin)
                     .map_err(|m| err(".http.address", format!("`{addr}`: {m}")))
             });
             let path = path.and_then(|p| {
@@ -646,6 +649,13 @@ fn route_shape(t: &PathTemplate) -> String {
         }
     }
     s
+}
+
+/// A backend's address parsed and checked against internal addresses.
+fn backend_address(addr: &str, h: &HttpBackendDef, admin: &Admin) -> Result<(String, u16), String> {
+    let (host, port) = parse_address(addr, h.scheme)?;
+    crate::ssrf::check(&host, port, h.allow_internal_address, admin)?;
+    Ok((host, port))
 }
 
 fn parse_address(addr: &str, scheme: Scheme) -> Result<(String, u16), String> {

@@ -9,6 +9,7 @@ mod envoy;
 mod error;
 mod lower;
 mod params;
+mod ssrf;
 mod throttles;
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pylon_filter::plan;
+use pylon_filter::seal::{self, SealKey};
 
 use crate::error::DefError;
 
@@ -24,6 +27,17 @@ use crate::error::DefError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How definition errors are printed (on stderr): `text` lines
+    /// `error: file:line:column: object.field: message`, or one `json`
+    /// document `{"errors": [{file, line, column, object, field, message}]}`.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -45,11 +59,25 @@ enum Command {
         /// Admin address, overriding `gateway.admin` (default 127.0.0.1:9901).
         #[arg(long)]
         admin: Option<String>,
+        /// File holding the key that seals app and account secrets in the
+        /// output (base64 of 32 bytes, see `pylon keygen`); default: $PYLON_SEAL_KEY.
+        #[arg(long, value_name = "FILE")]
+        seal_key_file: Option<PathBuf>,
+    },
+    /// Make a random key for sealing secrets (base64 of 32 bytes).
+    Keygen {
+        /// Write it to FILE (created with mode 0600; an existing file is
+        /// never overwritten) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Check definitions without writing anything.
     Validate {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
+        /// Admin address backends must not reach, as for `compile`.
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Send a request signed with an app's (or account's) credentials, or
     /// with an AppCode, and print the response like `curl -i`.
@@ -97,8 +125,9 @@ enum AppCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let format = cli.format;
     let result = match cli.command {
-        Command::Validate { defs } => validate(&defs),
+        Command::Validate { defs, admin } => validate(&defs, admin),
         Command::App {
             command: AppCommand::New { name },
         } => new_app(&name),
@@ -149,27 +178,92 @@ fn main() -> ExitCode {
             wasm,
             listen,
             admin,
-        } => compile(&defs, &out, wasm, listen, admin),
+            seal_key_file,
+        } => compile(&defs, &out, wasm, listen, admin, seal_key_file),
+        Command::Keygen { out } => keygen(out.as_deref()),
     };
     match result {
         Ok(msg) => {
             println!("{msg}");
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
+        Err(mut errors) => {
+            error::locate(&mut errors);
+            match format {
+                Format::Text => {
+                    for e in &errors {
+                        eprintln!("error: {e}");
+                    }
+                    eprintln!("{} error(s); nothing written", errors.len());
+                }
+                Format::Json => {
+                    let list: Vec<_> = errors.iter().map(DefError::to_json).collect();
+                    eprintln!("{}", serde_json::json!({ "errors": list }));
+                }
             }
-            eprintln!("{} error(s); nothing written", errors.len());
             ExitCode::FAILURE
         }
     }
 }
 
-fn load_and_lower(inputs: &[PathBuf]) -> Result<(defs::Defs, lower::Compiled), Vec<DefError>> {
+/// Loads and lowers the definitions; also returns the admin address
+/// (`--admin`, else `gateway.admin`), which backends must not reach.
+fn load_and_lower(
+    inputs: &[PathBuf],
+    admin: Option<String>,
+) -> Result<(defs::Defs, lower::Compiled, (String, u16)), Vec<DefError>> {
     let defs = defs::load(inputs)?;
-    let compiled = lower::lower(&defs)?;
-    Ok((defs, compiled))
+    let admin = pick_address(
+        admin,
+        defs.gateway.as_ref(),
+        |g| g.admin.as_ref(),
+        DEFAULT_ADMIN,
+        "admin",
+    );
+    // A bad admin address is reported with the definitions' own errors.
+    let (admin_host, admin_port) = match &admin {
+        Ok(a) => a.clone(),
+        Err(_) => split_host_port(DEFAULT_ADMIN).expect("default admin address is valid"),
+    };
+    let guard = ssrf::Admin {
+        ip: admin_host.parse().expect("split_host_port checked the IP"),
+        port: admin_port,
+    };
+    match (lower::lower(&defs, &guard), admin) {
+        (Ok(compiled), Ok(admin)) => Ok((defs, compiled, admin)),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), Ok(_)) => Err(e),
+        (Err(mut e), Err(a)) => {
+            e.extend(a);
+            Err(e)
+        }
+    }
+}
+
+const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+/// An address from its flag, else the `gateway` field, else the default.
+fn pick_address(
+    flag: Option<String>,
+    gateway: Option<&defs::Located<defs::GatewayDef>>,
+    field: impl Fn(&defs::GatewayDef) -> Option<&String>,
+    default: &str,
+    name: &str,
+) -> Result<(String, u16), Vec<DefError>> {
+    let (value, file) = match (flag, gateway.and_then(|g| field(&g.def))) {
+        (Some(v), _) => (v, None),
+        (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
+        (None, None) => (default.to_string(), None),
+    };
+    split_host_port(&value).map_err(|m| match file {
+        Some(f) => vec![DefError::new(&f, "gateway", name, m)],
+        None => vec![DefError::new(
+            Path::new("(command line)"),
+            "",
+            "",
+            format!("--{name}: {m}"),
+        )],
+    })
 }
 
 fn summary(c: &lower::Compiled) -> String {
@@ -207,8 +301,8 @@ fn new_app(name: &str) -> Result<String, Vec<DefError>> {
     ))
 }
 
-fn validate(inputs: &[PathBuf]) -> Result<String, Vec<DefError>> {
-    let (_, compiled) = load_and_lower(inputs)?;
+fn validate(inputs: &[PathBuf], admin: Option<String>) -> Result<String, Vec<DefError>> {
+    let (_, compiled, _) = load_and_lower(inputs, admin)?;
     Ok(format!("ok: {}", summary(&compiled)))
 }
 
@@ -218,36 +312,18 @@ fn compile(
     wasm: Option<PathBuf>,
     listen: Option<String>,
     admin: Option<String>,
+    seal_key_file: Option<PathBuf>,
 ) -> Result<String, Vec<DefError>> {
-    let (defs, compiled) = load_and_lower(inputs)?;
-    let gateway = defs.gateway.as_ref();
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
-    let pick = |flag: Option<String>,
-                field: Option<&String>,
-                default: &str,
-                name: &str|
-     -> Result<(String, u16), Vec<DefError>> {
-        let (value, file) = match (flag, field) {
-            (Some(v), _) => (v, None),
-            (None, Some(v)) => (v.clone(), gateway.map(|g| g.file.clone())),
-            (None, None) => (default.to_string(), None),
-        };
-        split_host_port(&value).map_err(|m| match file {
-            Some(f) => vec![DefError::new(&f, "gateway", name, m)],
-            None => cli_err(format!("--{name}: {m}")),
-        })
-    };
-    let (listen_host, listen_port) = pick(
+    check_out(inputs, out).map_err(cli_err)?;
+    let (defs, mut compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
+    let gateway = defs.gateway.as_ref();
+    let (listen_host, listen_port) = pick_address(
         listen,
-        gateway.and_then(|g| g.def.listen.as_ref()),
+        gateway,
+        |g| g.listen.as_ref(),
         "127.0.0.1:8080",
         "listen",
-    )?;
-    let (admin_host, admin_port) = pick(
-        admin,
-        gateway.and_then(|g| g.def.admin.as_ref()),
-        "127.0.0.1:9901",
-        "admin",
     )?;
 
     let wasm_src = wasm
@@ -262,6 +338,8 @@ fn compile(
             wasm_src.display()
         ))
     })?;
+
+    let sealed = seal_secrets(&mut compiled.plan, seal_key_file.as_deref()).map_err(cli_err)?;
 
     let io_err = |what: &Path, e: std::io::Error| cli_err(format!("{}: {e}", what.display()));
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
@@ -283,18 +361,135 @@ fn compile(
     );
     let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
 
-    for (name, bytes) in [
-        ("pylon_filter.wasm", wasm_bytes.as_slice()),
-        ("pylon.json", plan_pretty.as_bytes()),
-        ("envoy.yaml", envoy_yaml.as_bytes()),
-    ] {
+    for (name, bytes) in OUTPUTS.into_iter().zip([
+        wasm_bytes.as_slice(),
+        plan_pretty.as_bytes(),
+        envoy_yaml.as_bytes(),
+    ]) {
         write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
     }
     Ok(format!(
-        "compiled {} into {}",
+        "compiled {} into {}{}",
         summary(&compiled),
-        out_abs.join("envoy.yaml").display()
+        out_abs.join("envoy.yaml").display(),
+        sealed.map_or(String::new(), |id| format!(
+            "; secrets sealed with key {id}"
+        ))
     ))
+}
+
+/// Seals every secret of the plan (none in plaintext reaches envoy.yaml or
+/// config_dump) with the key from `key_file` or `$PYLON_SEAL_KEY`; returns
+/// the key's id, or `None` when the plan holds no secret and no key file
+/// was named.
+fn seal_secrets(plan: &mut plan::Plan, key_file: Option<&Path>) -> Result<Option<String>, String> {
+    let key = match key_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--seal-key-file {}: {e}", path.display()))
+            .and_then(|text| {
+                SealKey::from_base64(&text)
+                    .map_err(|e| format!("--seal-key-file {}: the key {e}", path.display()))
+            })?,
+        None if !seal::has_secrets(plan) => return Ok(None),
+        None => match std::env::var(seal::KEY_ENV) {
+            Ok(text) => {
+                SealKey::from_base64(&text).map_err(|e| format!("{} {e}", seal::KEY_ENV))?
+            }
+            Err(_) => {
+                return Err(format!(
+                    "apps and accounts hold secrets, which are sealed in the output: \
+                     set {} or pass --seal-key-file (make a key with `pylon keygen`)",
+                    seal::KEY_ENV
+                ))
+            }
+        },
+    };
+    let mut urandom =
+        std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
+    seal::seal_plan(plan, &key, || {
+        let mut nonce = [0u8; 24];
+        std::io::Read::read_exact(&mut urandom, &mut nonce).map(|_| nonce)
+    })
+    .map_err(|e| format!("/dev/urandom: {e}"))?;
+    // The filter's own check: the sealed plan opens with this key.
+    seal::open_plan(&mut plan.clone(), std::slice::from_ref(&key))?;
+    Ok(Some(key.id().to_string()))
+}
+
+/// `pylon keygen`: 32 bytes from the OS random source, base64.
+fn keygen(out: Option<&Path>) -> Result<String, Vec<DefError>> {
+    let err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| err(format!("/dev/urandom: {e}")))?;
+    let text = SealKey::text_of(&bytes);
+    let Some(path) = out else {
+        return Ok(text);
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes()))
+        .map_err(|e| err(format!("{}: {e}", path.display())))?;
+    Ok(format!(
+        "wrote seal key {} to {}",
+        SealKey::from_bytes(&bytes).id(),
+        path.display()
+    ))
+}
+
+/// The files `compile` writes into `--out`.
+const OUTPUTS: [&str; 3] = ["pylon_filter.wasm", "pylon.json", "envoy.yaml"];
+
+/// Refuses an output directory equal to or inside a definitions directory
+/// (the next run would read `envoy.yaml` back as definitions), or one where
+/// an output would overwrite a definition file.
+fn check_out(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
+    let out_abs = resolve(out);
+    for input in inputs {
+        let Ok(input_abs) = std::fs::canonicalize(input) else {
+            continue; // reported when the definitions are read
+        };
+        if input_abs.is_dir() && out_abs.starts_with(&input_abs) {
+            return Err(format!(
+                "--out {} is inside the definitions directory {}; write the output elsewhere",
+                out.display(),
+                input.display()
+            ));
+        }
+        if OUTPUTS.iter().any(|name| out_abs.join(name) == input_abs) {
+            return Err(format!(
+                "--out {}: the output would overwrite the definition file {}",
+                out.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symlinks and `..` resolved as far as it exists
+/// (the output directory may not exist yet), lexically beyond.
+fn resolve(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut real = PathBuf::new();
+    for c in abs.components() {
+        let next = real.join(c);
+        real = match (std::fs::canonicalize(&next), c) {
+            (Ok(p), _) => p,
+            (Err(_), Component::ParentDir) => {
+                real.pop();
+                real
+            }
+            (Err(_), Component::CurDir) => real,
+            (Err(_), _) => next,
+        };
+    }
+    real
 }
 
 /// Writes next to the target and renames, so a reader never sees half a file.

@@ -157,6 +157,13 @@ pub fn lower_params(
                 errs.push(at.err(&field("min_length"), "is greater than max_length"));
             }
         }
+        // `.nan` and `.inf` are YAML numbers, but the plan (JSON) would carry
+        // them as null: the bound would silently vanish.
+        for (name, bound) in [("min", p.min), ("max", p.max)] {
+            if bound.is_some_and(|b| !b.is_finite()) {
+                errs.push(at.err(&field(name), "must be a finite number"));
+            }
+        }
         if let (Some(lo), Some(hi)) = (p.min, p.max) {
             if lo > hi {
                 errs.push(at.err(&field("min"), "is greater than max"));

@@ -53,7 +53,12 @@ pub fn lower_throttles(
             },
         ));
         errs.extend(over("ip_limit", d.ip_limit, d.api_limit, "api_limit"));
+        // Huawei user guide §5.3.3: a special threshold is a positive integer.
+        let zero = |field: String, limit: u64| {
+            (limit == 0).then(|| err(&field, "must be a positive integer".into()))
+        };
         for (app, limit) in &d.special_apps {
+            errs.extend(zero(format!("special_apps.{app}"), *limit));
             errs.extend(over(
                 &format!("special_apps.{app}"),
                 Some(*limit),
@@ -68,6 +73,7 @@ pub fn lower_throttles(
             }
         }
         for (user, limit) in &d.special_users {
+            errs.extend(zero(format!("special_users.{user}"), *limit));
             errs.extend(over(
                 &format!("special_users.{user}"),
                 Some(*limit),

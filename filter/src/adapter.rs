@@ -16,7 +16,9 @@ use crate::gateway::{
 use crate::nonce::{self, SharedStore, Verdict};
 use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
+use crate::request_path;
 use crate::response::{self, GatewayError};
+use crate::slot_table;
 use crate::throttle::{self, Decision, Tally};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
@@ -48,14 +50,28 @@ impl RootContext for PylonRoot {
             .get_plugin_configuration()
             .ok_or_else(|| "no plugin configuration".to_string())
             .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
-            .and_then(|plan| Gateway::from_plan(&plan));
+            .and_then(|mut plan| {
+                // Secrets arrive sealed; the key is in Envoy's environment
+                // (host_env_keys), which WASI's environ exposes to the VM.
+                let keys = crate::seal::keys_from(|name| std::env::var(name).ok())?;
+                crate::seal::open_plan(&mut plan, &keys)?;
+                Gateway::from_plan(&plan).map(|gw| (plan, gw))
+            })
+            .and_then(|loaded| {
+                // Counter and nonce slots are keyed by a secret all workers
+                // share (WASI random_get, which Envoy provides).
+                let mut candidate = [0u8; slot_table::SECRET_LEN];
+                getrandom::fill(&mut candidate).map_err(|e| format!("no randomness: {e}"))?;
+                slot_table::install_secret(&HostStore(self), &candidate)?;
+                Ok(loaded)
+            });
         match loaded {
-            Ok(gw) => {
+            Ok((plan, gw)) => {
                 // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
-                if !gw.apps.is_empty() {
+                if !plan.apps.is_empty() {
                     nonce::prepare(&HostStore(self));
                 }
-                throttle::prepare(&HostStore(self));
+                throttle::prepare(&HostStore(self), &plan.throttles);
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -81,6 +97,7 @@ impl RootContext for PylonRoot {
             head: RequestHead::default(),
             state: State::Pending,
             auth_pending: false,
+            body_size: 0,
             app: None,
             account: None,
             client_ip: None,
@@ -127,6 +144,8 @@ struct PylonHttp {
     /// buffer filter, after this one, holds the request from the router
     /// until then; proxy-wasm cannot pause headers and still see the body.)
     auth_pending: bool,
+    /// The size of the body buffered so far while `auth_pending`.
+    body_size: usize,
     /// The authenticated app, for `$context.appId`.
     app: Option<u32>,
     /// The authenticated account (IAM-style APIs): the caller's identity.
@@ -140,6 +159,13 @@ struct PylonHttp {
     /// Why the parameters were refused, answered once authentication is
     /// done (so an unknown caller learns nothing about them).
     bad_parameters: Option<String>,
+}
+
+/// A full counter or nonce slot refused a request: say so, rate-limited.
+fn warn_full(now_ms: u64) {
+    if let Some(message) = slot_table::full_warning(now_ms) {
+        proxy_wasm::hostcalls::log(LogLevel::Warn, &message).ok();
+    }
 }
 
 /// The host's shared data (one store per Envoy process, all workers).
@@ -217,7 +243,8 @@ impl PylonHttp {
                     })?;
                 match caller.nonce_key {
                     Some(key) => {
-                        match nonce::check_and_record(&HostStore(self), &key, now_ms, MAX_SKEW_MS) {
+                        let store = HostStore(self);
+                        match nonce::check_and_record(&store, &key, now_ms, MAX_SKEW_MS) {
                             Verdict::Fresh => Ok(()),
                             Verdict::Replayed => Err(AuthFailure {
                                 error: GatewayError::AUTH_FAILURE,
@@ -227,6 +254,13 @@ impl PylonHttp {
                                 error: GatewayError::INTERNAL,
                                 detail: "nonce store busy".into(),
                             }),
+                            Verdict::Full => {
+                                warn_full(now_ms);
+                                Err(AuthFailure {
+                                    error: GatewayError::THROTTLED,
+                                    detail: "nonce store full".into(),
+                                })
+                            }
                         }
                     }
                     None => Ok(()),
@@ -295,11 +329,34 @@ impl PylonHttp {
                     changes.extend(CREDENTIALS.iter().map(|c| (*c, None)));
                 }
                 let all = self.head.rewritten(&changes);
-                self.set_http_request_headers(all);
+                self.set_http_request_headers_bytes(all);
             }
         }
         self.state = State::Forwarded(d.handle);
         Ok(d.handle)
+    }
+
+    /// The request held for its signature is complete (`body_size` bytes
+    /// buffered): authenticate, count, answer a held parameter error, then
+    /// forward. Every way a held request can end comes through here.
+    fn finish_held(&mut self, handle: ApiHandle) -> Action {
+        self.auth_pending = false;
+        let Some(gw) = self.gateway.clone() else {
+            return Action::Pause;
+        };
+        let body = match self.body_size {
+            0 => Vec::new(),
+            n => self.get_http_request_body(0, n).unwrap_or_default(),
+        };
+        if !self.authenticate(&gw, handle, &body) || !self.throttle(&gw, handle) {
+            return Action::Pause;
+        }
+        if let Some(detail) = self.bad_parameters.take() {
+            let err = GatewayError::BAD_PARAMETERS;
+            self.reply_error(gw.scope_of(handle), Some(handle), &err, &detail);
+            return Action::Pause;
+        }
+        self.proceed(&gw, handle)
     }
 
     /// After routing (and authentication): answer a mock, or let the
@@ -342,6 +399,10 @@ impl PylonHttp {
             Decision::Admit(t) => (true, t),
             Decision::Throttle(t) => (false, t),
             Decision::Busy => (false, Vec::new()),
+            Decision::Full => {
+                warn_full(now_ms);
+                (false, Vec::new())
+            }
         };
         if self.head.debug() {
             self.rate_tallies = tallies;
@@ -461,7 +522,13 @@ impl PylonHttp {
 
 impl HttpContext for PylonHttp {
     fn on_http_request_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
-        self.head = RequestHead::new(self.get_http_request_headers());
+        // Bytes: a value need not be UTF-8, and the SDK's text getters
+        // panic on one that is not (request_head.rs says what it means).
+        self.head = RequestHead::from_bytes(self.get_http_request_headers_bytes());
+        if let Some(err) = crate::limits::check(&self.head) {
+            self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
         if self.head.get(CLUSTER_HEADER).is_some() {
             self.set_http_request_header(CLUSTER_HEADER, None);
         }
@@ -473,8 +540,22 @@ impl HttpContext for PylonHttp {
             self.reply_error(ErrorScope::default(), None, &err, "");
             return Action::Pause;
         };
-        // Owned, so what routing matched can outlive the `&mut self` calls.
-        let path = self.head.path().to_owned();
+        if self.head.gateway_hops() > crate::request_head::MAX_HOPS {
+            let err = GatewayError::LOOP_DETECTED;
+            self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
+        // Routing reads the normalised path; signatures read `:path` as
+        // sent (request_path.rs). Owned, so what routing matched can
+        // outlive the `&mut self` calls.
+        let path = match request_path::normalize_target(self.head.path()) {
+            Ok(p) => p.into_owned(),
+            Err(_) => {
+                let err = GatewayError::BAD_REQUEST;
+                self.reply_error(ErrorScope::default(), None, &err, "");
+                return Action::Pause;
+            }
+        };
         let req = Request {
             method: self.head.method(),
             host: self.head.authority(),
@@ -573,24 +654,23 @@ impl HttpContext for PylonHttp {
             return Action::Continue;
         }
         // Buffer until the whole body is in (Envoy answers 413 past the
-        // route's buffer limit, which is the gateway's body limit).
+        // route's buffer limit, which is the gateway's body limit). A body
+        // followed by trailers ends in `on_http_request_trailers`.
+        self.body_size = size;
         if !end_of_stream {
             return Action::Pause;
         }
-        self.auth_pending = false;
-        let Some(gw) = self.gateway.clone() else {
-            return Action::Pause;
-        };
-        let body = self.get_http_request_body(0, size).unwrap_or_default();
-        if !self.authenticate(&gw, handle, &body) || !self.throttle(&gw, handle) {
-            return Action::Pause;
+        self.finish_held(handle)
+    }
+
+    /// A request that ends with trailers (HTTP/2, HTTP/1.1 chunked) ends
+    /// here, after a body or with none: it meets the same checks as one
+    /// whose body ends the stream.
+    fn on_http_request_trailers(&mut self, _n: usize) -> Action {
+        match self.state {
+            State::Forwarded(handle) if self.auth_pending => self.finish_held(handle),
+            _ => Action::Continue,
         }
-        if let Some(detail) = self.bad_parameters.take() {
-            let err = GatewayError::BAD_PARAMETERS;
-            self.reply_error(gw.scope_of(handle), Some(handle), &err, &detail);
-            return Action::Pause;
-        }
-        self.proceed(&gw, handle)
     }
 
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> Action {
@@ -606,17 +686,27 @@ impl HttpContext for PylonHttp {
                 self.set_http_response_header(t.dimension.header(), Some(&t.header_value()));
             }
         }
+        // The Alibaba gateway sends X-Ca-Request-Id on every reply (Alibaba
+        // quick start, request id); Alibaba-style callers look for it.
+        if self.aliyun_caller() {
+            self.set_http_response_header("x-ca-request-id", Some(self.head.request_id()));
+        }
         // Seed §5.2.2: the backend's own CORS headers win.
         let cors_api = self.gateway.as_ref().is_some_and(|gw| gw.cors(handle));
-        if cors_api && self.get_http_response_header(cors::ALLOW_ORIGIN).is_none() {
+        // Bytes: a backend's header value need not be UTF-8.
+        if cors_api
+            && self
+                .get_http_response_header_bytes(cors::ALLOW_ORIGIN)
+                .is_none()
+        {
             self.set_http_response_header(cors::ALLOW_ORIGIN, Some("*"));
         }
         // Envoy's replies on a backend's behalf are all errors, so a success
         // needs no further look. (Checking the status first is measured to
         // save ~2 µs per request: property reads are far dearer than headers.)
         let status: u16 = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse().ok())
+            .get_http_response_header_bytes(":status")
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
             .unwrap_or(502);
         if status < 400 {
             return Action::Continue;

@@ -35,6 +35,9 @@ impl Algorithm {
     }
 }
 
+/// Headers every signature covers, one fixed line each, in this order.
+pub const FIXED_LINES: [&str; 4] = ["accept", "content-md5", "content-type", "date"];
+
 /// Headers that have fixed lines and never appear in the signed block.
 const FIXED: [&str; 6] = [
     "x-ca-signature",
@@ -119,7 +122,7 @@ pub fn string_to_sign<'h>(
     let mut out = String::with_capacity(256);
     out.push_str(&method.to_ascii_uppercase());
     out.push('\n');
-    for fixed in ["accept", "content-md5", "content-type", "date"] {
+    for fixed in FIXED_LINES {
         out.push_str(header(fixed).unwrap_or(""));
         out.push('\n');
     }

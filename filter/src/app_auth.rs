@@ -245,6 +245,11 @@ impl Apps {
             .unwrap_or("")
             .split(',')
             .collect();
+        let signed = names.iter().map(|n| n.trim().to_ascii_lowercase());
+        let fixed = aliyun_sign::FIXED_LINES.iter().map(|n| n.to_string());
+        if signed.chain(fixed).any(|n| head.is_opaque(&n)) {
+            return Err(fail("a signed header is not valid UTF-8"));
+        }
         let lookup = |name: &str| head.get(name);
         let secret = &self.apps[app as usize].secret;
         let mut first = None;
@@ -306,12 +311,10 @@ impl Apps {
         let lookup = |name: &str| header_values(head, name);
         // SDKs differ: some use the header's value even for an empty body,
         // some the empty-body hash; `+` in a query is a `+` or a space.
-        let body_hash = huawei_sign::sha256_hex(body);
-        let hashes: Vec<&str> = match head.get("x-sdk-content-sha256") {
-            Some(declared) if body.is_empty() => vec![declared, huawei_sign::EMPTY_BODY_HASH],
-            Some(declared) => vec![declared],
-            None => vec![&body_hash],
-        };
+        if auth.signed_headers.iter().any(|h| head.is_opaque(h)) {
+            return Err(fail("a signed header is not valid UTF-8"));
+        }
+        let hashes = payload_hashes(head, &auth.signed_headers, body).map_err(fail)?;
         let pluses: &[Plus] = if query.contains('+') {
             &[Plus::Literal, Plus::Space]
         } else {
@@ -326,7 +329,7 @@ impl Apps {
                     path,
                     query,
                     signed_headers: &auth.signed_headers,
-                    payload_hash: hash,
+                    payload_hash: hash.as_ref(),
                 };
                 let canonical = huawei_sign::canonical_request(&req, lookup, *plus);
                 let sts = huawei_sign::string_to_sign(date, &canonical);
@@ -347,6 +350,41 @@ impl Apps {
             "verify signature fail".to_string()
         };
         Err(fail(&detail))
+    }
+}
+
+/// The payload hashes a Huawei signature may cover. The body a signature
+/// covers is the body received: a declared `X-Sdk-Content-Sha256` must be
+/// its SHA-256, so nobody can pair a seen signature with another body. The
+/// one exception is `UNSIGNED-PAYLOAD` (the body is deliberately not
+/// covered), which counts only when the header is itself signed; unsigned,
+/// the header is ignored and the body's own hash is used.
+fn payload_hashes<'h>(
+    head: &'h RequestHead,
+    signed_headers: &[&str],
+    body: &[u8],
+) -> Result<Vec<Cow<'h, str>>, &'static str> {
+    let body_hash = huawei_sign::sha256_hex(body);
+    let declared = match head.get("x-sdk-content-sha256") {
+        None => return Ok(vec![Cow::Owned(body_hash)]),
+        Some(d) => d.trim(),
+    };
+    if declared == huawei_sign::UNSIGNED_PAYLOAD {
+        if !signed_headers.contains(&"x-sdk-content-sha256") {
+            return Ok(vec![Cow::Owned(body_hash)]);
+        }
+        // SDKs differ on an empty body: some sign the header's value, some
+        // the empty-body hash.
+        return Ok(if body.is_empty() {
+            vec![Cow::Borrowed(declared), Cow::Owned(body_hash)]
+        } else {
+            vec![Cow::Borrowed(declared)]
+        });
+    }
+    if declared.eq_ignore_ascii_case(&body_hash) {
+        Ok(vec![Cow::Borrowed(declared)])
+    } else {
+        Err("X-Sdk-Content-Sha256 does not match the body")
     }
 }
 
@@ -497,6 +535,64 @@ mod tests {
             ),
         ));
         RequestHead::new(all)
+    }
+
+    #[test]
+    fn a_declared_payload_hash_must_be_the_bodys() {
+        let h = |pairs: &[(&str, &str)]| RequestHead::from_pairs(pairs);
+        let body = b"pay 1";
+        let sha = huawei_sign::sha256_hex(body);
+        let hashes = |head: &RequestHead, signed: &[&str], body: &[u8]| {
+            payload_hashes(head, signed, body).map(|v| v.iter().map(|c| c.to_string()).collect())
+        };
+        let ok = |v: &[&str]| Ok::<Vec<String>, &str>(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(hashes(&h(&[]), &[], body), ok(&[&sha]));
+        let declared = h(&[("x-sdk-content-sha256", &sha)]);
+        assert_eq!(hashes(&declared, &[], body), ok(&[&sha]));
+        assert!(hashes(&declared, &[], b"pay 1000000").is_err());
+        assert!(hashes(&declared, &[], b"").is_err());
+        let upper = h(&[("x-sdk-content-sha256", &sha.to_uppercase())]);
+        assert_eq!(hashes(&upper, &[], body), ok(&[&sha.to_uppercase()]));
+        // UNSIGNED-PAYLOAD counts only when the header is signed.
+        let unsigned = h(&[("x-sdk-content-sha256", "UNSIGNED-PAYLOAD")]);
+        let names = ["x-sdk-content-sha256"];
+        assert_eq!(hashes(&unsigned, &names, body), ok(&["UNSIGNED-PAYLOAD"]));
+        assert_eq!(hashes(&unsigned, &[], body), ok(&[&sha]));
+        assert_eq!(
+            hashes(&unsigned, &names, b""),
+            ok(&["UNSIGNED-PAYLOAD", EMPTY_BODY_HASH])
+        );
+    }
+
+    #[test]
+    fn a_signature_with_a_declared_hash_does_not_cover_another_body() {
+        let a = apps();
+        let body = b"{\"pay\":1}";
+        let sha = huawei_sign::sha256_hex(body);
+        let head = signed_head(
+            "POST",
+            "/pay",
+            vec![("x-sdk-content-sha256", &sha)],
+            body,
+            "s3cret",
+        );
+        assert_eq!(auth(&a, &head, body, NOW), Ok(0));
+        let swapped = auth(&a, &head, b"{\"pay\":1000000}", NOW).unwrap_err();
+        assert_eq!(swapped.error, GatewayError::AUTH_FAILURE);
+    }
+
+    #[test]
+    fn a_signed_header_that_is_not_utf8_fails_the_signature() {
+        let a = apps();
+        let head = signed_head("GET", "/x", vec![("x-odd", "ok")], b"", "s3cret");
+        assert_eq!(auth(&a, &head, b"", NOW), Ok(0));
+        let mut raw: Vec<(String, Vec<u8>)> = head
+            .raw()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        raw.iter_mut().find(|(k, _)| k == "x-odd").unwrap().1 = b"\xff".to_vec();
+        let err = auth(&a, &RequestHead::from_bytes(raw), b"", NOW).unwrap_err();
+        assert_eq!(err.error, GatewayError::AUTH_FAILURE);
     }
 
     #[test]

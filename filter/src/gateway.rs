@@ -18,6 +18,7 @@ use crate::policy::{Conditions, Facts, MAX_POLICIES};
 use crate::request_head::RequestHead;
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
+use crate::slot_table::Part;
 use crate::throttle::{Counter, Dimension};
 
 /// Every group has a response set of this name.
@@ -189,22 +190,15 @@ impl Gateway {
         if plan.stages.len() > MAX_STAGES {
             return Err(format!("more than {MAX_STAGES} environments"));
         }
-        let stages: HashMap<String, u16> = plan
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u16))
-            .collect();
-        // Per-stage tables have one slot per distinct name.
-        if let Some((_, dup)) = plan
-            .stages
-            .iter()
-            .enumerate()
-            .find(|(i, s)| stages[*s] as usize != *i)
-        {
-            return Err(format!("environment {dup} is listed twice"));
+        // Per-stage tables are sized by the map: a repeated name would leave
+        // an index past their end.
+        let mut stages: HashMap<String, u16> = HashMap::with_capacity(plan.stages.len());
+        for (i, s) in plan.stages.iter().enumerate() {
+            if stages.insert(s.clone(), i as u16).is_some() {
+                return Err(format!("environment {s} is listed twice"));
+            }
         }
-        // Rate windows divide the clock.
+        // Counters divide by their window.
         if let Some(t) = plan.throttles.iter().find(|t| t.window_ms == 0) {
             return Err(format!("throttle {}: window of 0 ms", t.name));
         }
@@ -415,8 +409,10 @@ impl Gateway {
                 limit: self.default_limit,
                 window_ms: 1000,
                 label: "1 second".into(),
+                part: Part::Plan,
             }];
         };
+        let policy = t;
         let t = &self.throttles[t as usize];
         // A shared policy counts all its APIs together; a basic one per API
         // and environment.
@@ -434,6 +430,13 @@ impl Gateway {
             limit,
             window_ms: t.window_ms,
             label: t.label.clone(),
+            // Callers choose their addresses, not apps or accounts (those
+            // come from the plan): addresses get the policy's own region.
+            part: if dimension == Dimension::Ip {
+                Part::Policy(policy)
+            } else {
+                Part::Plan
+            },
         };
         let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
         if let Some(account) = account {
@@ -445,7 +448,12 @@ impl Gateway {
             out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
         }
         if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
-            out.push(counter(Dimension::Ip, &format!("ip:{ip}"), l));
+            // `::ffff:a.b.c.d` is the client a.b.c.d, as for IP policies.
+            let who = match ip.parse::<IpAddr>() {
+                Ok(addr) => format!("ip:{}", addr.to_canonical()),
+                Err(_) => format!("ip:{ip}"),
+            };
+            out.push(counter(Dimension::Ip, &who, l));
         }
         out
     }
@@ -964,6 +972,64 @@ mod tests {
         assert_eq!((reply.status, reply.body.as_str()), (410, "gone TEST"));
     }
 
+    /// A hostile or corrupt plan is refused with an error: loading never
+    /// panics (the listener would then fail open to a crash loop).
+    #[test]
+    fn hostile_plans_are_refused_without_panicking() {
+        let mut p = plan();
+        p.stages = vec![RELEASE.into(), "TEST".into(), "TEST".into()];
+        assert!(Gateway::from_plan(&p).unwrap_err().contains("TEST"));
+
+        let mut p = plan();
+        p.stages.clear();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.stages = (0..=MAX_STAGES).map(|i| format!("S{i}")).collect();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.throttles.push(ThrottlePlan {
+            name: "t".into(),
+            window_ms: 0,
+            label: "0 second".into(),
+            api_limit: 1,
+            user_limit: None,
+            app_limit: None,
+            ip_limit: None,
+            shared: false,
+            special_apps: BTreeMap::new(),
+            special_users: BTreeMap::new(),
+        });
+        assert!(Gateway::from_plan(&p).unwrap_err().contains("window"));
+
+        let mut p = plan();
+        p.groups[0].apis[0].response = "nope".into();
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .throttles
+            .insert(RELEASE.into(), "missing".into());
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .acls
+            .insert("NOPE".into(), vec!["missing".into()]);
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0]
+            .authorized
+            .insert(RELEASE.into(), vec!["missing".into()]);
+        assert!(Gateway::from_plan(&p).is_err());
+
+        let mut p = plan();
+        p.groups[0].apis[0].path = "no-slash{".into();
+        assert!(Gateway::from_plan(&p).is_err());
+    }
+
     #[test]
     fn rejects_unknown_plan_version_and_missing_default_set() {
         let mut p = plan();
@@ -974,36 +1040,34 @@ mod tests {
         assert!(Gateway::from_plan(&p).is_err());
     }
 
-    /// Loading refuses what it cannot serve instead of panicking (fuzz target
-    /// `plan`, docs/FUZZING.md): per-stage tables were sized by distinct
-    /// stage names, so a stage listed twice indexed past them.
     #[test]
-    fn rejects_a_stage_listed_twice() {
-        let mut p = plan();
-        p.stages.push("TEST".into());
-        assert!(matches!(Gateway::from_plan(&p), Err(e) if e.contains("TEST")));
-    }
-
-    /// (docs/FUZZING.md) A 0 ms throttling window loaded, then the first
-    /// request counted against it divided by zero.
-    #[test]
-    fn rejects_a_throttle_window_of_zero() {
+    fn ip_counters_are_the_policy_s_and_count_mapped_addresses_as_ipv4() {
         let mut p = plan();
         p.throttles.push(ThrottlePlan {
-            name: "t".into(),
-            window_ms: 0,
-            label: "0 seconds".into(),
-            api_limit: 1,
+            name: "ips".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 100,
             user_limit: None,
             app_limit: None,
-            ip_limit: None,
+            ip_limit: Some(3),
             shared: false,
             special_apps: BTreeMap::new(),
             special_users: BTreeMap::new(),
         });
         p.groups[0].apis[0]
             .throttles
-            .insert(RELEASE.into(), "t".into());
-        assert!(matches!(Gateway::from_plan(&p), Err(e) if e.contains("window")));
+            .insert(RELEASE.into(), "ips".into());
+        let gw = Gateway::from_plan(&p).unwrap();
+        let h = gw
+            .route(&req("x", "GET", "/items/1", RELEASE))
+            .unwrap()
+            .handle;
+        let of = |ip| gw.counters(h, None, None, Some(ip));
+        let mapped = of("::ffff:198.51.100.77");
+        assert_eq!(mapped, of("198.51.100.77"));
+        assert_ne!(of("2001:db8::1")[1].key, mapped[1].key);
+        assert_eq!(mapped[0].part, Part::Plan, "the API limit");
+        assert_eq!(mapped[1].part, Part::Policy(0), "the addresses");
     }
 }

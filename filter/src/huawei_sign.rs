@@ -16,6 +16,9 @@ pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 pub const EMPTY_BODY_HASH: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// `X-Sdk-Content-Sha256` value of a signature that leaves the body out.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
 /// The signature's clock window (seed: 15 minutes either way).
 pub const MAX_SKEW_SECS: u64 = 15 * 60;
 

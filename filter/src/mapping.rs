@@ -256,6 +256,13 @@ impl Mapping {
             }
         }
         if !req.remainder.is_empty() {
+            // The remainder goes on as sent, so it is held to the rule of a
+            // path parameter: no segment may climb out of the backend path,
+            // encoded (`..%2f`, `%2e%2e`, `%5c`) or not.
+            for seg in req.remainder.split('/').filter(|s| !s.is_empty()) {
+                let v = percent::decode_path(seg).ok_or_else(|| not_utf8("path"))?;
+                check_segment(&v, "path")?;
+            }
             if path.ends_with('/') {
                 path.pop();
             }
@@ -556,6 +563,41 @@ mod tests {
         );
         for bad in ["a%2Fb", "%2e%2E", "a%5cb", "%FF"] {
             assert!(build(&m, &d, &[bad], "", &[]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_remainder_cannot_climb_out_of_the_backend_path() {
+        let d: [Param; 0] = [];
+        let m = Mapping::compile("/assets", &[], &d, RequestMode::default()).unwrap();
+        let head = RequestHead::default();
+        let q = Query::parse("");
+        let values: Values = Vec::new();
+        let with = |remainder: &'static str| {
+            let req = Incoming {
+                values: &values,
+                path_params: &[],
+                remainder,
+                query: &q,
+                head: &head,
+            };
+            m.build(&d, &req, &System::default())
+        };
+        assert_eq!(
+            with("/css/a%20b.css").unwrap().path,
+            "/assets/css/a%20b.css"
+        );
+        assert_eq!(with("/css/").unwrap().path, "/assets/css/");
+        for bad in [
+            "/..%2f..%2fadmin",
+            "/..%2F..%2Fadmin",
+            "/%2e%2E/x",
+            "/a/..",
+            "/a%5c..%5cb",
+            "/a\\b",
+            "/%FF",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
         }
     }
 

@@ -170,6 +170,11 @@ impl Param {
         query: &Query<'a>,
         head: &'a RequestHead,
     ) -> Result<Option<Cow<'a, str>>, Invalid> {
+        // A header value that is not UTF-8 is not "absent" (its default
+        // would stand in for it while the bytes went on): it is refused.
+        if self.location == Location::Header && head.is_opaque(&self.name) {
+            return Err(self.invalid("is not valid UTF-8"));
+        }
         let Some(raw) = self.raw(path, query, head) else {
             if self.required {
                 return Err(self.invalid("is required"));

@@ -46,9 +46,13 @@ impl Test {
             Some(ConditionTest::Equal) => Test::Equal(one()?),
             Some(ConditionTest::Enum) if !values.is_empty() => Test::Enum(values.to_vec()),
             Some(ConditionTest::Enum) => return Err("enum needs at least one value".into()),
-            Some(ConditionTest::Pattern) => {
-                Test::Pattern(Regex::new(&one()?).map_err(|e| format!("bad pattern: {e}"))?)
-            }
+            // The whole value must be one the expression matches (Huawei
+            // user guide §5.2.1, policy backend conditions: `[0-5]` is a
+            // range of values, so `35` does not match it).
+            Some(ConditionTest::Pattern) => Test::Pattern(
+                Regex::new(&format!("^(?:{})$", one()?))
+                    .map_err(|e| format!("bad pattern: {e}"))?,
+            ),
             None => return Err("needs a condition type (equal, enum or pattern)".into()),
         })
     }
@@ -177,7 +181,7 @@ mod tests {
             cond(
                 ConditionOn::ReqPath,
                 Some(ConditionTest::Pattern),
-                &["^/v1/"],
+                &["/v1/.*"],
             ),
             cond(ConditionOn::ReqMethod, Some(ConditionTest::Equal), &["GET"]),
         ];
@@ -192,6 +196,29 @@ mod tests {
         assert!(!all.hold(&facts(&vip, "192.0.2.7", "/v2/a")));
         assert!(!all.hold(&facts(&vip, "192.0.2.8", "/v1/a")));
         assert!(any.needs_source_ip());
+    }
+
+    #[test]
+    fn a_pattern_must_match_the_whole_value() {
+        let index = |n: &str| (n == "n").then_some(0);
+        let plan = [cond(
+            ConditionOn::Param("n".into()),
+            Some(ConditionTest::Pattern),
+            &["[0-5]"],
+        )];
+        let c = Conditions::compile(Effect::Any, &plan, index).unwrap();
+        let holds = |v: &'static str| c.hold(&facts(&[Some(Cow::Borrowed(v))], "", "/"));
+        assert!(holds("3"));
+        assert!(!holds("35") && !holds("a3") && !holds(""));
+        // Alternatives are anchored as a whole, not just the first and last.
+        let plan = [cond(
+            ConditionOn::Param("n".into()),
+            Some(ConditionTest::Pattern),
+            &["a|b"],
+        )];
+        let c = Conditions::compile(Effect::Any, &plan, index).unwrap();
+        let holds = |v: &'static str| c.hold(&facts(&[Some(Cow::Borrowed(v))], "", "/"));
+        assert!(holds("a") && holds("b") && !holds("ab") && !holds("xb"));
     }
 
     #[test]

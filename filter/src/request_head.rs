@@ -1,44 +1,78 @@
 //! The request's headers as one list, fetched with a single host call
 //! instead of one call per header (each call crosses the Wasm boundary
 //! twice). Lookups scan the short list; nothing is copied.
+//!
+//! Values arrive as bytes. HTTP allows any octet but CTLs in a field value,
+//! so a value need not be UTF-8; such a value is kept as bytes ("opaque"):
+//! - it is forwarded to the backend untouched;
+//! - the gateway never reads it as text: `get` and `all` skip it, and the
+//!   places that must not treat it as absent ask `is_opaque` (a signed
+//!   header fails the signature, a declared header parameter is refused).
+
+/// What this gateway's Envoy appends to `Via` (see `gateway_hops`).
+pub const VIA: &str = "pylon";
+
+/// More passes than this through Pylon gateways is a loop (the products
+/// answer APIG.0612 beyond 10 levels of nesting).
+pub const MAX_HOPS: usize = 10;
+
+/// A header value: text, or the bytes of a value that is not UTF-8.
+type Value = Result<String, Vec<u8>>;
 
 /// A request's headers, names lower-case as Envoy hands them over.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    headers: Vec<(String, String)>,
+    headers: Vec<(String, Value)>,
 }
 
 impl RequestHead {
+    /// The headers as the host hands them over. Valid UTF-8 (nearly every
+    /// value) becomes text without a copy.
+    pub fn from_bytes(headers: Vec<(String, Vec<u8>)>) -> RequestHead {
+        let headers = headers
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v).map_err(|e| e.into_bytes())))
+            .collect();
+        RequestHead { headers }
+    }
+
+    /// A head from text values (tests, tools and fuzzers).
     pub fn new(headers: Vec<(String, String)>) -> RequestHead {
+        let headers = headers.into_iter().map(|(k, v)| (k, Ok(v))).collect();
         RequestHead { headers }
     }
 
     /// For tests: a head from `(name, value)` pairs.
     #[cfg(test)]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> RequestHead {
-        RequestHead::new(
+        RequestHead::from_bytes(
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
                 .collect(),
         )
     }
 
-    /// The first value of a header.
+    /// The first value of a header, if it is text.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .and_then(|(_, v)| v.as_deref().ok())
     }
 
-    /// Every value of a header, in order.
+    /// Every text value of a header, in order.
     pub fn all<'a>(&'a self, name: &str) -> Vec<&'a str> {
         self.headers
             .iter()
             .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .filter_map(|(_, v)| v.as_deref().ok())
             .collect()
+    }
+
+    /// Whether some value of the header is not UTF-8.
+    pub fn is_opaque(&self, name: &str) -> bool {
+        self.headers.iter().any(|(k, v)| k == name && v.is_err())
     }
 
     /// Every header name, in order (repeated names repeat).
@@ -46,22 +80,23 @@ impl RequestHead {
         self.headers.iter().map(|(k, _)| k.as_str())
     }
 
+    /// Every header as bytes, in order: for limits that count bytes.
+    pub fn raw(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), bytes(v)))
+    }
+
     /// The headers with `changes` applied in order: each removes every
     /// header of its name, then adds its value if it has one. For replacing
-    /// the whole map in one host call.
+    /// the whole map in one host call; opaque values pass through as bytes.
     pub fn rewritten<'a>(
         &'a self,
         changes: &[(&'a str, Option<&'a str>)],
-    ) -> Vec<(&'a str, &'a str)> {
-        let mut out: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+    ) -> Vec<(&'a str, &'a [u8])> {
+        let mut out: Vec<(&str, &[u8])> = self.raw().collect();
         for (name, value) in changes {
             out.retain(|(k, _)| k != name);
             if let Some(v) = value {
-                out.push((name, v));
+                out.push((name, v.as_bytes()));
             }
         }
         out
@@ -96,8 +131,25 @@ impl RequestHead {
             .is_some_and(|m| m.eq_ignore_ascii_case("debug"))
     }
 
+    /// How many Pylon gateways this request has passed, this one included:
+    /// Envoy appends `Via: pylon` on each pass (the bootstrap sets `via`).
+    pub fn gateway_hops(&self) -> usize {
+        self.all("via")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|hop| hop.trim() == VIA)
+            .count()
+    }
+
     pub fn content_length(&self) -> Option<u64> {
         self.get("content-length")?.trim().parse().ok()
+    }
+}
+
+fn bytes(v: &Value) -> &[u8] {
+    match v {
+        Ok(text) => text.as_bytes(),
+        Err(raw) => raw,
     }
 }
 
@@ -147,7 +199,8 @@ mod tests {
             ("x-b", None),
             ("x-b", Some("B")),
         ]);
-        assert_eq!(out, vec![(":path", "/b"), ("x-c", "c"), ("x-b", "B")]);
+        let expected: Vec<(&str, &[u8])> = vec![(":path", b"/b"), ("x-c", b"c"), ("x-b", b"B")];
+        assert_eq!(out, expected);
     }
 
     #[test]
@@ -156,5 +209,34 @@ mod tests {
         assert_eq!(h.content_length(), None);
         assert!(!h.debug());
         assert_eq!((h.stage(), h.method()), (None, ""));
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_kept_as_bytes_and_never_read_as_text() {
+        let h = RequestHead::from_bytes(vec![
+            (":path".into(), b"/a".to_vec()),
+            ("x-junk".into(), b"\xff\xfe".to_vec()),
+            ("x-mixed".into(), b"ok".to_vec()),
+            ("x-mixed".into(), b"\xc3".to_vec()),
+        ]);
+        assert_eq!(h.get("x-junk"), None);
+        assert!(h.is_opaque("x-junk") && h.is_opaque("x-mixed"));
+        assert!(!h.is_opaque(":path") && !h.is_opaque("x-absent"));
+        assert_eq!(h.all("x-mixed"), vec!["ok"]);
+        // Forwarded byte for byte when the map is replaced.
+        let out = h.rewritten(&[(":path", Some("/b"))]);
+        assert!(out.contains(&("x-junk", b"\xff\xfe".as_slice())));
+        assert!(out.contains(&("x-mixed", b"\xc3".as_slice())));
+    }
+
+    #[test]
+    fn counts_passes_through_pylon_gateways() {
+        assert_eq!(head(&[]).gateway_hops(), 0);
+        let h = head(&[
+            ("via", "1.1 cdn, pylon"),
+            ("via", " pylon ,pylonx"),
+            ("via", "pylon"),
+        ]);
+        assert_eq!(h.gateway_hops(), 3);
     }
 }

@@ -212,3 +212,23 @@ def test_replay_across_workers_is_refused(gw):
         if len(used) == 2:
             return  # the replays reached both workers and were still refused
     pytest.fail("connections never spread over both workers")
+
+
+def test_request_id_on_every_reply(gw):
+    # The Alibaba gateway sends X-Ca-Request-Id on successes too, not only
+    # on its own errors; SDK users log it.
+    r = send(gw, capture(gw, "GET", "/items/ok"))
+    assert r.status == 200, r.body
+    assert r.header("x-request-id")
+    assert r.header("x-ca-request-id") == r.header("x-request-id")
+
+
+def test_signature_covers_the_path_as_sent(gw):
+    # Java's URL encoder sends `%7E` for `~`; the SDK signs the path as it
+    # goes on the wire. Routing normalises (`%41` is `A`), the signature
+    # is checked against what was sent.
+    r = sdk(gw, "call", "GET", "/items/%7Et%41")
+    assert r["status"] == 200, r
+    assert r["body"]["path"] == "/be/items/~tA"
+    req = capture(gw, "GET", "/items/%7Et%41")
+    assert req["path"] == "/items/%7Et%41", "the SDK sends the path as given"

@@ -46,7 +46,7 @@ apis:
       - name: by-path-or-region
         effect: any
         conditions:
-          - {{system: reqPath, type: pattern, value: "^/r/9"}}
+          - {{system: reqPath, type: pattern, value: "/r/9[0-9]*"}}
           - {{param: X-Region, type: equal, value: us}}
         backend:
           http: {{address: "{default}", path: /path-or-region, timeout: 300}}
@@ -144,6 +144,10 @@ def test_all_needs_every_condition(gw):
 def test_any_needs_one_condition_and_defaults_count(gw):
     # reqPath pattern alone.
     assert where(gw.request("GET", "/r/99"))[2] == "/path-or-region"
+    # A pattern must match the whole value (Huawei user guide §5.2.1):
+    # /r/19 contains a match of /r/9[0-9]* but is not one.
+    assert where(gw.request("GET", "/r/19"))[2] == "/default/19"
+    assert where(gw.request("GET", "/r/9x"))[2] == "/default/9x"
     # The header parameter alone.
     assert where(gw.request("GET", "/r/1", {"X-Region": "us"}))[2] == "/path-or-region"
     # Its default (eu) does not match.
