@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
             return reply(gw, &head, scope, &err, "");
         }
     }
-    let store = Memory::default();
+    let store = Memory::keyed();
     let (mut app, mut account) = (None, None);
     match gw.auth_of(handle) {
         AuthKind::None => {}

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(gw) = Gateway::from_plan(&plan) else {
         return;
     };
-    let store = Memory::default();
+    let store = Memory::keyed();
     let hosts: Vec<&str> = plan
         .groups
         .iter()

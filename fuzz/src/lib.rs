@@ -294,6 +294,17 @@ pub struct Memory {
     data: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>>,
 }
 
+impl Memory {
+    /// A store holding the deployment secret, as the filter installs it at
+    /// start; without it every count and nonce check is refused as busy.
+    pub fn keyed() -> Memory {
+        use pylon_filter::slot_table::{install_secret, SECRET_LEN};
+        let m = Memory::default();
+        install_secret(&m, &[7; SECRET_LEN]).expect("a fresh store takes the secret");
+        m
+    }
+}
+
 impl pylon_filter::shared_store::SharedStore for Memory {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         match self.data.borrow().get(key) {
