@@ -75,6 +75,15 @@ impl RequestHead {
         self.headers.iter().any(|(k, v)| k == name && v.is_err())
     }
 
+    /// Whether the header is sent more than once (text or not).
+    pub fn repeated(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .nth(1)
+            .is_some()
+    }
+
     /// Every header name, in order (repeated names repeat).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.headers.iter().map(|(k, _)| k.as_str())
@@ -187,6 +196,7 @@ mod tests {
         assert!(h.debug());
         assert_eq!(h.content_length(), Some(12));
         assert_eq!(h.all("accept"), vec!["a", "b"]);
+        assert!(h.repeated("accept") && !h.repeated("x-stage") && !h.repeated("x-absent"));
     }
 
     #[test]

@@ -1,0 +1,152 @@
+"""An attacker's view of the request path, on the real Envoy with the real
+filter: whatever a caller adds beside valid credentials — a stray key, a
+second value of a signed header or query key, a repeated credential — the
+backend never sees an identity or a value the signature did not vouch for."""
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import time
+
+import pytest
+
+from conftest import gateway_with_backend
+from test_app_auth_huawei import send, signed
+
+KEY, SECRET = "redAttackerKey01", "red-attacker-secret-0001"
+VICTIM_KEY, VICTIM_SECRET = "redVictimKey0001", "red-victim-secret-00001"
+AK, SK = "REDATTACKERAK01", "red-attacker-sk-000001"
+VICTIM_AK, VICTIM_SK = "REDVICTIMAK0001", "red-victim-sk-00000001"
+
+DEFS = """
+groups:
+  - name: g
+    default: true
+apis:
+  - name: who
+    group: g
+    method: POST
+    path: /who
+    auth: app
+    backend:
+      http: {{address: "{backend}", path: /be/who}}
+      params:
+        - {{name: X-App-Id, in: header, system: appId}}
+    publish: [RELEASE]
+  - name: iam-who
+    group: g
+    method: POST
+    path: /iam-who
+    auth: iam
+    backend:
+      http: {{address: "{backend}", path: /be/iam-who}}
+      params:
+        - {{name: X-Account, in: header, system: account}}
+    publish: [RELEASE]
+  - {{name: ali, group: g, method: GET, path: /ali, auth: app,
+     backend: {{http: {{address: "{backend}", path: /be/ali}}}}, publish: [RELEASE]}}
+apps:
+  - name: attacker
+    key: {key}
+    secret: "{secret}"
+    authorizations:
+      - {{group: g, api: who, environments: [RELEASE]}}
+      - {{group: g, api: ali, environments: [RELEASE]}}
+  - name: victim
+    key: {victim_key}
+    secret: "{victim_secret}"
+    authorizations:
+      - {{group: g, api: who, environments: [RELEASE]}}
+accounts:
+  - {{name: attacker-tenant, ak: {ak}, sk: "{sk}"}}
+  - {{name: victim-tenant, ak: {victim_ak}, sk: "{victim_sk}"}}
+"""
+
+
+@pytest.fixture(scope="module")
+def gw():
+    with gateway_with_backend(DEFS, key=KEY, secret=SECRET, victim_key=VICTIM_KEY,
+                              victim_secret=VICTIM_SECRET, ak=AK, sk=SK, victim_ak=VICTIM_AK,
+                              victim_sk=VICTIM_SK) as g:
+        yield g
+
+
+def app_id(name):
+    """The compiler derives an app's id from its name."""
+    return hashlib.sha256(f"app/{name}".encode()).hexdigest()[:32]
+
+
+def raw_request(gw, method, target, headers, body=b""):
+    """One HTTP/1.1 request with headers exactly as listed (repeats kept)."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{gw.port}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall("\r\n".join(lines).encode() + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, payload
+
+
+def aliyun_headers(path, query, signed_headers, key=KEY, secret=SECRET):
+    """Signs a GET the Alibaba way (the Node SDK's string to sign)."""
+    headers = dict(signed_headers)
+    headers["x-ca-key"] = key
+    headers["x-ca-timestamp"] = str(int(time.time() * 1000))
+    names = sorted(headers)
+    params = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+    sts = "GET\n\n\n\n\n" + "".join(f"{n}:{headers[n]}\n" for n in names)
+    sts += path + ("?" + params if params else "")
+    sig = base64.b64encode(hmac.new(secret.encode(), sts.encode(), hashlib.sha256).digest())
+    return [(n, headers[n]) for n in names] + [
+        ("x-ca-signature-headers", ",".join(names)),
+        ("x-ca-signature", sig.decode()),
+    ]
+
+
+def test_a_stray_x_ca_key_does_not_become_the_backends_app(gw):
+    # The attacker signs its own request (Huawei scheme, body covered) and
+    # adds the victim's public AppKey in X-Ca-Key.
+    uri, headers, body = signed(gw, "POST", "/who", headers={"Content-Type": "application/json"},
+                                body=b'{"transfer": 1}', key=KEY, secret=SECRET)
+    headers["X-Ca-Key"] = VICTIM_KEY
+    r = send(gw, "POST", uri, headers, body)
+    assert r.status == 200, r.body
+    assert r.json()["headers"]["x-app-id"] == app_id("attacker")
+
+
+def test_a_stray_x_ca_key_does_not_become_the_backends_account(gw):
+    uri, headers, body = signed(gw, "POST", "/iam-who", headers={"Content-Type": "application/json"},
+                                body=b'{"transfer": 1}', key=AK, secret=SK)
+    headers["X-Ca-Key"] = VICTIM_AK
+    r = send(gw, "POST", uri, headers, body)
+    assert r.status == 200, r.body
+    assert r.json()["headers"]["x-account"] == "attacker-tenant"
+
+
+def test_alibaba_signature_verifies_on_the_gateway(gw):
+    headers = aliyun_headers("/ali", {"id": "1"}, {"x-user": "alice"})
+    status, payload = raw_request(gw, "GET", "/ali?id=1", headers)
+    assert status == 200, payload
+    seen = json.loads(payload)
+    assert seen["path"] == "/be/ali?id=1" and seen["headers"]["x-user"] == "alice"
+
+
+def test_a_second_value_of_a_signed_query_key_is_refused(gw):
+    headers = aliyun_headers("/ali", {"id": "1"}, {"x-user": "alice"})
+    status, payload = raw_request(gw, "GET", "/ali?id=1&id=2", headers)
+    assert status == 401, payload
+    assert json.loads(payload)["error_code"] == "APIG.0303"
+
+
+@pytest.mark.parametrize("extra", [("x-user", "mallory"), ("x-ca-key", VICTIM_KEY),
+                                   ("x-ca-signature", "forged"), ("x-ca-timestamp", "1")])
+def test_a_repeated_signed_or_credential_header_is_refused(gw, extra):
+    headers = aliyun_headers("/ali", {}, {"x-user": "alice"}) + [extra]
+    status, payload = raw_request(gw, "GET", "/ali", headers)
+    assert status == 401, payload
+    assert json.loads(payload)["error_code"] == "APIG.0303"
