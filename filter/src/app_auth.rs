@@ -329,6 +329,12 @@ impl Apps {
             return Err(fail("signature expired"));
         }
         let (path, query) = head.path().split_once('?').unwrap_or((head.path(), ""));
+        // The canonical URI decodes before splitting, so `/a%2Fb` and `/a/b`
+        // sign alike, yet route apart (`%2F` is no separator to the router):
+        // a signature made for one API would be accepted on another.
+        if path.contains("%2F") || path.contains("%2f") {
+            return Err(fail("an encoded '/' (%2F) in the path cannot be signed"));
+        }
         let lookup = |name: &str| header_values(head, name);
         // SDKs differ: some use the header's value even for an empty body,
         // some the empty-body hash; `+` in a query is a `+` or a space.
@@ -654,6 +660,24 @@ mod tests {
         for head in refused {
             let err = auth(&a, &head, b"", NOW).unwrap_err();
             assert_eq!(err.error, GatewayError::AUTH_FAILURE, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn an_encoded_slash_cannot_borrow_the_signature_of_a_real_one() {
+        let a = apps();
+        let head = signed_head("GET", "/files/a/b", vec![], b"", "s3cret");
+        assert_eq!(auth(&a, &head, b"", NOW), Ok(0));
+        for path in ["/files/a%2Fb", "/files/a%2fb"] {
+            let replayed = RequestHead::from_pairs(&[
+                (":path", path),
+                (":method", "GET"),
+                (":authority", "api.example.com"),
+                ("x-sdk-date", DATE),
+                ("authorization", head.get("authorization").unwrap()),
+            ]);
+            let err = auth(&a, &replayed, b"", NOW).unwrap_err();
+            assert_eq!(err.error, GatewayError::AUTH_FAILURE, "{path}");
         }
     }
 
