@@ -522,6 +522,12 @@ impl HttpContext for PylonHttp {
             self.reply_error(ErrorScope::default(), None, &err, "");
             return Action::Pause;
         }
+        if !self.head.stage_is_single() {
+            let err = GatewayError::BAD_REQUEST;
+            let detail = "X-Stage and X-Ca-Stage name different environments";
+            self.reply_error(ErrorScope::default(), None, &err, detail);
+            return Action::Pause;
+        }
         // Routing reads the normalised path; signatures read `:path` as
         // sent (request_path.rs). Owned, so what routing matched can
         // outlive the `&mut self` calls.

@@ -129,6 +129,21 @@ impl RequestHead {
         self.get("x-stage")
     }
 
+    /// Whether `X-Stage` and `X-Ca-Stage` together name one environment at
+    /// most. Two names (repeated, or the two headers differing) would let
+    /// an unsigned one steer a request whose signature covers the other.
+    pub fn stage_is_single(&self) -> bool {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-stage" || k == "x-ca-stage")
+            .map(|(_, v)| v);
+        match values.next() {
+            None => true,
+            Some(first) => first.is_ok() && values.all(|v| v == first),
+        }
+    }
+
     /// Envoy's `x-request-id` for this request.
     pub fn request_id(&self) -> &str {
         self.get("x-request-id").unwrap_or("")
@@ -211,6 +226,18 @@ mod tests {
         ]);
         let expected: Vec<(&str, &[u8])> = vec![(":path", b"/b"), ("x-c", b"c"), ("x-b", b"B")];
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn one_environment_at_most() {
+        let single = |pairs: &[(&str, &str)]| head(pairs).stage_is_single();
+        assert!(single(&[]));
+        assert!(single(&[("x-stage", "TEST")]));
+        assert!(single(&[("x-stage", "TEST"), ("x-ca-stage", "TEST")]));
+        assert!(!single(&[("x-ca-stage", "RELEASE"), ("x-stage", "TEST")]));
+        assert!(!single(&[("x-stage", "TEST"), ("x-stage", "RELEASE")]));
+        let opaque = RequestHead::from_bytes(vec![("x-stage".into(), b"\xff".to_vec())]);
+        assert!(!opaque.stage_is_single());
     }
 
     #[test]
