@@ -53,6 +53,15 @@ apis:
     publish: [RELEASE]
   - {{name: ali, group: g, method: GET, path: /ali, auth: app,
      backend: {{http: {{address: "{backend}", path: /be/ali}}}}, publish: [RELEASE]}}
+  - name: checked
+    group: g
+    method: GET
+    path: /checked
+    parameters:
+      - {{name: n, in: query, type: number, max: 10}}
+      - {{name: X-Tier, in: header, enum: [basic, pro]}}
+    backend: {{http: {{address: "{backend}", path: /be/checked}}}}
+    publish: [RELEASE]
   - {{name: ali-form, group: g, method: POST, path: /ali-form, auth: app,
      backend: {{http: {{address: "{backend}", path: /be/ali-form}}}}, publish: [RELEASE]}}
   - {{name: one-file, group: g, method: POST, path: /files/a/b, auth: app,
@@ -192,6 +201,20 @@ def test_a_query_key_beside_a_signed_form_key_is_refused(gw):
     status, payload = raw_request(gw, "POST", "/ali-form?amount=1000000", headers, b"amount=1")
     assert status == 401, payload
     assert json.loads(payload)["error_code"] == "APIG.0303"
+
+
+@pytest.mark.parametrize("target,headers", [
+    ("/checked?n=3&n=999", []),
+    ("/checked?n=3&%6E=999", []),
+    ("/checked", [("X-Tier", "basic"), ("X-Tier", "admin")]),
+])
+def test_a_repeated_declared_parameter_is_refused(gw, target, headers):
+    # The gateway checks one value; the backend would get both and might
+    # read the one nobody checked.
+    assert raw_request(gw, "GET", "/checked?n=3", [("X-Tier", "pro")])[0] == 200
+    status, payload = raw_request(gw, "GET", target, headers)
+    assert status == 400, payload
+    assert "more than once" in json.loads(payload)["error_msg"]
 
 
 @pytest.mark.parametrize("extra", [("x-stage", "TEST"), ("x-ca-stage", "TEST")])
