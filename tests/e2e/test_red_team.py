@@ -53,6 +53,10 @@ apis:
     publish: [RELEASE]
   - {{name: ali, group: g, method: GET, path: /ali, auth: app,
      backend: {{http: {{address: "{backend}", path: /be/ali}}}}, publish: [RELEASE]}}
+  - {{name: assets, group: g, method: GET, path: /assets, match: prefix,
+     backend: {{http: {{address: "{backend}", path: /be/assets}}}}, publish: [RELEASE]}}
+  - {{name: item, group: g, method: GET, path: "/item/{{id}}",
+     backend: {{http: {{address: "{backend}", path: "/be/item/{{id}}"}}}}, publish: [RELEASE]}}
   - name: checked
     group: g
     method: GET
@@ -201,6 +205,17 @@ def test_a_query_key_beside_a_signed_form_key_is_refused(gw):
     status, payload = raw_request(gw, "POST", "/ali-form?amount=1000000", headers, b"amount=1")
     assert status == 401, payload
     assert json.loads(payload)["error_code"] == "APIG.0303"
+
+
+@pytest.mark.parametrize("target", ["/assets/..;/admin", "/assets/%2e%2e;x=1/admin",
+                                    "/assets/css/..;/..;/admin", "/item/..;"])
+def test_a_dot_segment_with_parameters_does_not_climb_out_of_the_backend_path(gw, target):
+    # Servlet containers (Tomcat, Jetty) drop `;params` from a segment and
+    # then resolve `..`: /be/assets/..;/admin is /be/admin to them.
+    assert raw_request(gw, "GET", "/assets/css/a;v=1.css", [])[0] == 200
+    status, payload = raw_request(gw, "GET", target, [])
+    assert status == 400, payload
+    assert json.loads(payload)["error_code"] == "APIG.0201"
 
 
 @pytest.mark.parametrize("target,headers", [
