@@ -487,7 +487,7 @@ impl PylonHttp {
         if self.aliyun_caller() {
             headers.push(("x-ca-request-id", self.head.request_id()));
             if reply.status >= 400 {
-                error_message = self.last_error.clone();
+                error_message = response::header_value(&self.last_error).into_owned();
                 headers.push(("x-ca-error-message", &error_message));
             }
         }

@@ -117,8 +117,9 @@ def app_id(name):
     return hashlib.sha256(f"app/{name}".encode()).hexdigest()[:32]
 
 
-def raw_request(gw, method, target, headers, body=b""):
-    """One HTTP/1.1 request with headers exactly as listed (repeats kept)."""
+def raw_request(gw, method, target, headers, body=b"", whole=False):
+    """One HTTP/1.1 request with headers exactly as listed (repeats kept);
+    `whole`: the response's bytes as received."""
     lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{gw.port}"]
     lines += [f"{k}: {v}" for k, v in headers]
     lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
@@ -127,6 +128,8 @@ def raw_request(gw, method, target, headers, body=b""):
         data = b""
         while chunk := s.recv(65536):
             data += chunk
+    if whole:
+        return data
     head, _, payload = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, payload
@@ -268,3 +271,18 @@ def test_an_underscore_spelling_of_a_gateway_header_does_not_reach_the_backend(g
     r = send(gw, "POST", uri, headers, body)
     assert r.status in (200, 400), r.body
     assert r.status == 400 or not any("_" in name for name in r.json()["headers"])
+
+
+@pytest.mark.parametrize("query", ["a=%0d%0aX-Evil:%201", "a=%0dX-Evil:%201", "a=%00z%0b"])
+def test_an_error_message_header_cannot_be_split_by_the_query(gw, query):
+    # X-Ca-Error-Message quotes the string to sign in debug mode, and that
+    # holds the decoded query.
+    headers = [("X-Ca-Key", KEY), ("X-Ca-Signature", "bad"), ("X-Ca-Request-Mode", "debug")]
+    data = raw_request(gw, "GET", f"/ali?{query}", headers, whole=True)
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 401 "), data
+    lines = head.split(b"\r\n")
+    assert any(line.startswith(b"x-ca-error-message: ") for line in lines), head
+    for line in lines:
+        assert not any(b < 0x20 or b == 0x7F for b in line), line
+        assert not line.lower().startswith(b"x-evil"), head
