@@ -248,11 +248,18 @@ impl Apps {
         let is_form = head
             .get("content-type")
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-        let form = if is_form {
-            aliyun_sign::parse_params(&String::from_utf8_lossy(body), true)
+        // Parameters are signed as text: bytes that are not UTF-8 would be
+        // read as U+FFFD, and another value would verify in their place.
+        let form_text = if is_form {
+            std::str::from_utf8(body).ok()
         } else {
-            Vec::new()
+            Some("")
         };
+        let utf8 = aliyun_sign::params_are_utf8;
+        let Some(form_text) = form_text.filter(|f| utf8(f) && utf8(query)) else {
+            return Err(fail("a query or form parameter is not valid UTF-8"));
+        };
+        let form = aliyun_sign::parse_params(form_text, true);
         // Form values replace the query's of the same name in the string
         // to sign (as the SDKs merge them), so such a query value would
         // reach the backend unsigned.

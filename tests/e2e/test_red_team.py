@@ -238,6 +238,17 @@ def test_a_repeated_declared_parameter_is_refused(gw, target, headers):
     assert "more than once" in json.loads(payload)["error_msg"]
 
 
+@pytest.mark.parametrize("sent", ["%D6%D0", "%B9%FA"])
+def test_query_bytes_that_are_not_utf8_are_not_signed_as_replacement_characters(gw, sent):
+    # GBK 中 (%D6%D0) and 国 (%B9%FA) both read as two U+FFFD: a signature
+    # over one would verify the other.
+    value = bytes.fromhex("D6D0").decode("utf-8", "replace")
+    headers = aliyun_headers("/ali", {"name": value}, {})
+    status, payload = raw_request(gw, "GET", f"/ali?name={sent}", headers)
+    assert status == 401, payload
+    assert json.loads(payload)["error_code"] == "APIG.0303"
+
+
 @pytest.mark.parametrize("extra", [("x-stage", "TEST"), ("x-ca-stage", "TEST")])
 def test_an_unsigned_stage_header_cannot_move_a_signed_request(gw, extra):
     # Signed for RELEASE (X-Ca-Stage covered by the signature, as the
