@@ -18,6 +18,7 @@ use crate::plan::{AuthKind, Plan};
 use crate::request_head::RequestHead;
 use crate::request_path;
 use crate::response::{self, GatewayError};
+use crate::slot_table;
 use crate::throttle::{self, Decision, Tally};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
@@ -49,14 +50,28 @@ impl RootContext for PylonRoot {
             .get_plugin_configuration()
             .ok_or_else(|| "no plugin configuration".to_string())
             .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
-            .and_then(|plan| Gateway::from_plan(&plan));
+            .and_then(|mut plan| {
+                // Secrets arrive sealed; the key is in Envoy's environment
+                // (host_env_keys), which WASI's environ exposes to the VM.
+                let keys = crate::seal::keys_from(|name| std::env::var(name).ok())?;
+                crate::seal::open_plan(&mut plan, &keys)?;
+                Gateway::from_plan(&plan).map(|gw| (plan, gw))
+            })
+            .and_then(|loaded| {
+                // Counter and nonce slots are keyed by a secret all workers
+                // share (WASI random_get, which Envoy provides).
+                let mut candidate = [0u8; slot_table::SECRET_LEN];
+                getrandom::fill(&mut candidate).map_err(|e| format!("no randomness: {e}"))?;
+                slot_table::install_secret(&HostStore(self), &candidate)?;
+                Ok(loaded)
+            });
         match loaded {
-            Ok(gw) => {
+            Ok((plan, gw)) => {
                 // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
-                if !gw.apps.is_empty() {
+                if !plan.apps.is_empty() {
                     nonce::prepare(&HostStore(self));
                 }
-                throttle::prepare(&HostStore(self));
+                throttle::prepare(&HostStore(self), &plan.throttles);
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -146,6 +161,13 @@ struct PylonHttp {
     bad_parameters: Option<String>,
 }
 
+/// A full counter or nonce slot refused a request: say so, rate-limited.
+fn warn_full(now_ms: u64) {
+    if let Some(message) = slot_table::full_warning(now_ms) {
+        proxy_wasm::hostcalls::log(LogLevel::Warn, &message).ok();
+    }
+}
+
 /// The host's shared data (one store per Envoy process, all workers).
 struct HostStore<'a>(&'a dyn Context);
 
@@ -221,7 +243,8 @@ impl PylonHttp {
                     })?;
                 match caller.nonce_key {
                     Some(key) => {
-                        match nonce::check_and_record(&HostStore(self), &key, now_ms, MAX_SKEW_MS) {
+                        let store = HostStore(self);
+                        match nonce::check_and_record(&store, &key, now_ms, MAX_SKEW_MS) {
                             Verdict::Fresh => Ok(()),
                             Verdict::Replayed => Err(AuthFailure {
                                 error: GatewayError::AUTH_FAILURE,
@@ -231,6 +254,13 @@ impl PylonHttp {
                                 error: GatewayError::INTERNAL,
                                 detail: "nonce store busy".into(),
                             }),
+                            Verdict::Full => {
+                                warn_full(now_ms);
+                                Err(AuthFailure {
+                                    error: GatewayError::THROTTLED,
+                                    detail: "nonce store full".into(),
+                                })
+                            }
                         }
                     }
                     None => Ok(()),
@@ -384,6 +414,10 @@ impl PylonHttp {
             Decision::Admit(t) => (true, t),
             Decision::Throttle(t) => (false, t),
             Decision::Busy => (false, Vec::new()),
+            Decision::Full => {
+                warn_full(now_ms);
+                (false, Vec::new())
+            }
         };
         if self.head.debug() {
             self.rate_tallies = tallies;
@@ -506,6 +540,10 @@ impl HttpContext for PylonHttp {
         // Bytes: a value need not be UTF-8, and the SDK's text getters
         // panic on one that is not (request_head.rs says what it means).
         self.head = RequestHead::from_bytes(self.get_http_request_headers_bytes());
+        if let Some(err) = crate::limits::check(&self.head) {
+            self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
         if self.head.get(CLUSTER_HEADER).is_some() {
             self.set_http_request_header(CLUSTER_HEADER, None);
         }

@@ -223,6 +223,27 @@ def test_http1_chunked_trailers_forged_signature_is_refused(gw):
     assert gw.backend.hits == hits
 
 
+def test_expect_100_continue_forged_signature_is_refused(gw):
+    hits = gw.backend.hits
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(b"POST /signed HTTP/1.1\r\nHost: x\r\nX-Ca-Key: " + KEY.encode() + b"\r\n"
+                  b"X-Ca-Signature: forged\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+                  b"Connection: close\r\n\r\n")
+        first = s.recv(65536)
+        if first.startswith(b"HTTP/1.1 100"):
+            s.sendall(b"hello")
+            first = b""
+        data = first
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    final = data[data.index(b"HTTP/1.1 4"):] if b"HTTP/1.1 4" in data else data
+    assert final.startswith(b"HTTP/1.1 401"), data
+    assert gw.backend.hits == hits
+
+
 # --- bytes that are not UTF-8 -------------------------------------------------
 
 def junk_request(gw, header_line):
