@@ -348,7 +348,22 @@ impl PylonHttp {
             0 => Vec::new(),
             n => self.get_http_request_body(0, n).unwrap_or_default(),
         };
-        if !self.authenticate(&gw, handle, &body) || !self.throttle(&gw, handle) {
+        // The request was rewritten for the caller it claimed (system
+        // parameters such as appId name it): only that caller may send it.
+        let claimed = (self.app, self.account);
+        if !self.authenticate(&gw, handle, &body) {
+            return Action::Pause;
+        }
+        if (self.app, self.account) != claimed {
+            let err = match gw.auth_of(handle) {
+                AuthKind::Iam => GatewayError::IAM_AUTH_FAILURE,
+                _ => GatewayError::AUTH_FAILURE,
+            };
+            let detail = "the signature is not the claimed caller's";
+            self.reply_error(gw.scope_of(handle), Some(handle), &err, detail);
+            return Action::Pause;
+        }
+        if !self.throttle(&gw, handle) {
             return Action::Pause;
         }
         if let Some(detail) = self.bad_parameters.take() {
@@ -506,7 +521,7 @@ impl PylonHttp {
         if self.aliyun_caller() {
             headers.push(("x-ca-request-id", self.head.request_id()));
             if reply.status >= 400 {
-                error_message = self.last_error.clone();
+                error_message = response::header_value(&self.last_error).into_owned();
                 headers.push(("x-ca-error-message", &error_message));
             }
         }
@@ -543,6 +558,12 @@ impl HttpContext for PylonHttp {
         if self.head.gateway_hops() > crate::request_head::MAX_HOPS {
             let err = GatewayError::LOOP_DETECTED;
             self.reply_error(ErrorScope::default(), None, &err, "");
+            return Action::Pause;
+        }
+        if !self.head.stage_is_single() {
+            let err = GatewayError::BAD_REQUEST;
+            let detail = "X-Stage and X-Ca-Stage name different environments";
+            self.reply_error(ErrorScope::default(), None, &err, detail);
             return Action::Pause;
         }
         // Routing reads the normalised path; signatures read `:path` as
@@ -606,7 +627,7 @@ impl HttpContext for PylonHttp {
             if !end_of_stream && app_auth::signature_needs_body(&self.head) {
                 self.auth_pending = true;
                 match gw.auth_of(handle) {
-                    AuthKind::Iam => self.account = gw.accounts.claimed(&self.head),
+                    AuthKind::Iam => self.account = gw.accounts.claimed_account(&self.head),
                     _ => self.app = gw.apps.claimed(&self.head),
                 }
                 if let Err(detail) = self.dispatch(&gw, &routed) {
