@@ -304,8 +304,6 @@ def test_an_escaped_colon_routes_where_the_raw_one_does(gw):
     assert len(paths) <= 1, paths
 
 
-@pytest.mark.xfail(strict=True, reason="Envoy forwards header names with `_` (HCM "
-                   "headers_with_underscores_action, compiler/src/envoy.rs, in other hands)")
 def test_an_underscore_spelling_of_a_gateway_header_does_not_reach_the_backend(gw):
     # CGI-style backends (WSGI, PHP) read `X_App_Id` and `X-App-Id` as one
     # HTTP_X_APP_ID: the caller's spelling could shadow the gateway's appId.
