@@ -147,7 +147,9 @@ impl Context for PylonHttp {
         let answer = match self.get_http_call_response_header(":status") {
             Some(status) => CallAnswer::Response {
                 status: status.parse().unwrap_or(0),
-                body: self.get_http_call_response_body(0, body).unwrap_or_default(),
+                body: self
+                    .get_http_call_response_body(0, body)
+                    .unwrap_or_default(),
             },
             None => CallAnswer::Failed,
         };

@@ -6,6 +6,7 @@
 //! path is unit-tested natively (`tests.rs`).
 
 mod reply;
+mod stages;
 #[cfg(test)]
 mod tests;
 
@@ -13,17 +14,14 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::aliyun_sign::MAX_SKEW_MS;
-use crate::app_auth::{self, AuthFailure, AuthPolicy};
-use crate::gateway::{ApiHandle, Backend, Caller, ErrorScope, Gateway, Reply, Request, Routed};
+use crate::gateway::{ApiHandle, Backend, ErrorScope, Gateway, Reply, Routed};
 use crate::mapping::Rewrite;
-use crate::nonce::{self, Verdict};
 use crate::plan::AuthKind;
 use crate::request_head::RequestHead;
 use crate::request_path;
 use crate::response::GatewayError;
 use crate::shared_store::SharedStore;
-use crate::throttle::{self, Decision, Tally};
+use crate::throttle::Tally;
 
 /// The internal header the filter sets for Envoy's second routing pass; a
 /// client's own value is always removed first. (Clients' `x-envoy-*`
@@ -94,7 +92,10 @@ pub struct CallOut {
 /// How a call-out ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallAnswer {
-    Response { status: u16, body: Vec<u8> },
+    Response {
+        status: u16,
+        body: Vec<u8>,
+    },
     /// No answer: the connection failed or was reset, or the host's timeout
     /// fired (hosts report both alike; the pipeline tells them apart by its
     /// own deadline).
@@ -337,10 +338,20 @@ impl Pipeline {
             self.started = host.now();
         }
         let Some(gw) = self.gateway.clone() else {
-            return self.refuse(host, ErrorScope::default(), None, GatewayError::CONFIG_NOT_LOADED);
+            return self.refuse(
+                host,
+                ErrorScope::default(),
+                None,
+                GatewayError::CONFIG_NOT_LOADED,
+            );
         };
         if self.head.gateway_hops() > crate::request_head::MAX_HOPS {
-            return self.refuse(host, ErrorScope::default(), None, GatewayError::LOOP_DETECTED);
+            return self.refuse(
+                host,
+                ErrorScope::default(),
+                None,
+                GatewayError::LOOP_DETECTED,
+            );
         }
         // Routing reads the normalised path; signatures read `:path` as
         // sent (request_path.rs).
@@ -481,286 +492,6 @@ impl Pipeline {
         Flow::Forward
     }
 
-    fn route<'p>(
-        &self,
-        gw: &Gateway,
-        path: &'p str,
-    ) -> Result<Routed<'p>, (ErrorScope, GatewayError)> {
-        let req = Request {
-            method: self.head.method(),
-            host: self.head.authority(),
-            path,
-            stage: self.stage(),
-        };
-        gw.route(&req)
-    }
-
-    /// The API's handle: as routed in this event, else as kept.
-    fn routed_handle(&self, routed: &Option<Routed>) -> ApiHandle {
-        match (routed, &self.state) {
-            (Some(r), _) => r.handle,
-            (None, State::Forwarded(h)) => *h,
-            _ => unreachable!("stages after routing have a handle"),
-        }
-    }
-
-    fn handle_now(&self) -> Option<ApiHandle> {
-        match self.state {
-            State::Forwarded(h) => Some(h),
-            _ => None,
-        }
-    }
-
-    fn ip_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
-        // Property reads are dear: read the client address once, and only
-        // when something needs it.
-        let ip_acls = gw.has_ip_acls(h);
-        if ip_acls || gw.throttle_needs_ip(h) || gw.needs_source_ip(h) {
-            self.source_ip(host);
-        }
-        if ip_acls {
-            let ip = self.client_ip.as_deref().and_then(|ip| ip.parse().ok());
-            if let Some(err) = gw.check_acls(h, true, ip, None) {
-                return self.refuse_flow(host, gw.scope_of(h), Some(h), err);
-            }
-        }
-        Flow::Next
-    }
-
-    #[cfg(not(test))]
-    fn authorizer(&mut self, _host: &dyn Host, _at: usize) -> Flow {
-        Flow::Next
-    }
-
-    #[cfg(test)]
-    fn authorizer(&mut self, host: &dyn Host, at: usize) -> Flow {
-        let Some(step) = &self.authorizer else {
-            return Flow::Next;
-        };
-        let call = step.call.clone();
-        self.call = Some(Pending {
-            at,
-            deadline: host.now() + call.timeout,
-            call,
-        });
-        Flow::Call
-    }
-
-    #[cfg(not(test))]
-    fn judge(&self, _at: usize, _answer: &CallAnswer) -> Result<(), GatewayError> {
-        Ok(())
-    }
-
-    #[cfg(test)]
-    fn judge(&self, _at: usize, answer: &CallAnswer) -> Result<(), GatewayError> {
-        self.authorizer.as_ref().map_or(Ok(()), |s| (s.judge)(answer))
-    }
-
-    /// Checks the caller's credentials (and an app's authorization, and the
-    /// account policies). A signature that covers a body still to come holds
-    /// the request: it is dispatched now, for the caller it claims to be
-    /// (request headers can change only now), and a false claim is refused
-    /// before anything reaches the backend.
-    #[allow(clippy::too_many_arguments)]
-    fn authenticate<'p>(
-        &mut self,
-        host: &dyn Host,
-        gw: &Gateway,
-        path: &'p str,
-        routed: &mut Option<Routed<'p>>,
-        body: Option<&[u8]>,
-        end: bool,
-    ) -> Flow {
-        let h = self.routed_handle(routed);
-        if gw.auth_of(h) == AuthKind::None {
-            return Flow::Next;
-        }
-        if body.is_none() && !end && app_auth::signature_needs_body(&self.head) {
-            self.auth_pending = true;
-            match gw.auth_of(h) {
-                AuthKind::Iam => self.account = gw.accounts.claimed(&self.head),
-                _ => self.app = gw.apps.claimed(&self.head),
-            }
-            if let Err(detail) = self.dispatch(gw, path, routed) {
-                self.bad_parameters = Some(detail);
-            }
-            return Flow::Hold;
-        }
-        let body = body.unwrap_or(&[]);
-        let now_ms = now_ms(host);
-        let verdict = match gw.auth_of(h) {
-            AuthKind::Iam => gw
-                .accounts
-                .authenticate_account(&self.head, body, now_ms)
-                .map(|account| self.account = Some(account)),
-            _ => self.authenticate_app(host, gw, h, body, now_ms),
-        };
-        match verdict {
-            Ok(()) => Flow::Next,
-            Err(f) => self.refuse_detail(host, gw.scope_of(h), Some(h), f.error, &f.detail),
-        }
-    }
-
-    fn authenticate_app(
-        &mut self,
-        host: &dyn Host,
-        gw: &Gateway,
-        h: ApiHandle,
-        body: &[u8],
-        now_ms: u64,
-    ) -> Result<(), AuthFailure> {
-        // Envoy sets x-forwarded-proto from the real connection (every
-        // client is external), so a caller cannot claim HTTPS.
-        let policy = AuthPolicy {
-            allow_hmac_sha1: gw.allows_hmac_sha1(h),
-            app_code: gw.app_code_mode(h),
-            https: self.head.get("x-forwarded-proto") == Some("https"),
-        };
-        let caller = gw.apps.authenticate(&self.head, body, now_ms, policy)?;
-        self.app = Some(caller.app);
-        gw.authorize(h, caller.app).map_err(|error| AuthFailure {
-            error,
-            detail: String::new(),
-        })?;
-        let Some(key) = caller.nonce_key else {
-            return Ok(());
-        };
-        match nonce::check_and_record(host.store(), &key, now_ms, MAX_SKEW_MS) {
-            Verdict::Fresh => Ok(()),
-            Verdict::Replayed => Err(AuthFailure {
-                error: GatewayError::AUTH_FAILURE,
-                detail: "Nonce Used".into(),
-            }),
-            Verdict::Busy => Err(AuthFailure {
-                error: GatewayError::INTERNAL,
-                detail: "nonce store busy".into(),
-            }),
-        }
-    }
-
-    /// The account policies bound to the API (an unauthenticated caller has
-    /// no account: an allow-list refuses it).
-    fn account_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
-        let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
-        match gw.check_acls(h, false, None, account) {
-            Some(err) => self.refuse_flow(host, gw.scope_of(h), Some(h), err),
-            None => Flow::Next,
-        }
-    }
-
-    /// Counts the request against the API's rate limits; THROTTLED when it
-    /// does not fit.
-    fn throttle(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
-        if gw.throttle_needs_ip(h) {
-            self.source_ip(host);
-        }
-        let app = self.app.map(|a| gw.apps.get(a).name.as_str());
-        let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
-        let ip = gw.throttle_needs_ip(h).then_some(self.client_ip.as_deref()).flatten();
-        let counters = gw.counters(h, app, account, ip);
-        let (admitted, tallies) = match throttle::admit(host.store(), now_ms(host), &counters) {
-            Decision::Admit(t) => (true, t),
-            Decision::Throttle(t) => (false, t),
-            Decision::Busy => (false, Vec::new()),
-        };
-        if self.head.debug() {
-            self.rate_tallies = tallies;
-        }
-        if admitted {
-            Flow::Next
-        } else {
-            self.refuse_flow(host, gw.scope_of(h), Some(h), GatewayError::THROTTLED)
-        }
-    }
-
-    /// Checks the parameters and builds the backend request; a held request
-    /// was dispatched at its headers, and its parameter error waited for
-    /// authentication.
-    fn parameters<'p>(
-        &mut self,
-        host: &dyn Host,
-        gw: &Gateway,
-        path: &'p str,
-        routed: &mut Option<Routed<'p>>,
-    ) -> Flow {
-        let h = self.routed_handle(routed);
-        let error = if self.dispatched {
-            self.bad_parameters.take()
-        } else {
-            self.dispatch(gw, path, routed).err()
-        };
-        match error {
-            Some(detail) => self.refuse_detail(
-                host,
-                gw.scope_of(h),
-                Some(h),
-                GatewayError::BAD_PARAMETERS,
-                &detail,
-            ),
-            None => Flow::Next,
-        }
-    }
-
-    /// Checks the parameters, picks the backend and builds the request it
-    /// gets. The request goes on only if nothing refuses it later, so a
-    /// refused request never reaches the backend, rewritten or not.
-    fn dispatch<'p>(
-        &mut self,
-        gw: &Gateway,
-        path: &'p str,
-        routed: &mut Option<Routed<'p>>,
-    ) -> Result<(), String> {
-        self.dispatched = true;
-        if routed.is_none() {
-            // Resumed after a call-out: match again (the same answer).
-            *routed = self.route(gw, path).ok();
-        }
-        let Some(routed) = routed.as_ref() else {
-            return Err(String::new());
-        };
-        let caller = Caller {
-            source_ip: self.client_ip.as_deref().unwrap_or(""),
-            app: self.app,
-            account: self.account,
-        };
-        let d = gw
-            .dispatch(routed, &self.head, &caller)
-            .map_err(|invalid| invalid.0)?;
-        if let (Backend::Http(_), Some(mut rw)) = (d.backend, d.rewrite) {
-            // An AppCode in the query stays at the gateway.
-            if gw.auth_of(d.handle) == AuthKind::App {
-                if let Cow::Owned(p) = app_auth::strip_app_code_param(&rw.path) {
-                    rw.path = p;
-                }
-            }
-            self.rewrite = Some(rw);
-        }
-        self.state = State::Forwarded(d.handle);
-        Ok(())
-    }
-
-    /// Answers a mock, or lets the request go on to its backend.
-    fn answer(&mut self, host: &dyn Host, gw: &Gateway, end: bool) -> Flow {
-        let h = self.routed_handle(&None);
-        match gw.backend(h) {
-            Backend::Mock(_) => {
-                self.mock = Some(h);
-                self.finish_reply(host);
-                Flow::Replied
-            }
-            Backend::Http(_) => {
-                // The backend's latency runs from the end of the request.
-                if end {
-                    self.upstream_started = self.now_if_debug(host);
-                }
-                Flow::Forward
-            }
-        }
-    }
-
     /// A call-out resumes with the routed path (`Routed` borrows it).
     fn keep_path_if_calling(&mut self, path: String) {
         if self.call.is_some() {
@@ -786,42 +517,48 @@ impl Pipeline {
     /// come. Past `BATCH_AFTER` dispatch changes the map is replaced in one
     /// host call, built from the headers as received.
     fn request_ops(&self) -> Vec<HeaderOp<'_>> {
-        let mut ops = Vec::new();
-        if self.head.get(CLUSTER_HEADER).is_some() {
+        let cluster = self.head.get(CLUSTER_HEADER).is_some();
+        let forwarded = match (&self.state, self.gateway.as_deref()) {
+            (State::Forwarded(h), Some(gw)) => Some((*h, gw)),
+            _ => None,
+        };
+        let strip = forwarded.is_some_and(|(h, gw)| gw.auth_of(h) != AuthKind::None);
+        let target = forwarded.and_then(|(h, gw)| match (gw.backend(h), &self.rewrite) {
+            (Backend::Http(t), Some(rw)) => Some((t, rw)),
+            _ => None,
+        });
+        let changes = target.map_or(0, |(t, rw)| 3 + t.method.iter().len() + rw.headers.len());
+        let batch = changes > BATCH_AFTER;
+        // One allocation, sized for what follows. A batch replaces the map
+        // built from the headers as received with the cluster header set
+        // and the credentials removed: separate removals would be wasted.
+        let mut ops = Vec::with_capacity(match batch {
+            true => 1,
+            false => usize::from(cluster) + 3 * usize::from(strip) + changes,
+        });
+        if cluster && !batch {
             ops.push(HeaderOp::Set(CLUSTER_HEADER, None));
         }
-        let (State::Forwarded(h), Some(gw)) = (&self.state, self.gateway.as_deref()) else {
-            return ops;
-        };
-        let strip = gw.auth_of(*h) != AuthKind::None;
-        if strip {
+        if strip && !batch {
             ops.extend(CREDENTIALS.iter().map(|c| HeaderOp::Set(c, None)));
         }
-        let (Backend::Http(target), Some(rw)) = (gw.backend(*h), &self.rewrite) else {
+        let Some((target, rw)) = target else {
             return ops;
         };
-        let mut changes: Vec<(&str, Option<&str>)> = vec![
-            (":path", Some(&rw.path)),
-            (CLUSTER_HEADER, Some(&target.cluster)),
-            (TIMEOUT_HEADER, Some(&target.timeout_ms)),
-        ];
-        if let Some(m) = target.method {
-            changes.push((":method", Some(m)));
-        }
-        changes.extend(rw.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
-        if changes.len() <= BATCH_AFTER {
-            ops.extend(
-                changes
-                    .into_iter()
-                    .map(|(k, v)| HeaderOp::Set(k, v.map(Cow::Borrowed))),
-            );
+        let method = target.method.map(|m| (":method", Some(m)));
+        let all = [
+            (":path", Some(rw.path.as_str())),
+            (CLUSTER_HEADER, Some(target.cluster.as_str())),
+            (TIMEOUT_HEADER, Some(target.timeout_ms.as_str())),
+        ]
+        .into_iter()
+        .chain(method)
+        .chain(rw.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+        if !batch {
+            ops.extend(all.map(|(k, v)| HeaderOp::Set(k, v.map(Cow::Borrowed))));
         } else {
-            // Starts from the headers as received, so it repeats the
-            // credential removal.
-            if strip {
-                changes.extend(CREDENTIALS.iter().map(|c| (*c, None)));
-            }
-            ops.push(HeaderOp::Replace(self.head.rewritten(&changes)));
+            let strips = CREDENTIALS.iter().filter(|_| strip).map(|c| (*c, None));
+            ops.push(HeaderOp::Replace(self.head.rewritten(all.chain(strips))));
         }
         ops
     }

@@ -204,7 +204,10 @@ impl Pipeline {
             out.push(HeaderOp::Set(cors::ALLOW_ORIGIN, Some(Cow::Borrowed("*"))));
         }
         if let (true, Some(reply)) = (rewrite, &self.reply) {
-            out.push(HeaderOp::Set(":status", Some(reply.status.to_string().into())));
+            out.push(HeaderOp::Set(
+                ":status",
+                Some(reply.status.to_string().into()),
+            ));
             out.push(HeaderOp::Set("content-length", None));
             for (k, v) in &reply.headers {
                 out.push(HeaderOp::Set(k, Some(Cow::Borrowed(v))));

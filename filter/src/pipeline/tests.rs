@@ -109,7 +109,12 @@ fn gateway() -> Rc<Gateway> {
             json!({"stages": release(json!({"mock": {"status": 200, "headers": {}, "body": "hi"}})),
                    "params": n_param}),
         ),
-        api("signed", "POST", "/signed", json!({"auth": "app", "authorized": apps})),
+        api(
+            "signed",
+            "POST",
+            "/signed",
+            json!({"auth": "app", "authorized": apps}),
+        ),
         api(
             "signed-params",
             "POST",
@@ -135,22 +140,17 @@ fn gateway() -> Rc<Gateway> {
             "/tenants",
             json!({"auth": "iam", "acls": release(json!(["no-tenant"]))}),
         ),
-        api(
-            "cors",
-            "GET",
-            "/cors",
-            json!({"cors": true}),
-        ),
+        api("cors", "GET", "/cors", json!({"cors": true})),
         api(
             "headers",
             "GET",
             "/headers",
             json!({"stages": release(json!({"http": {
-                "cluster": "c1", "path": "/b/headers", "method": null, "timeout_ms": 5000,
-                "params": [
-                    {"name": "x-a", "in": "header", "value": {"constant": "1"}},
-                    {"name": "x-b", "in": "header", "value": {"constant": "2"}},
-                ]}}))}),
+            "cluster": "c1", "path": "/b/headers", "method": null, "timeout_ms": 5000,
+            "params": [
+                {"name": "x-a", "in": "header", "value": {"constant": "1"}},
+                {"name": "x-b", "in": "header", "value": {"constant": "2"}},
+            ]}}))}),
         ),
     ];
     let plan = Plan {
@@ -212,8 +212,12 @@ fn signed(path: &str, body: &[u8], key: &str, secret: &str, extra: &[(&str, &str
     };
     let lookup = |n: &str| vec![if n == "host" { HOST } else { DATE }];
     let canonical = huawei_sign::canonical_request(&req, lookup, Plus::Literal);
-    let sig = huawei_sign::sign(secret.as_bytes(), &huawei_sign::string_to_sign(DATE, &canonical));
-    let auth = format!("SDK-HMAC-SHA256 Access={key}, SignedHeaders=host;x-sdk-date, Signature={sig}");
+    let sig = huawei_sign::sign(
+        secret.as_bytes(),
+        &huawei_sign::string_to_sign(DATE, &canonical),
+    );
+    let auth =
+        format!("SDK-HMAC-SHA256 Access={key}, SignedHeaders=host;x-sdk-date, Signature={sig}");
     let mut all = vec![("x-sdk-date", DATE), ("authorization", auth.as_str())];
     all.extend_from_slice(extra);
     head("POST", path, &all)
@@ -246,9 +250,13 @@ fn own(o: Outcome<'_>) -> Outcome<'static> {
         Outcome::Continue(ops) => Outcome::Continue(
             ops.into_iter()
                 .map(|op| match op {
-                    HeaderOp::Set(k, v) => HeaderOp::Set(leak(k), v.map(|v| Cow::Owned(v.into_owned()))),
+                    HeaderOp::Set(k, v) => {
+                        HeaderOp::Set(leak(k), v.map(|v| Cow::Owned(v.into_owned())))
+                    }
                     HeaderOp::Replace(all) => HeaderOp::Replace(
-                        all.into_iter().map(|(k, v)| (leak(k), leak_bytes(v))).collect(),
+                        all.into_iter()
+                            .map(|(k, v)| (leak(k), leak_bytes(v)))
+                            .collect(),
                     ),
                 })
                 .collect(),
@@ -256,7 +264,11 @@ fn own(o: Outcome<'_>) -> Outcome<'static> {
         Outcome::WaitForBody => Outcome::WaitForBody,
         Outcome::Reply(r) => Outcome::Reply(LocalReply {
             status: r.status,
-            headers: r.headers.into_iter().map(|(k, v)| (leak(k), leak(v))).collect(),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (leak(k), leak(v)))
+                .collect(),
             body: leak_bytes(r.body),
         }),
         Outcome::CallOut(c) => Outcome::CallOut(Box::leak(Box::new(c.clone()))),
@@ -273,7 +285,10 @@ fn refused(o: &Outcome) -> (u32, String) {
         panic!("expected a reply, got {o:?}");
     };
     let body: serde_json::Value = serde_json::from_slice(r.body).unwrap_or(json!({}));
-    (r.status, body["error_code"].as_str().unwrap_or("").to_string())
+    (
+        r.status,
+        body["error_code"].as_str().unwrap_or("").to_string(),
+    )
 }
 
 fn reply_header<'a>(o: &'a Outcome, name: &str) -> Option<&'a str> {
@@ -332,7 +347,9 @@ fn a_client_cluster_header_goes_before_anything_else() {
 fn a_mock_is_answered_at_the_headers() {
     let host = Fake::new();
     let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=1", &[]), true);
-    let Outcome::Reply(r) = &out else { panic!("{out:?}") };
+    let Outcome::Reply(r) = &out else {
+        panic!("{out:?}")
+    };
     assert_eq!((r.status, r.body), (200, &b"hi"[..]));
     assert_eq!(reply_header(&out, "x-request-id"), Some("rid-1"));
 }
@@ -408,7 +425,10 @@ fn trailers_after_a_body_end_a_held_request() {
         end_of_stream: false,
     };
     event(&mut p, &host, chunk);
-    assert_eq!(event(&mut p, &host, Event::RequestTrailers), Outcome::Continue(vec![]));
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
 }
 
 #[test]
@@ -422,7 +442,10 @@ fn trailers_without_a_body_meet_authentication_over_the_empty_body() {
 
     let mut p = pipeline();
     headers(&mut p, &host, app_signed("/signed", b""), false);
-    assert_eq!(event(&mut p, &host, Event::RequestTrailers), Outcome::Continue(vec![]));
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
 }
 
 #[test]
@@ -441,7 +464,10 @@ fn a_held_request_is_throttled_after_its_body() {
     let mut second = pipeline();
     let out = headers(&mut second, &host, app_signed("/limited?n=1", b"x"), false);
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
-    assert_eq!(refused(&event(&mut second, &host, end())), (429, "APIG.0308".into()));
+    assert_eq!(
+        refused(&event(&mut second, &host, end())),
+        (429, "APIG.0308".into())
+    );
 }
 
 #[test]
@@ -457,16 +483,26 @@ fn a_held_parameter_error_waits_for_authentication() {
     // Bad parameters and a false signature: the caller only learns that it
     // is not authenticated.
     let mut p = pipeline();
-    let out = headers(&mut p, &host, app_signed("/signed-params?n=x", b"other"), false);
+    let out = headers(
+        &mut p,
+        &host,
+        app_signed("/signed-params?n=x", b"other"),
+        false,
+    );
     // Held: credentials go, but nothing is routed to a backend.
     assert_eq!(out, Outcome::Continue(stripped()));
-    assert_eq!(refused(&event(&mut p, &host, end())), (401, "APIG.0303".into()));
+    assert_eq!(
+        refused(&event(&mut p, &host, end())),
+        (401, "APIG.0303".into())
+    );
     // Authenticated: now the parameter error is answered.
     let mut p = pipeline();
     headers(&mut p, &host, app_signed("/signed-params?n=x", b"x"), false);
     let out = event(&mut p, &host, end());
     assert_eq!(refused(&out), (400, "APIG.0201".into()));
-    let Outcome::Reply(r) = &out else { unreachable!() };
+    let Outcome::Reply(r) = &out else {
+        unreachable!()
+    };
     assert!(String::from_utf8_lossy(r.body).contains("Invalid request parameters"));
 }
 
@@ -476,14 +512,24 @@ fn a_held_parameter_error_waits_for_authentication() {
 fn the_loop_guard_comes_before_routing() {
     let host = Fake::new();
     let via = "pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon";
-    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere", &[("via", via)]), true);
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        head("GET", "/nowhere", &[("via", via)]),
+        true,
+    );
     assert_eq!(refused(&out), (500, "APIG.0612".into()));
 }
 
 #[test]
 fn a_bad_path_is_refused_before_routing() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere%00", &[]), true);
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        head("GET", "/nowhere%00", &[]),
+        true,
+    );
     assert_eq!(refused(&out), (400, "APIG.0201".into()));
 }
 
@@ -500,7 +546,13 @@ fn routing_comes_before_the_body_limit() {
 #[test]
 fn the_body_limit_comes_before_the_ip_policy() {
     let host = Fake::at("198.51.100.9:1");
-    let h = signed("/fenced", b"", "key1", "s3cret", &[("content-length", "1000")]);
+    let h = signed(
+        "/fenced",
+        b"",
+        "key1",
+        "s3cret",
+        &[("content-length", "1000")],
+    );
     assert_eq!(refused(&headers(&mut pipeline(), &host, h, false)).0, 413);
 }
 
@@ -542,18 +594,36 @@ fn authentication_comes_before_throttling() {
     // Refused callers do not use up the limit of one.
     for _ in 0..3 {
         let forged = signed("/limited?n=1", b"", "key1", "wrong", &[]);
-        assert_eq!(refused(&headers(&mut pipeline(), &host, forged, true)).0, 401);
+        assert_eq!(
+            refused(&headers(&mut pipeline(), &host, forged, true)).0,
+            401
+        );
     }
-    let out = headers(&mut pipeline(), &host, app_signed("/limited?n=1", b""), true);
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=1", b""),
+        true,
+    );
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
 }
 
 #[test]
 fn throttling_comes_before_the_parameters() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, app_signed("/limited?n=1", b""), true);
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=1", b""),
+        true,
+    );
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
-    let out = headers(&mut pipeline(), &host, app_signed("/limited?n=x", b""), true);
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=x", b""),
+        true,
+    );
     assert_eq!(refused(&out), (429, "APIG.0308".into()));
 }
 
@@ -581,8 +651,12 @@ fn a_store_that_keeps_conflicting_refuses_rather_than_miscounts() {
 fn many_backend_changes_replace_the_headers_in_one_call() {
     let host = Fake::new();
     let out = headers(&mut pipeline(), &host, head("GET", "/headers", &[]), true);
-    let Outcome::Continue(ops) = &out else { panic!("{out:?}") };
-    let [HeaderOp::Replace(all)] = ops.as_slice() else { panic!("{ops:?}") };
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
+    let [HeaderOp::Replace(all)] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
     let get = |n: &str| all.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     assert_eq!(get(":path"), Some(&b"/b/headers"[..]));
     assert_eq!(get("x-a"), Some(&b"1"[..]));
@@ -604,7 +678,12 @@ fn alibaba_callers_get_their_reply_headers() {
 #[test]
 fn without_a_configuration_every_request_is_refused() {
     let host = Fake::new();
-    let out = headers(&mut Pipeline::new(None), &host, head("GET", "/open", &[]), true);
+    let out = headers(
+        &mut Pipeline::new(None),
+        &host,
+        head("GET", "/open", &[]),
+        true,
+    );
     assert_eq!(refused(&out).0, 500);
 }
 
@@ -625,8 +704,16 @@ fn envoys_own_error_reply_becomes_a_gateway_response() {
         ..Fake::new()
     };
     let mut p = forwarded(&host, "/open", &[]);
-    let out = event(&mut p, &host, Event::ResponseHeaders { end_of_stream: false });
-    let Outcome::Continue(ops) = &out else { panic!("{out:?}") };
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: false,
+        },
+    );
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
     assert_eq!(ops[0], set(":status", "504"));
     assert_eq!(ops[1], unset("content-length"));
     let chunk = Event::ResponseBody {
@@ -634,7 +721,13 @@ fn envoys_own_error_reply_becomes_a_gateway_response() {
         end_of_stream: false,
     };
     let out = event(&mut p, &host, chunk);
-    assert_eq!(out, Outcome::ReplaceBody { size: 24, with: b"" });
+    assert_eq!(
+        out,
+        Outcome::ReplaceBody {
+            size: 24,
+            with: b""
+        }
+    );
     let end = Event::ResponseBody {
         size: 24,
         end_of_stream: true,
@@ -653,7 +746,13 @@ fn a_backends_own_error_passes_untouched() {
         ..Fake::new()
     };
     let mut p = forwarded(&host, "/open", &[]);
-    let out = event(&mut p, &host, Event::ResponseHeaders { end_of_stream: false });
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: false,
+        },
+    );
     assert_eq!(out, Outcome::Continue(vec![]));
     let body = Event::ResponseBody {
         size: 3,
@@ -669,7 +768,13 @@ fn cors_and_alibaba_headers_join_the_backends_response() {
         ..Fake::new()
     };
     let mut p = forwarded(&host, "/cors", &[("x-ca-key", "k")]);
-    let out = event(&mut p, &host, Event::ResponseHeaders { end_of_stream: true });
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
     assert_eq!(
         out,
         Outcome::Continue(vec![
@@ -678,9 +783,16 @@ fn cors_and_alibaba_headers_join_the_backends_response() {
         ])
     );
     // Huawei user guide §5.2.2: the backend's own CORS header wins.
-    host.response.push((cors::ALLOW_ORIGIN.into(), "https://a.example".into()));
+    host.response
+        .push((cors::ALLOW_ORIGIN.into(), "https://a.example".into()));
     let mut p = forwarded(&host, "/cors", &[]);
-    let out = event(&mut p, &host, Event::ResponseHeaders { end_of_stream: true });
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
     assert_eq!(out, Outcome::Continue(vec![]));
 }
 
@@ -692,8 +804,16 @@ fn debug_mode_times_the_request_and_shows_the_counters() {
     };
     let mut p = forwarded(&host, "/open", &[("x-apig-mode", "debug")]);
     host.now.set(host.now.get() + Duration::from_millis(7));
-    let out = event(&mut p, &host, Event::ResponseHeaders { end_of_stream: true });
-    let Outcome::Continue(ops) = &out else { panic!("{out:?}") };
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
     assert_eq!(ops[0], set("x-apig-latency", "7"));
     assert_eq!(ops[1], set("x-apig-upstream-latency", "7"));
     assert_eq!(ops.len(), 3, "{ops:?}");
@@ -744,7 +864,10 @@ fn a_call_out_that_answers_resumes_the_stages() {
     let (mut p, call) = calling();
     // The IP policy ran first (the address was read), authentication waits.
     let h = app_signed("/fenced", b"");
-    assert_eq!(headers(&mut p, &host, h, true), Outcome::CallOut(Box::leak(Box::new(call))));
+    assert_eq!(
+        headers(&mut p, &host, h, true),
+        Outcome::CallOut(Box::leak(Box::new(call)))
+    );
     assert_eq!(host.address_reads.get(), 1);
     let answer = CallAnswer::Response {
         status: 200,
