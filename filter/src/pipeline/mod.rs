@@ -147,7 +147,10 @@ impl Outcome<'_> {
 /// request; it resumes at that stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// `Via` loop guard, path normalisation, host/stage/method+path match.
+    /// Host → group, `X-Stage` → environment, method + path → API. (The
+    /// request line is checked first, in this order: a configuration is
+    /// loaded, the `Via` loop guard, path normalisation; the stages route
+    /// on the normalised path.)
     Route,
     /// A declared `Content-Length` over the gateway's limit.
     BodyLimit,
@@ -451,6 +454,7 @@ impl Pipeline {
             let flow = match stage {
                 Stage::Route => match self.route(gw, path) {
                     Ok(r) => {
+                        self.state = State::Forwarded(r.handle);
                         routed = Some(r);
                         Flow::Next
                     }
@@ -458,15 +462,11 @@ impl Pipeline {
                 },
                 Stage::BodyLimit => {
                     let h = self.routed_handle(&routed);
-                    if self
-                        .head
-                        .content_length()
-                        .is_some_and(|len| len > gw.max_body_bytes)
-                    {
-                        let scope = routed.as_ref().map(|r| r.scope).unwrap_or_default();
-                        self.refuse_flow(host, scope, Some(h), GatewayError::BODY_TOO_LARGE)
+                    let limit = gw.max_body_bytes;
+                    if self.head.content_length().is_some_and(|len| len > limit) {
+                        let err = GatewayError::BODY_TOO_LARGE;
+                        self.refuse_flow(host, gw.scope_of(h), Some(h), err)
                     } else {
-                        self.state = State::Forwarded(h);
                         Flow::Next
                     }
                 }
