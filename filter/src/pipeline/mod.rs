@@ -461,7 +461,7 @@ impl Pipeline {
                     Err((scope, err)) => self.refuse_flow(host, scope, None, err),
                 },
                 Stage::BodyLimit => {
-                    let h = self.routed_handle(&routed);
+                    let h = self.api_handle();
                     let limit = gw.max_body_bytes;
                     if self.head.content_length().is_some_and(|len| len > limit) {
                         let err = GatewayError::BODY_TOO_LARGE;

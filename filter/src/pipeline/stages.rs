@@ -29,12 +29,11 @@ impl Pipeline {
         gw.route(&req)
     }
 
-    /// The API's handle: as routed in this event, else as kept.
-    pub(super) fn routed_handle(&self, routed: &Option<Routed>) -> ApiHandle {
-        match (routed, &self.state) {
-            (Some(r), _) => r.handle,
-            (None, State::Forwarded(h)) => *h,
-            _ => unreachable!("stages after routing have a handle"),
+    /// The routed API (with the backend chosen, once dispatched).
+    pub(super) fn api_handle(&self) -> ApiHandle {
+        match self.state {
+            State::Forwarded(h) => h,
+            _ => unreachable!("the stages after routing have an API"),
         }
     }
 
@@ -46,7 +45,7 @@ impl Pipeline {
     }
 
     pub(super) fn ip_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
+        let h = self.api_handle();
         // Property reads are dear: read the client address once, and only
         // when something needs it.
         let ip_acls = gw.has_ip_acls(h);
@@ -108,7 +107,7 @@ impl Pipeline {
         body: Option<&[u8]>,
         end: bool,
     ) -> Flow {
-        let h = self.routed_handle(routed);
+        let h = self.api_handle();
         if gw.auth_of(h) == AuthKind::None {
             return Flow::Next;
         }
@@ -178,7 +177,7 @@ impl Pipeline {
     /// The account policies bound to the API (an unauthenticated caller has
     /// no account: an allow-list refuses it).
     pub(super) fn account_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
+        let h = self.api_handle();
         let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
         match gw.check_acls(h, false, None, account) {
             Some(err) => self.refuse_flow(host, gw.scope_of(h), Some(h), err),
@@ -189,7 +188,7 @@ impl Pipeline {
     /// Counts the request against the API's rate limits; THROTTLED when it
     /// does not fit.
     pub(super) fn throttle(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
-        let h = self.routed_handle(&None);
+        let h = self.api_handle();
         if gw.throttle_needs_ip(h) {
             self.source_ip(host);
         }
@@ -225,7 +224,7 @@ impl Pipeline {
         path: &'p str,
         routed: &mut Option<Routed<'p>>,
     ) -> Flow {
-        let h = self.routed_handle(routed);
+        let h = self.api_handle();
         let error = if self.dispatched {
             self.bad_parameters.take()
         } else {
@@ -283,7 +282,7 @@ impl Pipeline {
 
     /// Answers a mock, or lets the request go on to its backend.
     pub(super) fn answer(&mut self, host: &dyn Host, gw: &Gateway, end: bool) -> Flow {
-        let h = self.routed_handle(&None);
+        let h = self.api_handle();
         match gw.backend(h) {
             Backend::Mock(_) => {
                 self.mock = Some(h);
