@@ -1,5 +1,5 @@
 //! The proxy-wasm adapter: translates Envoy's callbacks into pipeline
-//! events (`pipeline.rs`) and the pipeline's outcomes into host calls. No
+//! events (`pipeline/`) and the pipeline's outcomes into host calls. No
 //! gateway decision lives here, and nothing else touches proxy-wasm.
 
 use std::rc::Rc;
