@@ -344,6 +344,29 @@ fn a_client_cluster_header_goes_before_anything_else() {
 }
 
 #[test]
+fn a_body_nobody_signed_streams_on_without_being_held() {
+    let host = Fake {
+        body: b"data".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    let out = headers(&mut p, &host, head("GET", "/open", &[]), false);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
+    for end_of_stream in [false, true] {
+        let chunk = Event::RequestBody {
+            buffered: 4,
+            end_of_stream,
+        };
+        assert_eq!(event(&mut p, &host, chunk), Outcome::Continue(vec![]));
+    }
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
+    assert_eq!(host.body_reads.get(), 0);
+}
+
+#[test]
 fn a_mock_is_answered_at_the_headers() {
     let host = Fake::new();
     let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=1", &[]), true);
