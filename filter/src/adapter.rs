@@ -144,9 +144,14 @@ impl Context for PylonHttp {
         }
         self.call = None;
         // Hosts answer a failed or timed-out call with no `:status`.
-        let answer = match self.get_http_call_response_header(":status") {
+        // Bytes: the SDK's text getter panics on a value that is not UTF-8.
+        let status = self.get_http_call_response_header_bytes(":status");
+        let answer = match status {
             Some(status) => CallAnswer::Response {
-                status: status.parse().unwrap_or(0),
+                status: std::str::from_utf8(&status)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
                 body: self
                     .get_http_call_response_body(0, body)
                     .unwrap_or_default(),

@@ -402,6 +402,7 @@ impl Pipeline {
     fn finish_held(&mut self, host: &dyn Host) -> Outcome<'_> {
         self.auth_pending = false;
         let Some(gw) = self.gateway.clone() else {
+            // Not reached: without a configuration the headers were refused.
             return Outcome::WaitForBody;
         };
         let body = match self.body_size {
@@ -425,6 +426,7 @@ impl Pipeline {
             a => a,
         };
         let Some(gw) = self.gateway.clone() else {
+            // Not reached: without a configuration the headers were refused.
             return Outcome::WaitForBody;
         };
         if let Err(err) = self.judge(pending.at, &answer) {
