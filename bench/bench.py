@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import datetime
 import hashlib
 import hmac
@@ -61,6 +62,9 @@ WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "pylon_filter.wasm"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 
 BACKEND_BODY = '{"ok":true}\n'
+# Secrets are sealed in the plan: `pylon compile` and the Envoys it starts
+# (children inherit the environment) share one key, as `make run` does.
+os.environ.setdefault("PYLON_SEAL_KEY", base64.b64encode(os.urandom(32)).decode())
 HOST = "127.0.0.1"
 
 # Targets from the issue.

@@ -8,6 +8,16 @@ OUT=build/example
 PY=.venv/bin/python
 ENVOY=.venv/bin/envoy
 
+# App and account secrets are sealed in the plan; Envoy reads the key from its
+# environment (host_env_keys). A key is made once, readable by its owner
+# only, unless PYLON_SEAL_KEY is already set.
+if [ -z "${PYLON_SEAL_KEY:-}" ]; then
+  mkdir -p build
+  [ -f build/seal.key ] || target/release/pylon keygen --out build/seal.key >/dev/null
+  PYLON_SEAL_KEY="$(cat build/seal.key)"
+fi
+export PYLON_SEAL_KEY
+
 target/release/pylon compile examples/shop --out "$OUT" --wasm target/wasm32-wasip1/release/pylon_filter.wasm
 "$ENVOY" --mode validate -c "$OUT/envoy.yaml" --log-level error >/dev/null
 

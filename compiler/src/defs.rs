@@ -671,8 +671,13 @@ fn read_file(file: &Path) -> Result<FileDefs, DefError> {
     }
     // First as plain YAML so a syntax error is reported as such; then typed,
     // so an unknown or mistyped field can be named with its object.
-    let value: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| DefError::file(file, format!("malformed YAML: {e}")))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        let err = DefError::file(file, format!("malformed YAML: {e}"));
+        match e.location() {
+            Some(l) => err.at(l.line(), l.column()),
+            None => err,
+        }
+    })?;
     serde_yaml::from_str::<FileDefs>(&text).map_err(|e| locate_schema_error(file, &value, &e))
 }
 
@@ -726,20 +731,28 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
     };
     // serde quotes the offending value (`invalid type: string "..."`): for a
     // secret field that value is the secret, so the message is replaced.
-    let at = e
-        .location()
-        .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-        .unwrap_or_default();
     let message = match secret_field(list, rest) {
         Some(SecretField::Codes) => {
-            format!("expected a list of AppCodes, each given as {SECRET_FORMS}{at}")
+            format!("expected a list of AppCodes, each given as {SECRET_FORMS}")
         }
         // SecretVisitor's own messages never hold the value.
         Some(SecretField::One) if SECRET_MESSAGES.iter().any(|m| message.starts_with(m)) => message,
-        Some(SecretField::One) => format!("expected {SECRET_FORMS}{at}"),
+        Some(SecretField::One) => format!("expected {SECRET_FORMS}"),
         None => redact_secrets(&message, value),
     };
-    DefError::new(file, &object, &field, message)
+    let err = DefError::new(file, &object, &field, message);
+    match e.location() {
+        // The position goes in front, where editors look for it.
+        Some(l) => {
+            let suffix = format!(" at line {} column {}", l.line(), l.column());
+            let mut err = err.at(l.line(), l.column());
+            if let Some(m) = err.message.strip_suffix(&suffix) {
+                err.message = m.to_string();
+            }
+            err
+        }
+        None => err,
+    }
 }
 
 enum SecretField {

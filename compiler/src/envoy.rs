@@ -7,6 +7,10 @@
 //! cost does not grow with the number of APIs). A request the filter did not
 //! route meets the fail-closed direct response.
 
+use pylon_filter::response::{
+    Context, EnvoyMatch, EnvoyReply, Template, DEFAULT_BODY, ENVOY_REPLIES,
+};
+use pylon_filter::seal;
 use serde_json::{json, Value};
 
 use crate::defs::Scheme;
@@ -23,6 +27,24 @@ pub struct Listen<'a> {
 /// Upper bound for a backend timeout (seed: 600000 ms); the filter sets the
 /// per-API value with `x-envoy-upstream-rq-timeout-ms`.
 const ROUTE_TIMEOUT: &str = "600s";
+
+/// Envoy's limit on a request's head (request line and headers): the
+/// product's 32 KiB URI plus 128 KiB of headers (Huawei user guide §6.3.3),
+/// plus 4 KiB for the request line and up to 100 headers' separators. The
+/// filter applies the exact limits (`filter/src/limits.rs`); whatever Envoy
+/// refuses beyond this breaks them anyway and is answered 494.
+const MAX_REQUEST_HEADERS_KB: u32 = 32 + 128 + 4;
+
+/// Slow clients: a connection must deliver a request's headers within this
+/// time, else Envoy closes it (slowloris).
+const REQUEST_HEADERS_TIMEOUT: &str = "10s";
+/// The whole request (a 12 MiB body at ~330 kbit/s) must arrive within this.
+const REQUEST_TIMEOUT: &str = "300s";
+/// A stream with no bytes either way; above ROUTE_TIMEOUT so the longest
+/// backend timeout (600 s) is the one that answers.
+const STREAM_IDLE_TIMEOUT: &str = "610s";
+/// A keep-alive connection with no request in flight.
+const CONNECTION_IDLE_TIMEOUT: &str = "60s";
 
 pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: &Listen) -> Value {
     let body_limit = compiled.plan.max_body_bytes;
@@ -74,6 +96,14 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         "generate_request_id": true,
                         "preserve_external_request_id": false,
                         "always_set_request_id_in_response": true,
+                        // The product's request limits, and slow clients.
+                        "max_request_headers_kb": MAX_REQUEST_HEADERS_KB,
+                        "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
+                        "request_timeout": REQUEST_TIMEOUT,
+                        "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
+                        "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
+                        // What Envoy answers itself is a gateway response too.
+                        "local_reply_config": local_reply_config(),
                         // Every client is external: Envoy then replaces any
                         // client-sent x-request-id and drops x-envoy-* headers.
                         "internal_address_config": {"cidr_ranges": [{"address_prefix": "255.255.255.255", "prefix_len": 32}]},
@@ -97,6 +127,66 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
     })
 }
 
+/// Envoy's own replies (431, 400, 426, upgrades, a failed VM…) reshaped
+/// into gateway responses with the filter's default body, from the filter's
+/// table of them. Replies the filter sends carry no response code details,
+/// so no mapper touches them; every Envoy reply gets an `x-request-id` (the
+/// request's, or a fresh one when Envoy refused the request before making
+/// one) and the same id in the body.
+fn local_reply_config() -> Value {
+    json!({"mappers": ENVOY_REPLIES.iter().map(reply_mapper).collect::<Vec<_>>()})
+}
+
+fn reply_mapper(reply: &EnvoyReply) -> Value {
+    let own = "response.code_details != ''".to_string();
+    let expression = match reply.when {
+        EnvoyMatch::Status(s) => format!("{own} && response.code == {s}"),
+        EnvoyMatch::Details(d) => format!("{own} && response.code_details.startsWith('{d}')"),
+        EnvoyMatch::OtherClientError => format!("{own} && response.code < 500"),
+        EnvoyMatch::Other => own,
+    };
+    let mut mapper = json!({
+        "filter": {"extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                "expression": expression,
+            },
+        }},
+        // Envoy applies overwrites in order, so the request's id wins over a
+        // fresh one; it is empty (so skipped) when Envoy refused the request
+        // before giving it an id.
+        "headers_to_add": [
+            {"header": {"key": "x-request-id", "value": "%UNIQUE_ID%"},
+             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+            {"header": {"key": "x-request-id", "value": "%REQ(X-REQUEST-ID)%"},
+             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+        ],
+        "body_format_override": {
+            "text_format_source": {"inline_string": reply_body(reply)},
+            "content_type": "application/json",
+        },
+    });
+    if let Some(status) = reply.status() {
+        mapper["status_code"] = json!(status);
+    }
+    mapper
+}
+
+/// The filter's default body for this error, as an Envoy format string.
+fn reply_body(reply: &EnvoyReply) -> String {
+    const ID: &str = "PYLON-REQUEST-ID";
+    let template = Template::parse(DEFAULT_BODY).expect("the default body parses");
+    let ctx = Context {
+        request_id: ID,
+        ..Default::default()
+    };
+    let body = template.render(&reply.error, &ctx);
+    // `%` would start an Envoy command; no gateway message holds one.
+    debug_assert!(!body.contains('%'), "{body}");
+    body.replace(ID, "%RESP(X-REQUEST-ID)%")
+}
+
 fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
     json!({
         "name": "pylon",
@@ -113,6 +203,12 @@ fn pylon_filter(plan_json: &str, wasm_path: &str) -> Value {
                     "vm_id": "pylon",
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": wasm_path}},
+                    // The key that opens the plan's sealed secrets comes from
+                    // Envoy's own environment; config_dump shows these names,
+                    // never their values.
+                    "environment_variables": {
+                        "host_env_keys": [seal::KEY_ENV, seal::PREVIOUS_KEY_ENV],
+                    },
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -207,4 +303,32 @@ fn cluster(c: &Cluster) -> Value {
         });
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_replies_get_the_filters_default_body() {
+        let config = local_reply_config();
+        let mappers = config["mappers"].as_array().unwrap();
+        assert_eq!(mappers.len(), ENVOY_REPLIES.len());
+        let headers = &mappers[1];
+        assert!(
+            headers["filter"]["extension_filter"]["typed_config"]["expression"]
+                .as_str()
+                .unwrap()
+                .ends_with("response.code == 431")
+        );
+        assert_eq!(headers["status_code"], 494);
+        let body = &headers["body_format_override"];
+        assert_eq!(body["content_type"], "application/json");
+        assert_eq!(
+            body["text_format_source"]["inline_string"],
+            r#"{"error_code":"APIG.0201","error_msg":"Request headers too large","request_id":"%RESP(X-REQUEST-ID)%"}"#
+        );
+        // The catch-alls keep Envoy's status.
+        assert!(mappers.last().unwrap().get("status_code").is_none());
+    }
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use pylon_filter::plan;
+use pylon_filter::seal::{self, SealKey};
 
 use crate::error::DefError;
 
@@ -25,6 +27,17 @@ use crate::error::DefError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How definition errors are printed (on stderr): `text` lines
+    /// `error: file:line:column: object.field: message`, or one `json`
+    /// document `{"errors": [{file, line, column, object, field, message}]}`.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +59,17 @@ enum Command {
         /// Admin address, overriding `gateway.admin` (default 127.0.0.1:9901).
         #[arg(long)]
         admin: Option<String>,
+        /// File holding the key that seals app and account secrets in the
+        /// output (base64 of 32 bytes, see `pylon keygen`); default: $PYLON_SEAL_KEY.
+        #[arg(long, value_name = "FILE")]
+        seal_key_file: Option<PathBuf>,
+    },
+    /// Make a random key for sealing secrets (base64 of 32 bytes).
+    Keygen {
+        /// Write it to FILE (created with mode 0600; an existing file is
+        /// never overwritten) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Check definitions without writing anything.
     Validate {
@@ -101,6 +125,7 @@ enum AppCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let format = cli.format;
     let result = match cli.command {
         Command::Validate { defs, admin } => validate(&defs, admin),
         Command::App {
@@ -153,18 +178,29 @@ fn main() -> ExitCode {
             wasm,
             listen,
             admin,
-        } => compile(&defs, &out, wasm, listen, admin),
+            seal_key_file,
+        } => compile(&defs, &out, wasm, listen, admin, seal_key_file),
+        Command::Keygen { out } => keygen(out.as_deref()),
     };
     match result {
         Ok(msg) => {
             println!("{msg}");
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {e}");
+        Err(mut errors) => {
+            error::locate(&mut errors);
+            match format {
+                Format::Text => {
+                    for e in &errors {
+                        eprintln!("error: {e}");
+                    }
+                    eprintln!("{} error(s); nothing written", errors.len());
+                }
+                Format::Json => {
+                    let list: Vec<_> = errors.iter().map(DefError::to_json).collect();
+                    eprintln!("{}", serde_json::json!({ "errors": list }));
+                }
             }
-            eprintln!("{} error(s); nothing written", errors.len());
             ExitCode::FAILURE
         }
     }
@@ -276,10 +312,11 @@ fn compile(
     wasm: Option<PathBuf>,
     listen: Option<String>,
     admin: Option<String>,
+    seal_key_file: Option<PathBuf>,
 ) -> Result<String, Vec<DefError>> {
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     check_out(inputs, out).map_err(cli_err)?;
-    let (defs, compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
+    let (defs, mut compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
     let gateway = defs.gateway.as_ref();
     let (listen_host, listen_port) = pick_address(
         listen,
@@ -301,6 +338,8 @@ fn compile(
             wasm_src.display()
         ))
     })?;
+
+    let sealed = seal_secrets(&mut compiled.plan, seal_key_file.as_deref()).map_err(cli_err)?;
 
     let io_err = |what: &Path, e: std::io::Error| cli_err(format!("{}: {e}", what.display()));
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
@@ -330,9 +369,75 @@ fn compile(
         write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
     }
     Ok(format!(
-        "compiled {} into {}",
+        "compiled {} into {}{}",
         summary(&compiled),
-        out_abs.join("envoy.yaml").display()
+        out_abs.join("envoy.yaml").display(),
+        sealed.map_or(String::new(), |id| format!(
+            "; secrets sealed with key {id}"
+        ))
+    ))
+}
+
+/// Seals every secret of the plan (none in plaintext reaches envoy.yaml or
+/// config_dump) with the key from `key_file` or `$PYLON_SEAL_KEY`; returns
+/// the key's id, or `None` when the plan holds no secret and no key file
+/// was named.
+fn seal_secrets(plan: &mut plan::Plan, key_file: Option<&Path>) -> Result<Option<String>, String> {
+    let key = match key_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--seal-key-file {}: {e}", path.display()))
+            .and_then(|text| {
+                SealKey::from_base64(&text)
+                    .map_err(|e| format!("--seal-key-file {}: the key {e}", path.display()))
+            })?,
+        None if !seal::has_secrets(plan) => return Ok(None),
+        None => match std::env::var(seal::KEY_ENV) {
+            Ok(text) => {
+                SealKey::from_base64(&text).map_err(|e| format!("{} {e}", seal::KEY_ENV))?
+            }
+            Err(_) => {
+                return Err(format!(
+                    "apps and accounts hold secrets, which are sealed in the output: \
+                     set {} or pass --seal-key-file (make a key with `pylon keygen`)",
+                    seal::KEY_ENV
+                ))
+            }
+        },
+    };
+    let mut urandom =
+        std::fs::File::open("/dev/urandom").map_err(|e| format!("/dev/urandom: {e}"))?;
+    seal::seal_plan(plan, &key, || {
+        let mut nonce = [0u8; 24];
+        std::io::Read::read_exact(&mut urandom, &mut nonce).map(|_| nonce)
+    })
+    .map_err(|e| format!("/dev/urandom: {e}"))?;
+    // The filter's own check: the sealed plan opens with this key.
+    seal::open_plan(&mut plan.clone(), std::slice::from_ref(&key))?;
+    Ok(Some(key.id().to_string()))
+}
+
+/// `pylon keygen`: 32 bytes from the OS random source, base64.
+fn keygen(out: Option<&Path>) -> Result<String, Vec<DefError>> {
+    let err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| err(format!("/dev/urandom: {e}")))?;
+    let text = SealKey::text_of(&bytes);
+    let Some(path) = out else {
+        return Ok(text);
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes()))
+        .map_err(|e| err(format!("{}: {e}", path.display())))?;
+    Ok(format!(
+        "wrote seal key {} to {}",
+        SealKey::from_bytes(&bytes).id(),
+        path.display()
     ))
 }
 

@@ -50,12 +50,14 @@ fn rejects(acls: &str, field: &str, says: &str) {
     let (o, out) = compile(&s, acls);
     assert!(!o.status.success(), "accepted:\n{acls}");
     let file = s.path("defs/acls.yaml");
-    let prefix = format!("error: {}: acl '", file.display());
     let err = stderr(&o);
     assert!(
-        err.lines().any(|l| l.starts_with(&prefix)
-            && l.contains(&format!("field `{field}`"))
-            && l.contains(says)),
+        err.lines()
+            .any(|l| split_located(l).is_some_and(|(f, rest)| {
+                f == file.display().to_string()
+                    && rest.starts_with("acl '")
+                    && rest.contains(&format!("'.{field}: "))
+            }) && l.contains(says)),
         "no located error for `{field}` saying `{says}`:\n{err}"
     );
     assert!(!out.exists(), "nothing is written");
@@ -130,8 +132,11 @@ fn dangling_bindings() {
     let (o, out) = compile_with(&s, &unpublished, ACLS);
     assert!(!out.exists(), "nothing is written");
     assert!(
-        stderr(&o).contains(
-            "field `bindings[0].environments[1]`: api 'items' is not published to 'TEST'"
+        has_located(
+            &stderr(&o),
+            &s.path("defs/acls.yaml"),
+            "acl 'tenants'.bindings[0].environments[1]: ",
+            "api 'items' is not published to 'TEST'"
         ),
         "{}",
         stderr(&o)

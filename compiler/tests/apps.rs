@@ -10,6 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use pylon_filter::plan::Plan;
+use pylon_filter::seal::{self, SealKey};
 use serde_json::{json, Value};
 
 /// Environments, a group and two APIs the apps in `APPS` are granted.
@@ -95,7 +97,8 @@ fn pylon_in(cwd: &Path, env_secret: Option<&str>, args: &[&dyn AsRef<std::ffi::O
     cmd.args(args)
         .current_dir(cwd)
         .env_remove("PYLON_WASM")
-        .env_remove(SECRET_VAR);
+        .env_remove(SECRET_VAR)
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY);
     if let Some(v) = env_secret {
         cmd.env(SECRET_VAR, v);
     }
@@ -114,7 +117,7 @@ fn assert_no_secrets(o: &Output, secrets: &[&str]) {
     }
 }
 
-/// One expected error: `error: FILE: app 'NAME': field `FIELD`: ...SAYS...`.
+/// One expected error: `error: FILE: app 'NAME'.FIELD: ...SAYS...`.
 struct Want<'a> {
     /// File name inside `defs/`.
     file: &'a str,
@@ -135,16 +138,11 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
     assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
     for w in wants {
-        let prefix = format!(
-            "error: {}: app '{}': field `{}`: ",
-            defs.join(w.file).display(),
-            w.app,
-            w.field
-        );
+        let what = format!("app '{}'.{}: ", w.app, w.field);
         assert!(
-            err.lines()
-                .any(|l| l.starts_with(&prefix) && l.contains(w.says)),
-            "no line starting `{prefix}` and containing `{}` in:\n{err}",
+            has_located(&err, &defs.join(w.file), &what, w.says),
+            "no line located in {} at `{what}` containing `{}` in:\n{err}",
+            w.file,
             w.says
         );
     }
@@ -198,8 +196,20 @@ fn compile_ok(s: &Scratch, cwd: &Path, inputs: &[&Path], out: &Path, wasm: &Path
     o
 }
 
+/// The plan as the filter sees it: its secrets opened with the test key
+/// (none of `ALL_SECRETS` is in the file itself).
 fn read_plan(out: &Path) -> Value {
-    serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap()
+    let text = fs::read_to_string(out.join("pylon.json")).unwrap();
+    for secret in ALL_SECRETS {
+        assert!(
+            !text.contains(secret),
+            "{secret} in plaintext in pylon.json"
+        );
+    }
+    let mut plan: Plan = serde_json::from_str(&text).unwrap();
+    let key = SealKey::from_base64(TEST_SEAL_KEY).unwrap();
+    seal::open_plan(&mut plan, &[key]).unwrap();
+    serde_json::to_value(&plan).unwrap()
 }
 
 fn api<'a>(plan: &'a Value, name: &str) -> &'a Value {
@@ -275,13 +285,152 @@ fn inline_env_and_file_secrets_compile_and_grants_reach_the_api() {
     assert!(health.get("auth").is_none(), "{health}");
     assert!(health.get("authorized").is_none(), "{health}");
 
-    // The plan, secrets included, is also embedded in envoy.yaml.
+    // envoy.yaml embeds the plan with its secrets sealed, and names the
+    // variable Envoy passes the key in, never the key.
     let envoy = fs::read_to_string(out.join("envoy.yaml")).unwrap();
-    assert!(envoy.contains(FILE_SECRET));
-    assert!(!envoy.contains(DECOY_SECRET));
-    assert!(!fs::read_to_string(out.join("pylon.json"))
-        .unwrap()
-        .contains(DECOY_SECRET));
+    for secret in ALL_SECRETS.iter().chain([&TEST_SEAL_KEY]) {
+        assert!(!envoy.contains(secret), "{secret} in envoy.yaml");
+    }
+    assert!(envoy.contains("pylon-sealed:v1:"));
+    assert!(envoy.contains("host_env_keys:\n"), "{envoy}");
+    assert!(envoy.contains("- PYLON_SEAL_KEY\n"), "{envoy}");
+    assert!(stdout(&o).contains(&format!(
+        "secrets sealed with key {}",
+        SealKey::from_base64(TEST_SEAL_KEY).unwrap().id()
+    )));
+}
+
+// --- 1b. sealing ---
+
+#[test]
+fn every_compile_seals_with_fresh_nonces() {
+    let s = Scratch::new("nonces");
+    let (defs, wasm) = defs(&s, APPS);
+    let out = s.path("out");
+    compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    let raw = |out: &Path| -> Value {
+        serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap()
+    };
+    let first = raw(&out);
+    compile_ok(&s, &s.root, &[&defs], &out, &wasm);
+    let second = raw(&out);
+    let sealed = |p: &Value, i: usize| p["apps"][i]["secret"].as_str().unwrap().to_string();
+    assert_ne!(sealed(&first, 0), sealed(&second, 0));
+    assert_ne!(sealed(&first, 0), sealed(&first, 1));
+    assert_eq!(read_plan(&out)["apps"][0]["secret"], INLINE_SECRET);
+}
+
+#[test]
+fn secrets_need_a_key_and_nothing_is_written_without_one() {
+    let s = Scratch::new("nokey");
+    let (defs, wasm) = defs(&s, APPS);
+    let out = s.path("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args([
+            &"compile" as &dyn AsRef<std::ffi::OsStr>,
+            &defs,
+            &"--out",
+            &out,
+            &"--wasm",
+            &wasm,
+        ])
+        .env(SECRET_VAR, ENV_SECRET)
+        .env_remove("PYLON_SEAL_KEY")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(
+            "set PYLON_SEAL_KEY or pass --seal-key-file (make a key with `pylon keygen`)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_secrets(&o, &ALL_SECRETS);
+    assert!(!out.exists());
+    // `validate` needs no key.
+    let v = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args([&"validate" as &dyn AsRef<std::ffi::OsStr>, &defs])
+        .env(SECRET_VAR, ENV_SECRET)
+        .env_remove("PYLON_SEAL_KEY")
+        .output()
+        .unwrap();
+    assert_ok(&v, "validate");
+}
+
+#[test]
+fn a_key_file_from_keygen_seals_and_a_bad_key_is_refused_unprinted() {
+    let s = Scratch::new("keyfile");
+    let (defs, wasm) = defs(&s, APPS);
+    let key_file = s.path("seal.key");
+    let k = pylon_in(&s.root, None, &[&"keygen", &"--out", &key_file]);
+    assert_ok(&k, "keygen");
+    assert_eq!(mode(&key_file), 0o600);
+    let text = fs::read_to_string(&key_file).unwrap();
+    let key = SealKey::from_base64(&text).unwrap();
+    assert!(
+        !stdout(&k).contains(text.trim()),
+        "keygen --out printed the key"
+    );
+    // An existing key file is never overwritten.
+    let again = pylon_in(&s.root, None, &[&"keygen", &"--out", &key_file]);
+    assert!(!again.status.success());
+    assert_eq!(fs::read_to_string(&key_file).unwrap(), text);
+    // Printed keys differ each time.
+    let a = pylon_in(&s.root, None, &[&"keygen"]);
+    let b = pylon_in(&s.root, None, &[&"keygen"]);
+    assert_ne!(stdout(&a), stdout(&b));
+    assert!(SealKey::from_base64(&stdout(&a)).is_ok());
+
+    // The file wins over $PYLON_SEAL_KEY.
+    let out = s.path("out");
+    let o = pylon_in(
+        &s.root,
+        Some(ENV_SECRET),
+        &[
+            &"compile",
+            &defs,
+            &"--out",
+            &out,
+            &"--wasm",
+            &wasm,
+            &"--seal-key-file",
+            &key_file,
+        ],
+    );
+    assert_ok(&o, "compile with a key file");
+    let mut plan: Plan =
+        serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap();
+    let test_key = SealKey::from_base64(TEST_SEAL_KEY).unwrap();
+    assert!(seal::open_plan(&mut plan.clone(), &[test_key]).is_err());
+    seal::open_plan(&mut plan, &[key]).unwrap();
+    assert_eq!(plan.apps[1].secret, ENV_SECRET);
+
+    // A key that is not 32 bytes of base64: refused, and not echoed.
+    let bad = s.write("bad.key", "c2hvcnQta2V5LXZhbHVl\n");
+    let out2 = s.path("out2");
+    let o = pylon_in(
+        &s.root,
+        Some(ENV_SECRET),
+        &[
+            &"compile",
+            &defs,
+            &"--out",
+            &out2,
+            &"--wasm",
+            &wasm,
+            &"--seal-key-file",
+            &bad,
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the key must be 32 bytes, base64-encoded"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("c2hvcnQta2V5LXZhbHVl"));
+    assert!(!out2.exists());
 }
 
 #[test]

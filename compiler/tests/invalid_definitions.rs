@@ -77,7 +77,7 @@ fn compile(defs: &Path, out: &Path, wasm: &Path) -> Output {
     pylon(&[&"compile", &defs, &"--out", &out, &"--wasm", &wasm])
 }
 
-/// One expected error: `error: FILE: OBJECT: field `FIELD`: ...SAYS...`.
+/// One expected error: `error: FILE: OBJECT.FIELD: ...SAYS...`.
 struct Want<'a> {
     /// File name inside `defs/`.
     file: &'a str,
@@ -98,19 +98,23 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
     );
     assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
     for w in wants {
-        let mut prefix = format!("error: {}", defs.join(w.file).display());
-        if !w.object.is_empty() {
-            prefix += &format!(": {}", w.object);
-        }
-        if !w.field.is_empty() {
-            prefix += &format!(": field `{}`", w.field);
-        }
-        prefix += ": ";
-        assert!(
+        let file = defs.join(w.file);
+        let found = if w.object.is_empty() {
+            // A file-level error: located when the YAML parser says where.
+            let prefix = format!("error: {}", file.display());
             err.lines()
-                .any(|l| l.starts_with(&prefix) && l.contains(w.says)),
-            "no line starting `{prefix}` and containing `{}` in:\n{err}",
-            w.says
+                .any(|l| l.starts_with(&prefix) && l.contains(w.says))
+        } else {
+            let mut what = w.object.to_string();
+            if !w.field.is_empty() {
+                what += &format!(".{}", w.field);
+            }
+            has_located(&err, &file, &format!("{what}: "), w.says)
+        };
+        assert!(
+            found,
+            "no error in {} on {} {} containing `{}` in:\n{err}",
+            w.file, w.object, w.field, w.says
         );
     }
     // Exactly these errors: none repeated, none extra.
@@ -704,4 +708,93 @@ fn a_valid_directory_compiles_into_three_files() {
         .as_str()
         .unwrap()
         .ends_with("_127_0_0_1_8082"));
+}
+
+/// Editors and CI annotate `file:line:column`: the line and column are the
+/// offending key's, in block and flow style alike.
+#[test]
+fn errors_point_at_the_line_and_column_of_the_offending_key() {
+    let s = Scratch::new("located");
+    let defs = "\
+groups:
+  - name: shop
+    default: true
+apis:
+  - name: fine
+    group: shop
+    method: GET
+    path: /fine
+    backend: {http: {address: \"127.0.0.1:8081\", path: /}}
+    publish: [RELEASE]
+  - name: metadata
+    group: shop
+    method: GET
+    path: /md
+    backend:
+      http:
+        address: 169.254.169.254
+        path: /
+    publish: [RELEASE]
+  - {name: flow, group: shop, method: GET, path: /f, backend: {http: {address: \"0.0.0.0:80\", path: /}}, publish: [RELEASE]}
+";
+    let (o, _) = compile_files(&s, &[("apis.yaml", defs)]);
+    let err = stderr(&o);
+    let file = s.path("defs/apis.yaml").display().to_string();
+    assert!(
+        err.contains(&format!(
+            "error: {file}:17:9: api 'metadata'.backend.http.address: "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "error: {file}:20:71: api 'flow'.backend.http.address: "
+        )),
+        "{err}"
+    );
+}
+
+/// `--format json` reports the same errors for machines.
+#[test]
+fn json_format_reports_the_same_located_errors() {
+    let s = Scratch::new("located-json");
+    let defs = "\
+groups:
+  - name: shop
+    default: true
+apis:
+  - name: metadata
+    group: shop
+    method: GET
+    path: /md
+    backend: {http: {address: \"169.254.169.254\", path: /}}
+    publish: [RELEASE, NOPE]
+";
+    s.write("defs/apis.yaml", defs);
+    let out = s.path("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args(["--format", "json", "compile"])
+        .arg(s.path("defs"))
+        .arg("--out")
+        .arg(&out)
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!out.exists(), "nothing is written");
+    let doc: serde_json::Value = serde_json::from_str(&stderr(&o)).expect("one JSON document");
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{doc}");
+    let address = errors
+        .iter()
+        .find(|e| e["field"] == "backend.http.address")
+        .expect("the address error");
+    assert_eq!(address["object"], "api 'metadata'");
+    assert_eq!(address["line"], 9);
+    assert_eq!(address["column"], 22);
+    assert_eq!(
+        address["file"],
+        s.path("defs/apis.yaml").display().to_string()
+    );
+    assert!(address["message"].as_str().unwrap().contains("169.254"));
 }

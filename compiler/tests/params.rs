@@ -123,11 +123,10 @@ fn refused_with(base: &str, apis: &str, object: &str, wants: &[(&str, &str)]) {
     assert!(!out.exists(), "nothing is written");
     let file = s.path("defs/apis.yaml");
     for (field, says) in wants {
-        let prefix = format!("error: {}: {object}: field `{field}`: ", file.display());
+        let what = format!("{object}.{field}: ");
         assert!(
-            err.lines()
-                .any(|l| l.starts_with(&prefix) && l.contains(says)),
-            "no `{prefix}…{says}…` in:\n{err}\nfor:\n{apis}"
+            has_located(&err, &file, &what, says),
+            "no located `{what}…{says}…` in:\n{err}\nfor:\n{apis}"
         );
     }
     let count = format!("\n{} error(s); nothing written\n", wants.len());
@@ -151,16 +150,12 @@ fn refused_at_one_of(apis: &str, fields: &[&str]) {
     let err = stderr(&o);
     assert!(!o.status.success(), "accepted:\n{apis}");
     assert!(!out.exists(), "nothing is written");
-    let object = format!(
-        "error: {}: {ORCHESTRATED}: ",
-        s.path("defs/apis.yaml").display()
-    );
+    let file = s.path("defs/apis.yaml");
     assert!(
-        err.lines().any(|l| l.starts_with(&object)
-            && fields
-                .iter()
-                .any(|f| l[object.len()..].starts_with(&format!("field `{f}`: ")))),
-        "no error located at one of {fields:?} on `{object}` in:\n{err}"
+        fields
+            .iter()
+            .any(|f| has_located(&err, &file, &format!("{ORCHESTRATED}.{f}: "), "")),
+        "no error located at one of {fields:?} on `{ORCHESTRATED}` in:\n{err}"
     );
 }
 

@@ -46,15 +46,11 @@ fn rejects(throttles: &str, field: &str, says: &str) {
     let s = Scratch::new("throttle");
     let (o, out) = compile(&s, throttles);
     assert!(!o.status.success(), "accepted:\n{throttles}");
-    let prefix = format!(
-        "error: {}: throttle 'standard': field `{field}`: ",
-        s.path("defs/throttles.yaml").display()
-    );
+    let what = format!("throttle 'standard'.{field}: ");
     let err = stderr(&o);
     assert!(
-        err.lines()
-            .any(|l| l.starts_with(&prefix) && l.contains(says)),
-        "no `{prefix}…{says}` in:\n{err}"
+        has_located(&err, &s.path("defs/throttles.yaml"), &what, says),
+        "no located `{what}…{says}` in:\n{err}"
     );
     assert!(!out.exists(), "nothing is written");
 }
@@ -164,6 +160,6 @@ fn one_policy_per_api_and_environment() {
     );
     let s = Scratch::new("throttle-twice");
     let (o, out) = compile(&s, &twice);
-    assert!(stderr(&o).contains("throttle 'second': field `bindings[0].environments[0]`: api 'items' already has throttle 'standard'"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("throttle 'second'.bindings[0].environments[0]: api 'items' already has throttle 'standard'"), "{}", stderr(&o));
     assert!(!out.exists());
 }

@@ -19,13 +19,11 @@ pub struct IpRange {
 }
 
 fn key(ip: IpAddr) -> (bool, u128) {
-    match ip {
+    // An IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) is that IPv4 address, here
+    // as in throttling.
+    match ip.to_canonical() {
         IpAddr::V4(v4) => (false, u32::from(v4) as u128),
-        // An IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) is that IPv4 address.
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => (false, u32::from(v4) as u128),
-            None => (true, u128::from(v6)),
-        },
+        IpAddr::V6(v6) => (true, u128::from(v6)),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::pipeline::{CallAnswer, Event, HeaderOp, Host, Outcome, Pipeline};
 use crate::plan::Plan;
 use crate::request_head::RequestHead;
 use crate::shared_store::SharedStore;
+use crate::slot_table;
 use crate::throttle;
 
 proxy_wasm::main! {{
@@ -34,14 +35,28 @@ impl RootContext for PylonRoot {
             .get_plugin_configuration()
             .ok_or_else(|| "no plugin configuration".to_string())
             .and_then(|bytes| serde_json::from_slice::<Plan>(&bytes).map_err(|e| e.to_string()))
-            .and_then(|plan| Gateway::from_plan(&plan));
+            .and_then(|mut plan| {
+                // Secrets arrive sealed; the key is in Envoy's environment
+                // (host_env_keys), which WASI's environ exposes to the VM.
+                let keys = crate::seal::keys_from(|name| std::env::var(name).ok())?;
+                crate::seal::open_plan(&mut plan, &keys)?;
+                Gateway::from_plan(&plan).map(|gw| (plan, gw))
+            })
+            .and_then(|loaded| {
+                // Counter and nonce slots are keyed by a secret all workers
+                // share (WASI random_get, which Envoy provides).
+                let mut candidate = [0u8; slot_table::SECRET_LEN];
+                getrandom::fill(&mut candidate).map_err(|e| format!("no randomness: {e}"))?;
+                slot_table::install_secret(&HostStore(self), &candidate)?;
+                Ok(loaded)
+            });
         match loaded {
-            Ok(gw) => {
+            Ok((plan, gw)) => {
                 // Only apps sign with X-Ca-Nonce: no apps, no nonce store.
-                if !gw.apps.is_empty() {
+                if !plan.apps.is_empty() {
                     nonce::prepare(&HostStore(self));
                 }
-                throttle::prepare(&HostStore(self));
+                throttle::prepare(&HostStore(self), &plan.throttles);
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -130,6 +145,10 @@ impl Host for Envoy {
             .unwrap()
             .and_then(|b| String::from_utf8(b).ok())
             .unwrap_or_default()
+    }
+
+    fn warn(&self, message: &str) {
+        hostcalls::log(LogLevel::Warn, message).ok();
     }
 
     fn store(&self) -> &dyn SharedStore {

@@ -18,6 +18,7 @@ use crate::policy::{Conditions, Facts, MAX_POLICIES};
 use crate::request_head::RequestHead;
 use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
 use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
+use crate::slot_table::Part;
 use crate::throttle::{Counter, Dimension};
 
 /// Every group has a response set of this name.
@@ -408,8 +409,10 @@ impl Gateway {
                 limit: self.default_limit,
                 window_ms: 1000,
                 label: "1 second".into(),
+                part: Part::Plan,
             }];
         };
+        let policy = t;
         let t = &self.throttles[t as usize];
         // A shared policy counts all its APIs together; a basic one per API
         // and environment.
@@ -427,6 +430,13 @@ impl Gateway {
             limit,
             window_ms: t.window_ms,
             label: t.label.clone(),
+            // Callers choose their addresses, not apps or accounts (those
+            // come from the plan): addresses get the policy's own region.
+            part: if dimension == Dimension::Ip {
+                Part::Policy(policy)
+            } else {
+                Part::Plan
+            },
         };
         let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
         if let Some(account) = account {
@@ -438,7 +448,12 @@ impl Gateway {
             out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
         }
         if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
-            out.push(counter(Dimension::Ip, &format!("ip:{ip}"), l));
+            // `::ffff:a.b.c.d` is the client a.b.c.d, as for IP policies.
+            let who = match ip.parse::<IpAddr>() {
+                Ok(addr) => format!("ip:{}", addr.to_canonical()),
+                Err(_) => format!("ip:{ip}"),
+            };
+            out.push(counter(Dimension::Ip, &who, l));
         }
         out
     }
@@ -1023,5 +1038,36 @@ mod tests {
         let mut p = plan();
         p.groups[1].responses.clear();
         assert!(Gateway::from_plan(&p).is_err());
+    }
+
+    #[test]
+    fn ip_counters_are_the_policy_s_and_count_mapped_addresses_as_ipv4() {
+        let mut p = plan();
+        p.throttles.push(ThrottlePlan {
+            name: "ips".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 100,
+            user_limit: None,
+            app_limit: None,
+            ip_limit: Some(3),
+            shared: false,
+            special_apps: BTreeMap::new(),
+            special_users: BTreeMap::new(),
+        });
+        p.groups[0].apis[0]
+            .throttles
+            .insert(RELEASE.into(), "ips".into());
+        let gw = Gateway::from_plan(&p).unwrap();
+        let h = gw
+            .route(&req("x", "GET", "/items/1", RELEASE))
+            .unwrap()
+            .handle;
+        let of = |ip| gw.counters(h, None, None, Some(ip));
+        let mapped = of("::ffff:198.51.100.77");
+        assert_eq!(mapped, of("198.51.100.77"));
+        assert_ne!(of("2001:db8::1")[1].key, mapped[1].key);
+        assert_eq!(mapped[0].part, Part::Plan, "the API limit");
+        assert_eq!(mapped[1].part, Part::Policy(0), "the addresses");
     }
 }

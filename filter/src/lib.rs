@@ -7,6 +7,7 @@ pub mod app_auth;
 pub mod cors;
 pub mod gateway;
 pub mod huawei_sign;
+pub mod limits;
 pub mod mapping;
 pub mod nonce;
 pub mod params;
@@ -19,7 +20,9 @@ pub mod request_head;
 pub mod request_path;
 pub mod response;
 pub mod router;
+pub mod seal;
 pub mod shared_store;
+pub mod slot_table;
 pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,18 +1,21 @@
 //! Replay protection for `X-Ca-Nonce`: a nonce is accepted once within the
 //! signature window, across every Envoy worker, in bounded memory.
 //!
-//! The store is the host's shared key-value data (one per Envoy process,
-//! shared by all workers, updated with compare-and-swap). Nonces hash into a
-//! fixed number of slots; each slot holds at most `PER_SLOT` fingerprints
-//! with their expiry, so memory is bounded by `SLOTS × PER_SLOT × 16` bytes
-//! however many distinct nonces arrive. A full slot drops its oldest entry.
+//! Nonces live in one region of a slot table (`slot_table.rs`) in the
+//! host's shared data, picked by a keyed hash of AppKey and nonce. A live
+//! nonce is never forgotten to make room: when its slot is full, a new nonce
+//! is refused (`Verdict::Full`) until entries expire, so a flood cannot
+//! reopen a replay. Memory: `SLOTS × PER_SLOT` (262,144) live nonces for the
+//! whole gateway within the window, created once at start whatever the
+//! number of apps. Only requests whose signature verified record a nonce,
+//! so only an app holding its secret can fill the table, and its throttling
+//! limits bound how fast.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
 
-pub const SLOTS: u64 = 16_384;
-pub const PER_SLOT: usize = 16;
-const ENTRY: usize = 16;
-const CAS_RETRIES: usize = 16;
+/// Slots for every app's nonces together.
+pub const SLOTS: u32 = 16_384;
+const TABLE: &str = "pylon.nonce";
 
 pub use crate::shared_store::SharedStore;
 
@@ -22,67 +25,44 @@ pub enum Verdict {
     Replayed,
     /// The store kept changing under us: refuse rather than risk a replay.
     Busy,
+    /// The slot for this nonce is full of live nonces: refused.
+    Full,
 }
 
-fn hash_with(key: &str, salt: u8) -> u64 {
-    let mut h = DefaultHasher::new();
-    salt.hash(&mut h);
-    key.hash(&mut h);
-    h.finish()
-}
+const REGION: Region = Region {
+    table: TABLE,
+    part: Part::Nonces,
+    slots: SLOTS,
+};
 
 /// Creates every slot up front, so that each later update is a
 /// compare-and-swap: two workers can never both create a slot's first entry.
 pub fn prepare(store: &dyn SharedStore) {
-    for slot in 0..SLOTS {
-        let key = format!("pylon.nonce.{slot}");
-        if store.get(&key).0.is_none() {
-            store.set(&key, &[], None);
-        }
-    }
+    slot_table::prepare(store, &REGION);
 }
 
-/// Records `nonce_key` (app key + nonce) as used until `now_ms + window_ms`.
+/// Records `nonce_key` (AppKey + nonce) as used until `now_ms + window_ms`.
 pub fn check_and_record(
     store: &dyn SharedStore,
     nonce_key: &str,
     now_ms: u64,
     window_ms: u64,
 ) -> Verdict {
-    let slot = format!("pylon.nonce.{}", hash_with(nonce_key, 0) % SLOTS);
-    let fingerprint = hash_with(nonce_key, 1);
-    for _ in 0..CAS_RETRIES {
-        let (data, cas) = store.get(&slot);
-        let mut entries: Vec<(u64, u64)> = data
-            .unwrap_or_default()
-            .chunks_exact(ENTRY)
-            .map(|c| {
-                let fp = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
-                let expires = u64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
-                (fp, expires)
-            })
-            .filter(|(_, expires)| *expires > now_ms)
-            .collect();
-        if entries.iter().any(|(fp, _)| *fp == fingerprint) {
-            return Verdict::Replayed;
-        }
-        entries.push((fingerprint, now_ms + window_ms));
-        if entries.len() > PER_SLOT {
-            let oldest = (0..entries.len())
-                .min_by_key(|i| entries[*i].1)
-                .expect("not empty");
-            entries.swap_remove(oldest);
-        }
-        let mut value = Vec::with_capacity(entries.len() * ENTRY);
-        for (fp, expires) in &entries {
-            value.extend_from_slice(&fp.to_le_bytes());
-            value.extend_from_slice(&expires.to_le_bytes());
-        }
-        if store.set(&slot, &value, cas) {
-            return Verdict::Fresh;
-        }
+    let outcome = slot_table::update(store, &REGION, nonce_key, now_ms, |seen| match seen {
+        Some(_) => (Change::Keep, Verdict::Replayed),
+        None => (
+            Change::Set(Entry {
+                end: now_ms + window_ms,
+                value: 0,
+            }),
+            Verdict::Fresh,
+        ),
+    });
+    match outcome {
+        Outcome::Done(v) => v,
+        Outcome::Full => Verdict::Full,
+        Outcome::Busy => Verdict::Busy,
     }
-    Verdict::Busy
 }
 
 #[cfg(test)]
@@ -90,30 +70,32 @@ mod tests {
     use super::*;
 
     use crate::shared_store::tests::Memory;
+    use crate::slot_table::tests::keyed;
+    use crate::slot_table::{CAS_RETRIES, ENTRY, PER_SLOT};
+
+    fn memory() -> Memory {
+        let m = Memory::default();
+        keyed(&m);
+        m
+    }
 
     #[test]
     fn a_nonce_is_accepted_once_within_the_window() {
-        let m = Memory::default();
-        assert_eq!(check_and_record(&m, "key:n1", 1000, 500), Verdict::Fresh);
-        assert_eq!(check_and_record(&m, "key:n1", 1400, 500), Verdict::Replayed);
-        assert_eq!(check_and_record(&m, "key:n2", 1400, 500), Verdict::Fresh);
-        assert_eq!(
-            check_and_record(&m, "other:n1", 1400, 500),
-            Verdict::Fresh,
-            "scoped by app"
-        );
-        assert_eq!(
-            check_and_record(&m, "key:n1", 1501, 500),
-            Verdict::Fresh,
-            "expired"
-        );
+        let m = memory();
+        let check = |key, now| check_and_record(&m, key, now, 500);
+        assert_eq!(check("key:n1", 1000), Verdict::Fresh);
+        assert_eq!(check("key:n1", 1400), Verdict::Replayed);
+        assert_eq!(check("key:n2", 1400), Verdict::Fresh);
+        assert_eq!(check("other:n1", 1400), Verdict::Fresh, "scoped by AppKey");
+        assert_eq!(check("key:n1", 1501), Verdict::Fresh, "expired");
     }
 
     #[test]
     fn prepare_creates_every_slot_once() {
-        let m = Memory::default();
+        let m = memory();
+        let before = m.data.borrow().len();
         prepare(&m);
-        assert_eq!(m.data.borrow().len() as u64, SLOTS);
+        assert_eq!(m.data.borrow().len() - before, SLOTS as usize);
         check_and_record(&m, "k:x", 1, 10);
         prepare(&m);
         assert_eq!(
@@ -124,22 +106,46 @@ mod tests {
     }
 
     #[test]
-    fn memory_stays_bounded() {
-        let m = Memory::default();
-        for i in 0..50_000 {
-            assert_eq!(
-                check_and_record(&m, &format!("k:{i}"), 1000, 1_000_000),
-                Verdict::Fresh
-            );
+    fn a_flood_never_forgets_a_live_nonce() {
+        let m = memory();
+        let window = 1_000_000;
+        assert_eq!(check_and_record(&m, "k:first", 0, window), Verdict::Fresh);
+        // More nonces than the region holds: the overflow is refused, not
+        // stored by forgetting others.
+        let total = SLOTS as usize * PER_SLOT + 5_000;
+        let mut full = 0;
+        for i in 0..total {
+            match check_and_record(&m, &format!("k:{i}"), 1, window) {
+                Verdict::Fresh => {}
+                Verdict::Full => full += 1,
+                v => panic!("{v:?}"),
+            }
         }
-        let data = m.data.borrow();
-        assert!(data.len() as u64 <= SLOTS);
-        assert!(data.values().all(|(v, _)| v.len() <= PER_SLOT * ENTRY));
+        assert!(full >= 5_000, "{full}");
+        assert_eq!(
+            check_and_record(&m, "k:first", 2, window),
+            Verdict::Replayed
+        );
+        for i in 0..total {
+            let v = check_and_record(&m, &format!("k:{i}"), 3, window);
+            assert!(matches!(v, Verdict::Replayed | Verdict::Full), "{v:?}");
+        }
+        // Memory stays bounded.
+        assert!(m
+            .data
+            .borrow()
+            .values()
+            .all(|(v, _)| v.len() <= PER_SLOT * ENTRY));
+        // Once the window has passed, the slots take nonces again.
+        assert_eq!(
+            check_and_record(&m, "k:late", window + 2, window),
+            Verdict::Fresh
+        );
     }
 
     #[test]
     fn retries_on_conflicting_writers_and_gives_up_closed() {
-        let m = Memory::default();
+        let m = memory();
         m.conflicts.set(3);
         assert_eq!(check_and_record(&m, "k:a", 1, 10), Verdict::Fresh);
         assert_eq!(check_and_record(&m, "k:a", 2, 10), Verdict::Replayed);

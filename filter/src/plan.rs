@@ -27,7 +27,8 @@ pub struct Plan {
     /// Every environment callers may select; `RELEASE` first.
     pub stages: Vec<String>,
     pub groups: Vec<GroupPlan>,
-    /// Callers' apps. Secrets are in here: the admin port shows them.
+    /// Callers' apps. Their secrets (and the accounts' SKs) are sealed in a
+    /// compiled plan; the filter opens them on load (`seal.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppPlan>,
     /// Requests per second an API without a throttling policy may take.

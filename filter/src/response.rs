@@ -193,6 +193,42 @@ impl GatewayError {
         code: "APIG.0601",
         message: "Internal server error",
     };
+    /// Huawei user guide §6.3.3: a request URI over 32 KiB.
+    pub const URI_TOO_LARGE: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 414,
+        code: "APIG.0201",
+        message: "Request URI too large",
+    };
+    /// Huawei user guide §6.3.3: one header over 32 KiB, or all of them
+    /// over 128 KiB.
+    pub const HEADERS_TOO_LARGE: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 494,
+        code: "APIG.0201",
+        message: "Request headers too large",
+    };
+    /// An HTTP/1.0 request: Envoy serves HTTP/1.1 and later only.
+    pub const HTTP_VERSION_REFUSED: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 426,
+        code: "APIG.0201",
+        message: "HTTP/1.1 or later is required",
+    };
+    /// A protocol upgrade (WebSocket): no API accepts one yet.
+    pub const UPGRADE_REFUSED: GatewayError = GatewayError {
+        kind: ErrorType::Default4xx,
+        status: 403,
+        code: "APIG.0201",
+        message: "Protocol upgrade is not supported",
+    };
+    /// The filter's VM failed on this request (it is reloaded for later ones).
+    pub const GATEWAY_FAILURE: GatewayError = GatewayError {
+        kind: ErrorType::Default5xx,
+        status: 503,
+        code: "APIG.0601",
+        message: "Internal server error",
+    };
 
     /// The request has passed through the gateway more than `MAX_HOPS`
     /// times: a backend that is the gateway itself, directly or not.
@@ -235,6 +271,102 @@ impl GatewayError {
             ..base
         }
     }
+}
+
+/// Which of Envoy's own replies (answered before or instead of the filter)
+/// an [`EnvoyReply`] covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvoyMatch {
+    /// Envoy's status code.
+    Status(u16),
+    /// `response.code_details` starts with this.
+    Details(&'static str),
+    /// Any other reply under 500 (status kept).
+    OtherClientError,
+    /// Any other reply (status kept).
+    Other,
+}
+
+/// One mapping from an Envoy reply to the gateway error it is answered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvoyReply {
+    pub when: EnvoyMatch,
+    pub error: GatewayError,
+}
+
+impl EnvoyReply {
+    /// The status the reply is given; `None` keeps Envoy's.
+    pub fn status(&self) -> Option<u16> {
+        match self.when {
+            EnvoyMatch::OtherClientError | EnvoyMatch::Other => None,
+            _ => Some(self.error.status),
+        }
+    }
+
+    fn matches(&self, details: &str, status: u16) -> bool {
+        match self.when {
+            EnvoyMatch::Status(s) => s == status,
+            EnvoyMatch::Details(prefix) => details.starts_with(prefix),
+            EnvoyMatch::OtherClientError => status < 500,
+            EnvoyMatch::Other => true,
+        }
+    }
+}
+
+/// Envoy's own replies, first match wins. The compiler turns this table into
+/// the connection manager's `local_reply_config`, so a caller sees the same
+/// JSON body whether Envoy or the filter answered. Replies Envoy makes for a
+/// backend (timeouts, refused connections) fall under `Other` here and are
+/// then rewritten by the filter with the API's own gateway responses.
+pub const ENVOY_REPLIES: [EnvoyReply; 8] = [
+    // The buffer filter's limit (the gateway's `max_body_bytes`).
+    EnvoyReply {
+        when: EnvoyMatch::Status(413),
+        error: GatewayError::BODY_TOO_LARGE,
+    },
+    // Envoy's header limit sits just above the product's (URI 32 KiB +
+    // headers 128 KiB): whatever it refuses breaks Huawei user guide §6.3.3.
+    EnvoyReply {
+        when: EnvoyMatch::Status(431),
+        error: GatewayError::HEADERS_TOO_LARGE,
+    },
+    EnvoyReply {
+        when: EnvoyMatch::Details("low_version"),
+        error: GatewayError::HTTP_VERSION_REFUSED,
+    },
+    EnvoyReply {
+        when: EnvoyMatch::Details("upgrade_failed"),
+        error: GatewayError::UPGRADE_REFUSED,
+    },
+    EnvoyReply {
+        when: EnvoyMatch::Details("wasm_fail_stream"),
+        error: GatewayError::GATEWAY_FAILURE,
+    },
+    // Only the fail-closed route answers directly: the filter did not route.
+    EnvoyReply {
+        when: EnvoyMatch::Details("direct_response"),
+        error: GatewayError::CONFIG_NOT_LOADED,
+    },
+    // Bad framing, `%00` in a path, a missing Host…: Huawei user guide
+    // §6.3.3 "API request error".
+    EnvoyReply {
+        when: EnvoyMatch::OtherClientError,
+        error: GatewayError::BAD_REQUEST,
+    },
+    EnvoyReply {
+        when: EnvoyMatch::Other,
+        error: GatewayError::INTERNAL,
+    },
+];
+
+/// The gateway error an Envoy reply becomes, with the status it is sent with
+/// (what the generated `local_reply_config` does, for tests and readers).
+pub fn envoy_reply(details: &str, status: u16) -> (GatewayError, u16) {
+    let rule = ENVOY_REPLIES
+        .iter()
+        .find(|r| r.matches(details, status))
+        .unwrap_or(&ENVOY_REPLIES[ENVOY_REPLIES.len() - 1]);
+    (rule.error, rule.status().unwrap_or(status))
 }
 
 /// `$context.*` variables a response template may use.
@@ -440,6 +572,48 @@ mod tests {
         let other = e("request_overall_timeout", 408);
         assert_eq!((other.kind, other.status), (ErrorType::Default4xx, 408));
         assert_eq!(e("filter_chain_not_found", 503).kind, ErrorType::Default5xx);
+    }
+
+    #[test]
+    fn envoy_own_replies_map_to_gateway_errors() {
+        let head = envoy_reply("http1.headers_too_large", 431);
+        assert_eq!(head, (GatewayError::HEADERS_TOO_LARGE, 494));
+        assert_eq!(head.0.code, "APIG.0201");
+        assert_eq!(
+            envoy_reply("request_payload_too_large", 413),
+            (GatewayError::BODY_TOO_LARGE, 413)
+        );
+        assert_eq!(
+            envoy_reply("low_version", 426),
+            (GatewayError::HTTP_VERSION_REFUSED, 426)
+        );
+        assert_eq!(
+            envoy_reply("upgrade_failed", 403),
+            (GatewayError::UPGRADE_REFUSED, 403)
+        );
+        assert_eq!(
+            envoy_reply("wasm_fail_stream", 503),
+            (GatewayError::GATEWAY_FAILURE, 503)
+        );
+        assert_eq!(
+            envoy_reply("direct_response", 500),
+            (GatewayError::CONFIG_NOT_LOADED, 500)
+        );
+        let framing = envoy_reply("http1.content_length_and_chunked_not_allowed", 400);
+        assert_eq!(framing, (GatewayError::BAD_REQUEST, 400));
+        assert_eq!(
+            envoy_reply("path_normalization_failed", 400),
+            (GatewayError::BAD_REQUEST, 400)
+        );
+        // Other statuses are kept, with the generic code of their class.
+        assert_eq!(
+            envoy_reply("stream_idle_timeout", 408),
+            (GatewayError::BAD_REQUEST, 408)
+        );
+        assert_eq!(
+            envoy_reply("response_timeout", 504),
+            (GatewayError::INTERNAL, 504)
+        );
     }
 
     #[test]

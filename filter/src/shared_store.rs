@@ -26,6 +26,8 @@ pub mod tests {
     impl SharedStore for Memory {
         fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
             match self.data.borrow().get(key) {
+                // As Envoy does: an empty value reads as none, with its token.
+                Some((v, cas)) if v.is_empty() => (None, Some(*cas)),
                 Some((v, cas)) => (Some(v.clone()), Some(*cas)),
                 None => (None, None),
             }

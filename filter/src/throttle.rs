@@ -9,18 +9,24 @@
 //! window. The price of fixed windows: a burst straddling a boundary can see
 //! up to twice the limit within one window's length.
 //!
-//! Counters hash into a fixed number of slots of a few entries each, so a
-//! flood of distinct client IPs or apps cannot grow memory: a full slot
-//! drops an expired entry first, else the one whose window ends soonest.
+//! Counters live in a slot table (`slot_table.rs`): the counters of the
+//! plan (API limits, the default limit, apps, users) in one region, each
+//! policy's client-address counters in a region of their own, slots picked
+//! by a keyed hash. No live counter is ever dropped to make room: a request
+//! whose new counter finds its slot full is refused (`Decision::Full`), so
+//! a flood of addresses can neither reset another counter nor admit beyond
+//! a limit.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
+use crate::plan::ThrottlePlan;
 use crate::shared_store::SharedStore;
+use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
 
-pub const SLOTS: u64 = 16_384;
-pub const PER_SLOT: usize = 16;
-const ENTRY: usize = 24;
-const CAS_RETRIES: usize = 32;
+/// Slots for the counters of the plan: 65,536 live counters at most.
+pub const PLAN_SLOTS: u32 = 4096;
+/// Slots for one policy's client addresses: 32,768 live addresses per
+/// window at most.
+pub const POLICY_SLOTS: u32 = 2048;
+const TABLE: &str = "pylon.rate";
 
 /// The dimensions of the seed, named as in the debug headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +61,9 @@ pub struct Counter {
     pub window_ms: u64,
     /// `10 second`, for the debug header.
     pub label: String,
+    /// Where the counter lives: `Part::Plan` when the plan bounds its keys,
+    /// `Part::Policy(n)` when a caller chooses them (client addresses).
+    pub part: Part,
 }
 
 /// Where a counter stands after a request was counted.
@@ -83,6 +92,9 @@ pub enum Decision {
     Throttle(Vec<Tally>),
     /// The store kept changing under us: refused rather than miscounted.
     Busy,
+    /// A counter's slot is full of live counters: refused, never counted
+    /// elsewhere (see `slot_table::full_warning`).
+    Full,
 }
 
 /// Counts one request against every counter; admits it only if it fits
@@ -90,9 +102,15 @@ pub enum Decision {
 pub fn admit(store: &dyn SharedStore, now_ms: u64, counters: &[Counter]) -> Decision {
     let mut tallies = Vec::with_capacity(counters.len());
     for (i, c) in counters.iter().enumerate() {
-        let Some(count) = bump(store, c, now_ms, 1) else {
-            undo(store, &counters[..i], now_ms);
-            return Decision::Busy;
+        let count = match bump(store, c, now_ms, 1) {
+            Outcome::Done(count) => count,
+            refused => {
+                undo(store, &counters[..i], now_ms);
+                return match refused {
+                    Outcome::Full => Decision::Full,
+                    _ => Decision::Busy,
+                };
+            }
         };
         tallies.push(Tally {
             dimension: c.dimension,
@@ -114,71 +132,47 @@ fn undo(store: &dyn SharedStore, counters: &[Counter], now_ms: u64) {
     }
 }
 
-fn hash_with(key: &str, salt: u8) -> u64 {
-    let mut h = DefaultHasher::new();
-    salt.hash(&mut h);
-    key.hash(&mut h);
-    h.finish()
-}
-
-/// Adds `delta` to the counter's current window; the new count, or `None`
-/// if the store stayed contended.
-fn bump(store: &dyn SharedStore, c: &Counter, now_ms: u64, delta: i64) -> Option<u64> {
-    let slot = format!("pylon.rate.{}", hash_with(&c.key, 0) % SLOTS);
-    let fingerprint = hash_with(&c.key, 1);
-    let window_end = (now_ms / c.window_ms + 1) * c.window_ms;
-    for _ in 0..CAS_RETRIES {
-        let (data, cas) = store.get(&slot);
-        // (fingerprint, end of the window counted, count)
-        let mut entries: Vec<(u64, u64, u64)> = data
-            .unwrap_or_default()
-            .chunks_exact(ENTRY)
-            .map(|e| {
-                let word =
-                    |i: usize| u64::from_le_bytes(e[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-                (word(0), word(1), word(2))
-            })
-            .collect();
-        let count = match entries.iter_mut().find(|e| e.0 == fingerprint) {
-            Some(e) => {
-                if e.1 != window_end {
-                    *e = (fingerprint, window_end, 0);
-                }
-                e.2 = e.2.saturating_add_signed(delta);
-                e.2
-            }
-            None => {
-                let count = 0u64.saturating_add_signed(delta);
-                entries.push((fingerprint, window_end, count));
-                count
-            }
-        };
-        if entries.len() > PER_SLOT {
-            let victim = (0..entries.len())
-                .filter(|i| entries[*i].0 != fingerprint)
-                .min_by_key(|i| entries[*i].1)
-                .expect("a full slot holds other entries");
-            entries.swap_remove(victim);
-        }
-        let mut value = Vec::with_capacity(entries.len() * ENTRY);
-        for (fp, end, n) in &entries {
-            value.extend_from_slice(&fp.to_le_bytes());
-            value.extend_from_slice(&end.to_le_bytes());
-            value.extend_from_slice(&n.to_le_bytes());
-        }
-        if store.set(&slot, &value, cas) {
-            return Some(count);
-        }
+fn region(part: Part) -> Region {
+    Region {
+        table: TABLE,
+        part,
+        slots: match part {
+            Part::Policy(_) => POLICY_SLOTS,
+            _ => PLAN_SLOTS,
+        },
     }
-    None
 }
 
-/// Creates every slot up front, so each later update is a compare-and-swap.
-pub fn prepare(store: &dyn SharedStore) {
-    for slot in 0..SLOTS {
-        let key = format!("pylon.rate.{slot}");
-        if store.get(&key).0.is_none() {
-            store.set(&key, &[], None);
+/// Adds `delta` to the counter's current window; the new count.
+fn bump(store: &dyn SharedStore, c: &Counter, now_ms: u64, delta: i64) -> Outcome<u64> {
+    let window_end = (now_ms / c.window_ms + 1) * c.window_ms;
+    slot_table::update(store, &region(c.part), &c.key, now_ms, |entry| {
+        let count = match entry {
+            Some(e) if e.end == window_end => e.value,
+            _ => 0,
+        }
+        .saturating_add_signed(delta);
+        let change = if count == 0 {
+            // Nothing counted (a refusal taken back): the room is free again.
+            Change::Remove
+        } else {
+            Change::Set(Entry {
+                end: window_end,
+                value: count,
+            })
+        };
+        (change, count)
+    })
+}
+
+/// Creates every slot up front, so each later update is a compare-and-swap:
+/// the plan's region, and a region for each throttling policy that limits
+/// client addresses (the only caller-chosen keys).
+pub fn prepare(store: &dyn SharedStore, policies: &[ThrottlePlan]) {
+    slot_table::prepare(store, &region(Part::Plan));
+    for (n, p) in policies.iter().enumerate() {
+        if p.ip_limit.is_some() {
+            slot_table::prepare(store, &region(Part::Policy(n as u32)));
         }
     }
 }
@@ -187,6 +181,16 @@ pub fn prepare(store: &dyn SharedStore) {
 mod tests {
     use super::*;
     use crate::shared_store::tests::Memory;
+    use crate::slot_table::tests::keyed;
+    use crate::slot_table::{CAS_RETRIES, ENTRY, PER_SLOT};
+
+    const DAY: u64 = 86_400_000;
+
+    fn memory() -> Memory {
+        let m = Memory::default();
+        keyed(&m);
+        m
+    }
 
     fn counter(dimension: Dimension, key: &str, limit: u64, window_ms: u64) -> Counter {
         Counter {
@@ -195,6 +199,11 @@ mod tests {
             limit,
             window_ms,
             label: "1 second".into(),
+            part: if dimension == Dimension::Ip {
+                Part::Policy(0)
+            } else {
+                Part::Plan
+            },
         }
     }
 
@@ -204,7 +213,7 @@ mod tests {
 
     #[test]
     fn admits_exactly_the_limit_per_window_and_resets() {
-        let m = Memory::default();
+        let m = memory();
         let c = [counter(Dimension::Api, "api", 3, 1000)];
         let results: Vec<bool> = (0..5).map(|_| admitted(&admit(&m, 1000, &c))).collect();
         assert_eq!(results, [true, true, true, false, false]);
@@ -214,7 +223,7 @@ mod tests {
 
     #[test]
     fn tallies_count_down_for_the_debug_headers() {
-        let m = Memory::default();
+        let m = memory();
         let c = [counter(Dimension::Api, "api", 10, 10_000)];
         let Decision::Admit(t) = admit(&m, 0, &c) else {
             panic!()
@@ -224,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_refusal_in_one_dimension_takes_back_the_others() {
-        let m = Memory::default();
+        let m = memory();
         let api = counter(Dimension::Api, "api", 10, 1000);
         let ip_a = counter(Dimension::Ip, "ip:a", 1, 1000);
         let ip_b = counter(Dimension::Ip, "ip:b", 1, 1000);
@@ -242,28 +251,111 @@ mod tests {
         assert_eq!(t[0].remain, 8);
     }
 
-    #[test]
-    fn memory_stays_bounded_under_many_keys() {
-        let m = Memory::default();
-        for i in 0..100_000 {
-            admit(
-                &m,
-                0,
-                &[counter(Dimension::Ip, &format!("ip:{i}"), 5, 1000)],
-            );
+    /// Sends one request per address, each under a day-long IP limit.
+    fn flood(m: &Memory, policy: u32, addresses: usize, now_ms: u64) -> usize {
+        let mut full = 0;
+        for i in 0..addresses {
+            let mut c = counter(Dimension::Ip, &format!("p|ip:10.{i}"), 5, DAY);
+            c.part = Part::Policy(policy);
+            match admit(m, now_ms, &[c]) {
+                Decision::Admit(_) => {}
+                Decision::Full => full += 1,
+                d => panic!("{d:?}"),
+            }
         }
-        let data = m.data.borrow();
-        assert!(data.len() as u64 <= SLOTS);
-        assert!(data.values().all(|(v, _)| v.len() <= PER_SLOT * ENTRY));
+        full
     }
 
     #[test]
-    fn contention_is_retried_then_refused() {
-        let m = Memory::default();
+    fn many_addresses_cannot_reset_another_counter() {
+        let m = memory();
+        let api = [counter(Dimension::Api, "a|api", 20, 10_000)];
+        let mut other = counter(Dimension::Ip, "b|ip:192.0.2.1", 3, DAY);
+        other.part = Part::Policy(1);
+        for _ in 0..20 {
+            assert!(admitted(&admit(&m, 0, &api)));
+        }
+        for _ in 0..3 {
+            assert!(admitted(&admit(&m, 0, std::slice::from_ref(&other))));
+        }
+        // More addresses than policy 0's region holds, in the same window.
+        let capacity = POLICY_SLOTS as usize * PER_SLOT;
+        assert!(flood(&m, 0, capacity + 2_000, 1) >= 2_000);
+        assert!(
+            !admitted(&admit(&m, 2, &api)),
+            "the API counter kept its count"
+        );
+        assert!(!admitted(&admit(&m, 2, &[other])), "so did policy 1's");
+        assert!(m
+            .data
+            .borrow()
+            .values()
+            .all(|(v, _)| v.len() <= PER_SLOT * ENTRY));
+    }
+
+    #[test]
+    fn a_full_region_refuses_new_addresses_and_never_over_admits() {
+        let m = memory();
+        let capacity = POLICY_SLOTS as usize * PER_SLOT;
+        flood(&m, 0, capacity + 2_000, 0);
+        // Every address, stored or not, is admitted at most its limit.
+        let api = counter(Dimension::Api, "a|api", 1_000_000, DAY);
+        let mut refused_full = 0;
+        for i in 0..capacity + 2_000 {
+            let mut ip = counter(Dimension::Ip, &format!("p|ip:10.{i}"), 1, DAY);
+            ip.part = Part::Policy(0);
+            match admit(&m, 1, &[api.clone(), ip]) {
+                Decision::Admit(_) => panic!("address {i} admitted twice"),
+                Decision::Throttle(_) => {}
+                Decision::Full => refused_full += 1,
+                Decision::Busy => panic!(),
+            }
+        }
+        assert!(refused_full >= 2_000);
+        // Refusals were taken back from the API counter.
+        let Decision::Admit(t) = admit(&m, 1, &[api]) else {
+            panic!()
+        };
+        assert_eq!(t[0].remain, 1_000_000 - 1);
+        // A new window has room again.
+        assert_eq!(flood(&m, 0, 10, DAY), 0);
+    }
+
+    #[test]
+    fn contention_is_retried_exactly_then_refused() {
+        let m = memory();
         let c = [counter(Dimension::Api, "api", 5, 1000)];
-        m.conflicts.set(5);
-        assert!(admitted(&admit(&m, 0, &c)));
+        let results: Vec<bool> = (0..8)
+            .map(|_| {
+                m.conflicts.set(5);
+                admitted(&admit(&m, 0, &c))
+            })
+            .collect();
+        assert_eq!(results, [true, true, true, true, true, false, false, false]);
         m.conflicts.set(CAS_RETRIES);
         assert_eq!(admit(&m, 0, &c), Decision::Busy);
+    }
+
+    #[test]
+    fn prepare_creates_the_plan_region_and_one_per_ip_limiting_policy() {
+        let m = memory();
+        let before = m.data.borrow().len();
+        let policy = |ip_limit| ThrottlePlan {
+            name: "p".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 10,
+            user_limit: None,
+            app_limit: None,
+            ip_limit,
+            shared: false,
+            special_apps: Default::default(),
+            special_users: Default::default(),
+        };
+        prepare(&m, &[policy(Some(1)), policy(None), policy(Some(2))]);
+        assert_eq!(
+            m.data.borrow().len() - before,
+            (PLAN_SLOTS + 2 * POLICY_SLOTS) as usize
+        );
     }
 }

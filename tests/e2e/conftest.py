@@ -4,6 +4,7 @@ from the project .venv), the real filter .wasm, real loopback backends.
 `make e2e` builds everything first; these fixtures only compile definitions
 and start processes.
 """
+import base64
 import contextlib
 import http.client
 import os
@@ -22,6 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 PYLON = ROOT / "target/release/pylon"
 WASM = ROOT / "target/wasm32-wasip1/release/pylon_filter.wasm"
 ENVOY = ROOT / ".venv/bin/envoy"
+
+# App and account secrets are sealed in the plan with this key (one per test
+# session); `pylon compile` and every Envoy get it in their environment, as
+# `make run` does. Keys from the caller's shell are left out.
+SEAL_KEY = base64.b64encode(os.urandom(32)).decode()
+
+
+def base_env():
+    """The environment as it is now, without any seal key."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYLON_SEAL_KEY")}
+
+
+def seal_env():
+    return {**base_env(), "PYLON_SEAL_KEY": SEAL_KEY}
+
 
 sys.path.insert(0, str(ROOT / "examples"))
 import echo_backend  # noqa: E402  (the example backend, reused here)
@@ -73,24 +89,25 @@ class Response:
         return json.loads(self.body)
 
 
-def compile_defs(defs_dir, out_dir, listen_port, admin_port):
+def compile_defs(defs_dir, out_dir, listen_port, admin_port, env=None):
     return subprocess.run(
         [str(PYLON), "compile", str(defs_dir), "--out", str(out_dir), "--wasm", str(WASM),
          "--listen", f"127.0.0.1:{listen_port}", "--admin", f"127.0.0.1:{admin_port}"],
-        capture_output=True, text=True)
+        capture_output=True, text=True, env=seal_env() if env is None else env)
 
 
 class Envoy:
     """A real Envoy serving a bootstrap, with two worker threads."""
 
-    def __init__(self, config, port, admin_port, workdir):
+    def __init__(self, config, port, admin_port, workdir, env=None):
         self.port = port
         self.admin_port = admin_port
         self.log = Path(workdir) / "envoy.log"
         self.proc = subprocess.Popen(
             [str(ENVOY), "-c", str(config), "--concurrency", "2", "--log-level", "warn",
              "--base-id", str(port), "--log-path", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            env=seal_env() if env is None else env)
 
     def wait_ready(self, timeout=20):
         deadline = time.time() + timeout

@@ -1,7 +1,8 @@
 """Throttling on a real Envoy with two workers: bursts over many connections
 admit exactly each limit; windows reset; shared vs basic policies; special
 apps and tenants; the default limit; debug headers; spoofed
-X-Forwarded-For neither escapes nor shifts IP counting."""
+X-Forwarded-For neither escapes nor shifts IP counting; caller-chosen
+addresses cannot reset another API's counter; IPv4-mapped = IPv4."""
 import threading
 import time
 
@@ -201,3 +202,67 @@ def test_debug_headers_for_app_and_user(gw):
     r = send(gw, "GET", uri, headers)
     assert r.status == 200
     assert r.header("x-apig-ratelimit-user") == f"remain:1,limit:2,time:{WINDOW} second"
+
+
+# Counters of one API must not move when callers choose keys of another.
+# These addresses were picked so that, under the old unkeyed slot hash, each
+# one's counter on /flood lands in the slot of /victim's API counter; a
+# full slot then dropped the counter whose window ended soonest: /victim's.
+COLLIDING = ("100.96.118.62 100.96.131.194 100.96.180.228 100.96.193.234 100.97.252.124 "
+             "100.98.28.231 100.98.30.171 100.98.68.248 100.98.116.46 100.98.171.176 "
+             "100.98.190.32 100.98.211.217 100.98.248.244 100.99.104.62 100.99.153.145 "
+             "100.99.168.152").split()
+VICTIM_WINDOW = 10  # seconds
+
+ISOLATION_DEFS = """
+gateway: {{trusted_hops: 1}}
+groups:
+  - name: g
+    default: true
+apis:
+  - {{name: victim, group: g, method: GET, path: /victim, backend: {{mock: {{body: ok}}}}, publish: [RELEASE]}}
+  - {{name: flood, group: g, method: GET, path: /flood, backend: {{mock: {{body: ok}}}}, publish: [RELEASE]}}
+  - {{name: mapped, group: g, method: GET, path: /mapped, backend: {{mock: {{body: ok}}}}, publish: [RELEASE]}}
+throttles:
+  - name: tight
+    unit: second
+    interval: {victim_window}
+    api_limit: 5
+    bindings: [{{group: g, api: victim, environments: [RELEASE]}}]
+  - name: daily
+    unit: day
+    interval: 1
+    api_limit: 1000
+    ip_limit: 5
+    bindings: [{{group: g, api: flood, environments: [RELEASE]}}]
+  - name: seven
+    unit: second
+    interval: {window}
+    api_limit: 100
+    ip_limit: 3
+    bindings: [{{group: g, api: mapped, environments: [RELEASE]}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def isolated():
+    with gateway_with_backend(ISOLATION_DEFS, victim_window=VICTIM_WINDOW, window=WINDOW) as g:
+        yield g
+
+
+def test_chosen_addresses_on_one_api_cannot_reset_another_api_s_limit(isolated):
+    while time.time() % VICTIM_WINDOW > 0.5:  # all of it inside one window
+        time.sleep(0.05)
+    assert admitted(burst(isolated, [("/victim", {})] * 8)) == 5
+    for ip in COLLIDING:
+        r = isolated.request("GET", "/flood", {"X-Forwarded-For": ip})
+        assert r.status == 200, r.status
+    assert admitted(burst(isolated, [("/victim", {})] * 8)) == 0, "still 5 in this window"
+    assert time.time() % VICTIM_WINDOW < VICTIM_WINDOW - 1, "the test outran its window"
+
+
+def test_ipv4_mapped_address_is_the_same_client(isolated):
+    fresh_window()
+    s = burst(isolated, [("/mapped", {"X-Forwarded-For": "198.51.100.77"})] * 5
+              + [("/mapped", {"X-Forwarded-For": "::ffff:198.51.100.77"})] * 5)
+    assert admitted(s) == 3, s

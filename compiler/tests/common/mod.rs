@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Bytes standing in for the filter module (`--wasm`).
 pub const STAND_IN_WASM: &[u8] = b"\0asm\x01\0\0\0 stand-in module";
 
+/// The seal key every test compile gets in `PYLON_SEAL_KEY` (bytes 0..32).
+pub const TEST_SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// `text` with the one occurrence of `from` replaced by `to`; fails the
 /// test if `from` is not there exactly once.
 pub fn edit(text: &str, from: &str, to: &str) -> String {
@@ -88,7 +91,29 @@ pub fn compile_files(s: &Scratch, files: &[(&str, &str)]) -> (Output, PathBuf) {
             &wasm,
         ])
         .env_remove("PYLON_WASM")
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
         .output()
         .expect("run pylon");
     (o, out)
+}
+
+/// `error: FILE:LINE:COLUMN: rest` as (`FILE`, `rest`) when the line and
+/// column are real (1-based numbers); errors are located for editors.
+pub fn split_located(line: &str) -> Option<(&str, &str)> {
+    let body = line.strip_prefix("error: ")?;
+    let (head, rest) = body.split_once(": ")?;
+    let mut parts = head.rsplitn(3, ':');
+    let (column, line_no, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let number = |s: &str| s.parse::<usize>().is_ok_and(|n| n > 0);
+    (number(column) && number(line_no)).then_some((file, rest))
+}
+
+/// Whether some line of `err` is the error `FILE:LINE:COLUMN: WHAT…` with
+/// `WHAT` at the start of the located part and containing `says`.
+pub fn has_located(err: &str, file: &Path, what: &str, says: &str) -> bool {
+    let file = file.display().to_string();
+    err.lines().any(|l| {
+        split_located(l).is_some_and(|(f, rest)| f == file && rest.starts_with(what))
+            && l.contains(says)
+    })
 }

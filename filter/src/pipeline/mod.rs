@@ -51,6 +51,8 @@ pub trait Host {
     fn response_header(&self, name: &str) -> Option<Vec<u8>>;
     /// Why the host ended the response (`response.code_details`).
     fn response_details(&self) -> String;
+    /// A line for the operator's log.
+    fn warn(&self, message: &str);
     /// The shared data all workers of this Envoy see.
     fn store(&self) -> &dyn SharedStore;
 }
@@ -337,6 +339,10 @@ impl Pipeline {
     fn on_headers(&mut self, host: &dyn Host, head: RequestHead, end: bool) -> Outcome<'_> {
         self.head = head;
         self.headers_ended = end;
+        // Size limits first (limits.rs): nothing else reads an oversized head.
+        if let Some(err) = crate::limits::check(&self.head) {
+            return self.refuse(host, ErrorScope::default(), None, err);
+        }
         if self.head.debug() {
             self.started = host.now();
         }

@@ -12,6 +12,7 @@ use crate::gateway::{ApiHandle, Backend, Caller, ErrorScope, Gateway, Request, R
 use crate::nonce::{self, Verdict};
 use crate::plan::AuthKind;
 use crate::response::GatewayError;
+use crate::slot_table;
 use crate::throttle::{self, Decision};
 
 impl Pipeline {
@@ -171,6 +172,13 @@ impl Pipeline {
                 error: GatewayError::INTERNAL,
                 detail: "nonce store busy".into(),
             }),
+            Verdict::Full => {
+                warn_full(host, now_ms);
+                Err(AuthFailure {
+                    error: GatewayError::THROTTLED,
+                    detail: "nonce store full".into(),
+                })
+            }
         }
     }
 
@@ -199,10 +207,15 @@ impl Pipeline {
             .then_some(self.client_ip.as_deref())
             .flatten();
         let counters = gw.counters(h, app, account, ip);
-        let (admitted, tallies) = match throttle::admit(host.store(), now_ms(host), &counters) {
+        let now = now_ms(host);
+        let (admitted, tallies) = match throttle::admit(host.store(), now, &counters) {
             Decision::Admit(t) => (true, t),
             Decision::Throttle(t) => (false, t),
             Decision::Busy => (false, Vec::new()),
+            Decision::Full => {
+                warn_full(host, now);
+                (false, Vec::new())
+            }
         };
         if self.head.debug() {
             self.rate_tallies = tallies;
@@ -297,5 +310,12 @@ impl Pipeline {
                 Flow::Forward
             }
         }
+    }
+}
+
+/// A full counter or nonce slot refused a request: say so, rate-limited.
+fn warn_full(host: &dyn Host, now_ms: u64) {
+    if let Some(message) = slot_table::full_warning(now_ms) {
+        host.warn(&message);
     }
 }

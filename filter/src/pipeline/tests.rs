@@ -1,7 +1,7 @@
 //! The pipeline driven natively: a fake host, a small plan, and every way
 //! a request can go through the stages or end.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +29,17 @@ struct Fake {
     body_reads: Cell<usize>,
     response: Vec<(String, String)>,
     details: String,
+    warnings: RefCell<Vec<String>>,
     store: Memory,
+}
+
+/// Shared data as `on_configure` leaves it: keyed, slots created.
+fn prepared() -> Memory {
+    let m = Memory::default();
+    crate::slot_table::tests::keyed(&m);
+    crate::throttle::prepare(&m, &[]);
+    crate::nonce::prepare(&m);
+    m
 }
 
 impl Fake {
@@ -42,7 +52,8 @@ impl Fake {
             body_reads: Cell::new(0),
             response: Vec::new(),
             details: String::new(),
-            store: Memory::default(),
+            warnings: RefCell::default(),
+            store: prepared(),
         }
     }
 
@@ -74,6 +85,9 @@ impl Host for Fake {
     }
     fn response_details(&self) -> String {
         self.details.clone()
+    }
+    fn warn(&self, message: &str) {
+        self.warnings.borrow_mut().push(message.to_string());
     }
     fn store(&self) -> &dyn SharedStore {
         &self.store

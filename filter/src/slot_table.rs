@@ -1,0 +1,342 @@
+//! Bounded hash tables in the host's shared data, used by the rate counters
+//! (`throttle.rs`) and the replay guard (`nonce.rs`).
+//!
+//! A table is split into regions; a region is a fixed number of slots (one
+//! shared-data key each, all created at start so every later change is a
+//! compare-and-swap), and a slot holds at most `PER_SLOT` entries. Three
+//! rules keep callers from changing each other's entries:
+//!
+//! - **Keyed hashing.** Slot and fingerprint come from HMAC-SHA256 under a
+//!   per-deployment random secret that every worker reads from shared data,
+//!   so nobody outside can compute which keys share a slot.
+//! - **Regions.** Keys a caller can choose (client addresses, nonces) live
+//!   in their own region per throttling policy or app, apart from the
+//!   counters of the plan (API limits, the default limit), so a flood of
+//!   chosen keys only ever meets keys of the same policy or app.
+//! - **No eviction of live entries.** Only expired entries are dropped. A
+//!   slot full of live entries refuses a new key (`Outcome::Full`): the
+//!   request is refused rather than counted nowhere or let through, and the
+//!   adapter logs it (`full_warning`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::shared_store::SharedStore;
+
+pub const PER_SLOT: usize = 16;
+/// Fingerprint, end of life (ms since the epoch), value; little-endian.
+pub const ENTRY: usize = 24;
+pub const CAS_RETRIES: usize = 32;
+/// Where the deployment's secret lives in shared data.
+pub const SECRET_KEY: &str = "pylon.secret";
+pub const SECRET_LEN: usize = 32;
+/// At most one warning per worker this often while tables are full.
+const WARN_EVERY_MS: u64 = 10_000;
+
+thread_local! {
+    // One VM is one thread; the secret is installed in `on_configure`.
+    static KEYED: RefCell<Option<Hmac<Sha256>>> = const { RefCell::new(None) };
+    // Refusals for a full slot since the last warning, and when that was.
+    static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Which part of a table a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Keys from the plan only (API limits, the default limit, apps, users).
+    Plan,
+    /// Keys chosen by callers of throttling policy `n` (client addresses).
+    Policy(u32),
+    /// Keys chosen by signing callers (nonces, each prefixed by its AppKey).
+    Nonces,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Part::Plan => f.write_str("plan"),
+            Part::Policy(n) => write!(f, "policy{n}"),
+            Part::Nonces => f.write_str("nonces"),
+        }
+    }
+}
+
+/// A region: `slots` shared-data keys named `{table}.{part}.{i}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub table: &'static str,
+    pub part: Part,
+    pub slots: u32,
+}
+
+/// A live entry: `end` is when it stops counting (ms since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub end: u64,
+    pub value: u64,
+}
+
+pub enum Change {
+    Keep,
+    Set(Entry),
+    Remove,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    Done(T),
+    /// The key's slot is full of live entries of other keys: nothing stored.
+    Full,
+    /// The store kept changing under us, or no secret is installed.
+    Busy,
+}
+
+/// Adopts the deployment's secret: the one in shared data, or `candidate`
+/// (fresh random bytes) if there is none yet. Every worker ends with the
+/// same secret: only the worker whose compare-and-swap fills the empty
+/// placeholder writes one.
+pub fn install_secret(store: &dyn SharedStore, candidate: &[u8; SECRET_LEN]) -> Result<(), String> {
+    for _ in 0..CAS_RETRIES {
+        match store.get(SECRET_KEY) {
+            (Some(v), _) if v.len() == SECRET_LEN => {
+                use_secret(&v);
+                return Ok(());
+            }
+            // Envoy answers an empty value as no value, with its token.
+            (_, Some(cas)) => {
+                if store.set(SECRET_KEY, candidate, Some(cas)) {
+                    use_secret(candidate);
+                    return Ok(());
+                }
+            }
+            // Absent: create an empty placeholder; the loop then fills it
+            // by compare-and-swap (a plain set on an absent key cannot be
+            // made conditional).
+            (_, None) => {
+                store.set(SECRET_KEY, &[], None);
+            }
+        }
+    }
+    Err("could not read or store the slot table secret".into())
+}
+
+fn use_secret(secret: &[u8]) {
+    let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    KEYED.with(|k| *k.borrow_mut() = Some(mac));
+}
+
+/// Slot index within the region and fingerprint of `key`: one keyed hash.
+fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
+    KEYED.with(|k| {
+        let mut mac = k.borrow().clone()?;
+        mac.update(region.table.as_bytes());
+        mac.update(&[0]);
+        match region.part {
+            Part::Plan => mac.update(&[0]),
+            Part::Policy(n) => {
+                mac.update(&[1]);
+                mac.update(&n.to_le_bytes());
+            }
+            Part::Nonces => mac.update(&[2]),
+        }
+        mac.update(key.as_bytes());
+        let out = mac.finalize().into_bytes();
+        let word = |i: usize| u64::from_le_bytes(out[i..i + 8].try_into().expect("8 bytes"));
+        Some(((word(0) % u64::from(region.slots)) as u32, word(8)))
+    })
+}
+
+/// Creates every slot of the region that does not exist yet.
+pub fn prepare(store: &dyn SharedStore, region: &Region) {
+    for i in 0..region.slots {
+        let key = format!("{}.{}.{i}", region.table, region.part);
+        // Only a missing key (no token): an empty slot reads as no value,
+        // and overwriting it could undo another worker's first entry.
+        if store.get(&key).1.is_none() {
+            store.set(&key, &[], None);
+        }
+    }
+}
+
+/// Reads the live entry of `key` (if any), asks `f` what to do with it, and
+/// stores the change by compare-and-swap, dropping expired entries.
+pub fn update<T>(
+    store: &dyn SharedStore,
+    region: &Region,
+    key: &str,
+    now_ms: u64,
+    mut f: impl FnMut(Option<Entry>) -> (Change, T),
+) -> Outcome<T> {
+    let Some((index, fingerprint)) = locate(region, key) else {
+        return Outcome::Busy;
+    };
+    let slot = format!("{}.{}.{index}", region.table, region.part);
+    for _ in 0..CAS_RETRIES {
+        let (data, cas) = store.get(&slot);
+        // (fingerprint, entry); expired entries are forgotten here.
+        let mut entries: Vec<(u64, Entry)> = data
+            .unwrap_or_default()
+            .chunks_exact(ENTRY)
+            .map(|e| {
+                let word =
+                    |i: usize| u64::from_le_bytes(e[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+                (
+                    word(0),
+                    Entry {
+                        end: word(1),
+                        value: word(2),
+                    },
+                )
+            })
+            .filter(|(_, e)| e.end > now_ms)
+            .collect();
+        let at = entries.iter().position(|(fp, _)| *fp == fingerprint);
+        let (change, result) = f(at.map(|i| entries[i].1));
+        match (change, at) {
+            (Change::Keep, _) | (Change::Remove, None) => return Outcome::Done(result),
+            (Change::Set(e), Some(i)) => entries[i].1 = e,
+            (Change::Set(e), None) => {
+                if entries.len() >= PER_SLOT {
+                    note_full();
+                    return Outcome::Full;
+                }
+                entries.push((fingerprint, e));
+            }
+            (Change::Remove, Some(i)) => {
+                entries.swap_remove(i);
+            }
+        }
+        let mut value = Vec::with_capacity(entries.len() * ENTRY);
+        for (fp, e) in &entries {
+            value.extend_from_slice(&fp.to_le_bytes());
+            value.extend_from_slice(&e.end.to_le_bytes());
+            value.extend_from_slice(&e.value.to_le_bytes());
+        }
+        if store.set(&slot, &value, cas) {
+            return Outcome::Done(result);
+        }
+    }
+    Outcome::Busy
+}
+
+fn note_full() {
+    FULL.with(|f| {
+        let (count, last) = f.get();
+        f.set((count + 1, last));
+    });
+}
+
+/// A warning for the log after refusals for a full slot: at most one per
+/// `WARN_EVERY_MS` per worker, with the number refused since the last one.
+pub fn full_warning(now_ms: u64) -> Option<String> {
+    FULL.with(|f| {
+        let (count, last) = f.get();
+        if count == 0 || (last != 0 && now_ms < last.saturating_add(WARN_EVERY_MS)) {
+            return None;
+        }
+        f.set((0, now_ms));
+        Some(format!(
+            "pylon: {count} request(s) refused: a rate counter or nonce slot is full of live entries"
+        ))
+    })
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::shared_store::tests::Memory;
+
+    /// Installs a fixed secret for this test thread.
+    pub fn keyed(m: &Memory) {
+        install_secret(m, &[7; SECRET_LEN]).unwrap();
+    }
+
+    const REGION: Region = Region {
+        table: "t",
+        part: Part::Plan,
+        slots: 1,
+    };
+
+    fn put(m: &Memory, region: &Region, key: &str, end: u64) -> Outcome<()> {
+        update(m, region, key, 0, |_| {
+            (Change::Set(Entry { end, value: 1 }), ())
+        })
+    }
+
+    #[test]
+    fn every_worker_adopts_the_first_secret() {
+        let m = Memory::default();
+        install_secret(&m, &[1; SECRET_LEN]).unwrap();
+        install_secret(&m, &[2; SECRET_LEN]).unwrap();
+        assert_eq!(m.get(SECRET_KEY).0.unwrap(), vec![1; SECRET_LEN]);
+        // An empty placeholder left by a racing worker is filled once.
+        let m = Memory::default();
+        m.set(SECRET_KEY, &[], None);
+        install_secret(&m, &[3; SECRET_LEN]).unwrap();
+        assert_eq!(m.get(SECRET_KEY).0.unwrap(), vec![3; SECRET_LEN]);
+    }
+
+    #[test]
+    fn no_secret_fails_closed() {
+        std::thread::spawn(|| {
+            let m = Memory::default();
+            assert_eq!(put(&m, &REGION, "k", 10), Outcome::Busy);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn slots_depend_on_the_secret() {
+        let m = Memory::default();
+        let region = Region {
+            slots: 1 << 20,
+            ..REGION
+        };
+        install_secret(&m, &[1; SECRET_LEN]).unwrap();
+        let a: Vec<_> = (0..8).map(|i| locate(&region, &format!("k{i}"))).collect();
+        use_secret(&[2; SECRET_LEN]);
+        let b: Vec<_> = (0..8).map(|i| locate(&region, &format!("k{i}"))).collect();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_full_slot_refuses_new_keys_and_keeps_live_ones() {
+        let m = Memory::default();
+        keyed(&m);
+        for i in 0..PER_SLOT {
+            assert_eq!(put(&m, &REGION, &format!("k{i}"), 100), Outcome::Done(()));
+        }
+        assert_eq!(put(&m, &REGION, "new", 100), Outcome::Full);
+        assert!(full_warning(1).is_some(), "logged");
+        assert!(full_warning(2).is_none(), "rate-limited");
+        // Every live key is still there.
+        for i in 0..PER_SLOT {
+            let seen = update(&m, &REGION, &format!("k{i}"), 0, |e| (Change::Keep, e));
+            assert_eq!(seen, Outcome::Done(Some(Entry { end: 100, value: 1 })));
+        }
+        // Expired entries make room.
+        let late = update(&m, &REGION, "new", 100, |_| {
+            (Change::Set(Entry { end: 200, value: 1 }), ())
+        });
+        assert_eq!(late, Outcome::Done(()));
+    }
+
+    #[test]
+    fn regions_are_apart() {
+        let m = Memory::default();
+        keyed(&m);
+        let other = Region {
+            part: Part::Policy(3),
+            ..REGION
+        };
+        for i in 0..PER_SLOT {
+            put(&m, &other, &format!("k{i}"), 100);
+        }
+        assert_eq!(put(&m, &REGION, "mine", 100), Outcome::Done(()));
+        assert_eq!(put(&m, &other, "more", 100), Outcome::Full);
+    }
+}
