@@ -546,6 +546,18 @@ fn a_held_parameter_error_waits_for_authentication() {
 // Each stage-order rule.
 
 #[test]
+fn size_limits_come_before_everything_else() {
+    let host = Fake::new();
+    let long = format!("/{}", "a".repeat(crate::limits::MAX_URI_BYTES));
+    let via = "pylon, ".repeat(20);
+    let h = head("GET", &long, &[("via", &via)]);
+    assert_eq!(
+        refused(&headers(&mut Pipeline::new(None), &host, h, true)).0,
+        414
+    );
+}
+
+#[test]
 fn the_loop_guard_comes_before_routing() {
     let host = Fake::new();
     let via = "pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon";
