@@ -33,12 +33,12 @@ struct Fake {
     store: Memory,
 }
 
-/// Shared data as `on_configure` leaves it: keyed, slots created.
+/// Shared data as `on_configure` leaves it: keyed, counter slots created
+/// (no test signs with a nonce).
 fn prepared() -> Memory {
     let m = Memory::default();
     crate::slot_table::tests::keyed(&m);
     crate::throttle::prepare(&m, &[]);
-    crate::nonce::prepare(&m);
     m
 }
 
