@@ -99,11 +99,11 @@ impl RequestHead {
     /// the whole map in one host call; opaque values pass through as bytes.
     pub fn rewritten<'a>(
         &'a self,
-        changes: &[(&'a str, Option<&'a str>)],
+        changes: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> Vec<(&'a str, &'a [u8])> {
         let mut out: Vec<(&str, &[u8])> = self.raw().collect();
         for (name, value) in changes {
-            out.retain(|(k, _)| k != name);
+            out.retain(|(k, _)| *k != name);
             if let Some(v) = value {
                 out.push((name, v.as_bytes()));
             }
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn rewritten_applies_changes_in_order() {
         let h = head(&[(":path", "/a"), ("x-a", "1"), ("x-a", "2"), ("x-b", "b")]);
-        let out = h.rewritten(&[
+        let out = h.rewritten([
             (":path", Some("/b")),
             ("x-a", None),
             ("x-c", Some("c")),
@@ -261,7 +261,7 @@ mod tests {
         assert!(!h.is_opaque(":path") && !h.is_opaque("x-absent"));
         assert_eq!(h.all("x-mixed"), vec!["ok"]);
         // Forwarded byte for byte when the map is replaced.
-        let out = h.rewritten(&[(":path", Some("/b"))]);
+        let out = h.rewritten([(":path", Some("/b"))]);
         assert!(out.contains(&("x-junk", b"\xff\xfe".as_slice())));
         assert!(out.contains(&("x-mixed", b"\xc3".as_slice())));
     }
