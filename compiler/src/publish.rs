@@ -115,7 +115,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
         report.push(format!("{}/{} v{n}", a.def.group, a.def.name));
         changed.push(at);
     }
-    let summary = go_live(t, defs, admin, &records)?;
+    let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &changed)?;
     Ok(format!(
         "published {} to {env}; live: {summary}",
@@ -131,7 +131,7 @@ pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Err
     let mut records = load_records(&store)?;
     let at = find_record(&records, api, env)?;
     records[at].rollback(to).map_err(cli_err)?;
-    let summary = go_live(t, defs, admin, &records)?;
+    let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &[at])?;
     let r = &records[at];
     Ok(format!(
@@ -152,7 +152,7 @@ pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
         return Err(cli_err(format!("api '{api}' is not published in '{env}'")));
     }
     records[at].current = None;
-    let summary = go_live(t, defs, admin, &records)?;
+    let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &[at])?;
     let r = &records[at];
     Ok(format!(
@@ -282,6 +282,7 @@ fn raw_definition(a: &Located<ApiDef>) -> Result<Value, Errors> {
 /// available), and only then replaces the live files.
 fn go_live(
     t: &Target,
+    store: &Store,
     defs: Defs,
     (admin_host, admin_port): (String, u16),
     records: &[Record],
@@ -298,7 +299,7 @@ fn go_live(
         ip: admin_host.parse().expect("the admin address was checked"),
         port: admin_port,
     };
-    let mut compiled = live_plan(defs, records, &guard)?;
+    let mut compiled = live_plan(defs, store, records, &guard)?;
 
     let wasm_src = t
         .wasm
@@ -351,18 +352,21 @@ type Distinct = (Value, Vec<String>, PathBuf);
 /// becomes one API per version, each published to its environments; they
 /// are lowered under temporary names (lowering allows one API per name)
 /// and get their own name and id back afterwards.
-fn live_plan(mut defs: Defs, records: &[Record], guard: &ssrf::Admin) -> Result<Compiled, Errors> {
+fn live_plan(
+    mut defs: Defs,
+    store: &Store,
+    records: &[Record],
+    guard: &ssrf::Admin,
+) -> Result<Compiled, Errors> {
     // (group, api) → distinct definitions, each with its environments.
     let mut versions: BTreeMap<(String, String), Vec<Distinct>> = BTreeMap::new();
-    let store_root = PathBuf::from(".pylon/releases");
     for r in records {
         let Some(v) = r.current_version() else {
             continue;
         };
-        let file = store_root
-            .join(&r.environment)
-            .join(&r.group)
-            .join(format!("{}.json", r.api));
+        let file = store
+            .path(&r.environment, &r.group, &r.api)
+            .map_err(cli_err)?;
         let entry = versions
             .entry((r.group.clone(), r.api.clone()))
             .or_default();
