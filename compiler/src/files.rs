@@ -27,3 +27,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // The rename itself survives a crash once the directory is synced.
     std::fs::File::open(dir)?.sync_all()
 }
+
+/// `write_atomically`, skipped when the file already holds `bytes`: every
+/// file moved into a watched directory makes Envoy re-read all of its
+/// sources, so unchanged files are left alone.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    write_atomically(path, bytes)
+}

@@ -88,6 +88,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
         return Err(cli_err(format!("no API lists '{env}' in `publish:`")));
     }
     let store = store_of(&t.defs);
+    let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
     let stamp = now();
     let by = publisher();
@@ -128,6 +129,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
 pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Errors> {
     let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
+    let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
     let at = find_record(&records, api, env)?;
     records[at].rollback(to).map_err(cli_err)?;
@@ -146,6 +148,7 @@ pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Err
 pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
     let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
+    let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
     let at = find_record(&records, api, env)?;
     if records[at].current.is_none() {
@@ -328,13 +331,11 @@ fn go_live(
 
     // Everything is valid: replace the live files. The module is replaced
     // only when it changed, so Envoy keeps its VM otherwise.
-    if std::fs::read(&wasm_dest).ok().as_deref() != Some(wasm_bytes.as_slice()) {
-        crate::files::write_atomically(&wasm_dest, &wasm_bytes).map_err(|e| io(&wasm_dest, e))?;
-    }
+    crate::files::write_if_changed(&wasm_dest, &wasm_bytes).map_err(|e| io(&wasm_dest, e))?;
     xds::write(&live, &xds::split(&bootstrap, &live)).map_err(|e| io(&live, e))?;
     let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
     let plan_path = live.join("pylon.json");
-    crate::files::write_atomically(&plan_path, plan_pretty.as_bytes())
+    crate::files::write_if_changed(&plan_path, plan_pretty.as_bytes())
         .map_err(|e| io(&plan_path, e))?;
     Ok(crate::summary(&compiled))
 }

@@ -125,6 +125,23 @@ impl Store {
         }
     }
 
+    /// Holds the store's lock until dropped: two commands at once would
+    /// each read the store, and the second would undo the first's change
+    /// in the store and in the live files.
+    pub fn lock(&self) -> Result<std::fs::File, String> {
+        std::fs::create_dir_all(&self.root).map_err(|e| format!("{}: {e}", self.root.display()))?;
+        let path = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(file)
+    }
+
     pub fn path(&self, environment: &str, group: &str, api: &str) -> Result<PathBuf, String> {
         for name in [environment, group, api] {
             if !safe_component(name) {
