@@ -44,13 +44,13 @@ apis:
     backend:
       mock: {{status: 200, body: "gamma"}}
     publish: [RELEASE]
-"""
+{extra}"""
 
 
 class Live:
     """Definitions, their release store and live files, and one Envoy."""
 
-    def __init__(self, workdir, validate=True):
+    def __init__(self, workdir, validate=True, extra=""):
         self.work = workdir
         self.defs = workdir / "defs"
         self.defs.mkdir()
@@ -58,7 +58,7 @@ class Live:
         self.be1, self.be2 = Backend("be1"), Backend("be2")
         self.port, self.admin = free_port(), free_port()
         self.fields = {"port": self.port, "admin": self.admin, "alpha": "alpha-1",
-                       "beta": self.be1.address}
+                       "beta": self.be1.address, "extra": extra}
         self.env = {**seal_env(), "PYLON_PUBLISHER": "e2e"}
         if validate:
             self.env["PYLON_ENVOY"] = str(ENVOY)
@@ -227,6 +227,31 @@ def test_history_keeps_exactly_the_last_ten_per_api_and_environment(workdir):
         assert res.returncode != 0 and "no version 2" in res.stderr, res.stderr
         lv.ok("rollback", "alpha", "--env", "RELEASE", "--to", "3")
         lv.until("/alpha", "alpha-3")
+    finally:
+        lv.close()
+
+
+THROTTLE = """
+throttles:
+  - name: daily
+    unit: day
+    api_limit: 3
+    bindings:
+      - {group: shop, api: alpha, environments: [RELEASE]}
+"""
+
+
+def test_throttling_counts_survive_a_publish_that_keeps_the_policy(workdir):
+    lv = Live(workdir, extra=THROTTLE)
+    try:
+        assert [lv.get("/alpha").status for _ in range(3)] == [200, 200, 200]
+        # Another API's new version: the filter's configuration is replaced.
+        lv.write(beta=lv.be2.address)
+        lv.ok("publish", str(lv.defs), "--env", "RELEASE", "--api", "beta", "--note", "be2")
+        lv.until("/beta", "be2")
+        r = lv.get("/alpha")
+        assert r.status == 429, r.body
+        assert r.json()["error_code"] == "APIG.0308"
     finally:
         lv.close()
 
