@@ -314,6 +314,8 @@ fn go_live(
         .map_err(|e| cli_err(format!("filter module {}: {e}", wasm_src.display())))?;
     crate::seal_secrets(&mut compiled.plan, t.seal_key_file.as_deref()).map_err(cli_err)?;
 
+    // The live files must not be read back as definitions.
+    crate::check_out(&t.defs, &t.live).map_err(|m| cli_err(m.replace("--out", "--live")))?;
     let io = |p: &Path, e: std::io::Error| cli_err(format!("{}: {e}", p.display()));
     std::fs::create_dir_all(&t.live).map_err(|e| io(&t.live, e))?;
     let live = std::fs::canonicalize(&t.live).map_err(|e| io(&t.live, e))?;

@@ -322,7 +322,21 @@ fn a_refused_publish_writes_nothing() {
     assert!(!o.status.success(), "{}", stdout(&o));
     assert!(stderr(&o).contains("api 'alpha'"), "{}", stderr(&o));
     assert_eq!(l.snapshot(), before);
-    // An API whose `publish:` does not list the environment.
+    // Live files among the definitions would be read back as definitions.
+    let o = Command::new(env!("CARGO_BIN_EXE_pylon"))
+        .args(["publish", "--env", "RELEASE", "--note", "x", "--live"])
+        .arg(l.s.path("defs/live"))
+        .arg("--wasm")
+        .arg(l.s.path("filter.wasm"))
+        .arg(l.s.path("defs"))
+        .env("PATH", "")
+        .env("PYLON_SEAL_KEY", TEST_SEAL_KEY)
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("--live"), "{}", stderr(&o));
+    assert!(!l.s.path("defs/live").exists());
+    assert_eq!(l.snapshot(), before);
+    // An environment that does not exist.
     let o = l.run(&["publish", "--env", "NOPE", "--note", "x"]);
     assert!(!o.status.success());
     assert_eq!(l.snapshot(), before);
