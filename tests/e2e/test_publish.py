@@ -27,6 +27,7 @@ apis:
     group: shop
     method: GET
     path: /alpha
+    auth: {auth}
     backend:
       mock: {{status: 200, body: "{alpha}"}}
     publish: [RELEASE, TEST]
@@ -50,7 +51,7 @@ apis:
 class Live:
     """Definitions, their release store and live files, and one Envoy."""
 
-    def __init__(self, workdir, validate=True, extra=""):
+    def __init__(self, workdir, validate=True, extra="", auth="none"):
         self.work = workdir
         self.defs = workdir / "defs"
         self.defs.mkdir()
@@ -58,7 +59,8 @@ class Live:
         self.be1, self.be2 = Backend("be1"), Backend("be2")
         self.port, self.admin = free_port(), free_port()
         self.fields = {"port": self.port, "admin": self.admin, "alpha": "alpha-1",
-                       "beta": self.be1.address, "extra": extra}
+                       "beta": self.be1.address, "extra": extra,
+                       "auth": auth}
         self.env = {**seal_env(), "PYLON_PUBLISHER": "e2e"}
         if validate:
             self.env["PYLON_ENVOY"] = str(ENVOY)
@@ -252,6 +254,47 @@ def test_throttling_counts_survive_a_publish_that_keeps_the_policy(workdir):
         r = lv.get("/alpha")
         assert r.status == 429, r.body
         assert r.json()["error_code"] == "APIG.0308"
+    finally:
+        lv.close()
+
+
+APP = """
+apps:
+  - name: ali
+    key: aliKey000001
+    secret: ali-secret-0123456789
+    authorizations:
+      - {group: shop, api: alpha, environments: [RELEASE]}
+"""
+
+
+def aliyun_signed(nonce):
+    """GET /alpha signed the Alibaba way (HmacSHA256) with an X-Ca-Nonce."""
+    import base64
+    import hashlib
+    import hmac
+    ts = str(int(time.time() * 1000))
+    headers = {"accept": "application/json", "x-ca-key": "aliKey000001", "x-ca-nonce": nonce,
+               "x-ca-timestamp": ts, "x-ca-signature-method": "HmacSHA256",
+               "x-ca-signature-headers": "x-ca-key,x-ca-nonce,x-ca-signature-method,x-ca-timestamp"}
+    sts = (f"GET\napplication/json\n\n\n\nx-ca-key:aliKey000001\nx-ca-nonce:{nonce}\n"
+           f"x-ca-signature-method:HmacSHA256\nx-ca-timestamp:{ts}\n/alpha")
+    sig = hmac.new(b"ali-secret-0123456789", sts.encode(), hashlib.sha256).digest()
+    return {**headers, "x-ca-signature": base64.b64encode(sig).decode()}
+
+
+def test_a_used_nonce_stays_used_across_a_publish(workdir):
+    lv = Live(workdir, extra=APP, auth="app")
+    try:
+        signed = aliyun_signed(os.urandom(8).hex())
+        assert lv.envoy.request("GET", "/alpha", signed).status == 200
+        lv.write(beta=lv.be2.address)
+        lv.ok("publish", str(lv.defs), "--env", "RELEASE", "--api", "beta", "--note", "be2")
+        lv.until("/beta", "be2")
+        r = lv.envoy.request("GET", "/alpha", signed)
+        assert r.status == 401 and "Nonce Used" in (r.header("x-ca-error-message") or ""), r.body
+        fresh = aliyun_signed(os.urandom(8).hex())
+        assert lv.envoy.request("GET", "/alpha", fresh).status == 200
     finally:
         lv.close()
 
