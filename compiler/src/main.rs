@@ -6,6 +6,7 @@ mod bindings;
 mod call;
 mod defs;
 mod envoy;
+mod envoy_admin;
 mod error;
 mod files;
 mod lower;

@@ -24,7 +24,7 @@ use crate::defs::{ApiDef, Defs, GrantDef, Located};
 use crate::error::DefError;
 use crate::lower::{self, Compiled};
 use crate::release_store::{Record, Store, Version};
-use crate::{envoy, ssrf, xds};
+use crate::{envoy, envoy_admin, ssrf, xds};
 
 /// Where the definitions, the filter and the live files are.
 pub struct Target {
@@ -333,13 +333,67 @@ fn go_live(
 
     // Everything is valid: replace the live files. The module is replaced
     // only when it changed, so Envoy keeps its VM otherwise.
-    crate::files::write_if_changed(&wasm_dest, &wasm_bytes).map_err(|e| io(&wasm_dest, e))?;
-    xds::write(&live, &xds::split(&bootstrap, &live)).map_err(|e| io(&live, e))?;
+    let envoy = envoy_admin::Admin::probe(&admin_host, admin_port);
+    let rejected_before = envoy.as_ref().map_or(0, envoy_admin::Admin::rejected);
+    let previous = LiveSnapshot::take(&live);
+    let written = crate::files::write_if_changed(&wasm_dest, &wasm_bytes)
+        .and_then(|_| xds::write(&live, &xds::split(&bootstrap, &live)));
+    let versions = match written {
+        Ok(v) => v,
+        Err(e) => {
+            previous.restore();
+            return Err(io(&live, e));
+        }
+    };
+    // A running Envoy checks the update once more, with its own environment
+    // (the seal key): wait until it has applied it, else put the previous
+    // files back, so the store never records what callers do not get.
+    let confirmed = match &envoy {
+        Some(admin) => {
+            if let Err(m) = admin.wait_applied(&versions, rejected_before, APPLY_WITHIN) {
+                previous.restore();
+                return Err(cli_err(format!(
+                    "{m}; the previous live files are back in {}",
+                    live.display()
+                )));
+            }
+            "applied by Envoy"
+        }
+        None => "no Envoy answers on the admin address",
+    };
     let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
     let plan_path = live.join("pylon.json");
     crate::files::write_if_changed(&plan_path, plan_pretty.as_bytes())
         .map_err(|e| io(&plan_path, e))?;
-    Ok(crate::summary(&compiled))
+    Ok(format!("{} ({confirmed})", crate::summary(&compiled)))
+}
+
+/// How long a running Envoy may take to apply the live files.
+const APPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The live files' contents before an update, to put back if it fails.
+struct LiveSnapshot(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl LiveSnapshot {
+    fn take(live: &Path) -> LiveSnapshot {
+        LiveSnapshot(
+            xds::FILES
+                .iter()
+                .chain(["pylon_filter.wasm"].iter())
+                .map(|f| (live.join(f), std::fs::read(live.join(f)).ok()))
+                .collect(),
+        )
+    }
+
+    /// Best effort: the files as they were (removed if they did not exist).
+    fn restore(&self) {
+        for (path, bytes) in &self.0 {
+            let _ = match bytes {
+                Some(b) => crate::files::write_if_changed(path, b),
+                None => std::fs::remove_file(path),
+            };
+        }
+    }
 }
 
 /// Prefix of the temporary names of an API whose environments hold

@@ -12,9 +12,10 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// No Envoy answers on port 1, so commands do not wait for one to apply.
 const DEFS: &str = r#"
 gateway:
-  admin: 127.0.0.1:9901
+  admin: 127.0.0.1:1
 environments:
   - name: TEST
 groups:

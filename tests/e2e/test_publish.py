@@ -299,6 +299,26 @@ def test_a_used_nonce_stays_used_across_a_publish(workdir):
         lv.close()
 
 
+def test_an_update_envoy_refuses_is_undone_and_not_recorded(workdir):
+    """Envoy holds a different seal key than the one the publish seals with:
+    it refuses the filter's new configuration and keeps serving the old one;
+    the publish fails, puts the previous files back, and records nothing."""
+    import base64
+    lv = Live(workdir, extra=APP)
+    try:
+        before, history = lv.live_files(), lv.ok("history")
+        lv.write(alpha="alpha-2")
+        lv.env = {**lv.env, "PYLON_SEAL_KEY": base64.b64encode(os.urandom(32)).decode()}
+        res = lv.pylon("publish", str(lv.defs), "--env", "RELEASE", "--note", "wrong key")
+        assert res.returncode != 0
+        assert "Envoy refused the update" in res.stderr, res.stderr
+        assert lv.live_files() == before
+        assert lv.ok("history") == history
+        assert lv.body("/alpha") == "alpha-1"
+    finally:
+        lv.close()
+
+
 class Load:
     """Steady GET traffic on keep-alive connections and on new connections,
     bounded in time and count; records every failure."""
