@@ -88,7 +88,7 @@ enum Command {
         #[arg(long)]
         note: String,
         #[command(flatten)]
-        live: LiveArgs,
+        live: publish::LiveArgs,
     },
     /// Make a kept version of one API current again in one environment.
     Rollback {
@@ -100,7 +100,7 @@ enum Command {
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
         #[command(flatten)]
-        live: LiveArgs,
+        live: publish::LiveArgs,
     },
     /// Take one API offline in one environment (callers get NOT_FOUND).
     Offline {
@@ -110,7 +110,7 @@ enum Command {
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
         #[command(flatten)]
-        live: LiveArgs,
+        live: publish::LiveArgs,
     },
     /// List published versions (newest first; `*` marks the current one).
     History {
@@ -174,34 +174,6 @@ enum Command {
 enum OutputTarget {
     Static,
     Xds,
-}
-
-/// Where `publish`, `rollback` and `offline` write, and with what.
-#[derive(clap::Args)]
-struct LiveArgs {
-    /// The live directory (as written by `compile --target xds`).
-    #[arg(long, value_name = "DIR")]
-    live: PathBuf,
-    #[arg(long)]
-    wasm: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    seal_key_file: Option<PathBuf>,
-    /// Envoy binary that validates the configuration first; default
-    /// $PYLON_ENVOY, then `envoy` on the PATH (skipped if there is none).
-    #[arg(long)]
-    envoy: Option<PathBuf>,
-}
-
-impl LiveArgs {
-    fn target(self, defs: Vec<PathBuf>) -> publish::Target {
-        publish::Target {
-            defs,
-            live: self.live,
-            wasm: self.wasm,
-            seal_key_file: self.seal_key_file,
-            envoy: self.envoy,
-        }
-    }
 }
 
 #[derive(Subcommand)]

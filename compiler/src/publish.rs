@@ -12,7 +12,9 @@
 //! definitions (every check `compile` runs), the live plan built from the
 //! store (the same checks, and the filter's own loader), and — when an
 //! Envoy binary is at hand — Envoy's own validation of the configuration.
-//! Only then are the live files replaced and the store updated.
+//! Only then are the live files replaced; a running Envoy must confirm it
+//! applied them (else they are put back), and only then is the store
+//! updated.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,34 @@ pub struct Target {
     /// Envoy binary for `--mode validate`; default `$PYLON_ENVOY`, then
     /// `envoy` on the PATH.
     pub envoy: Option<PathBuf>,
+}
+
+/// Where `publish`, `rollback` and `offline` write, and with what.
+#[derive(clap::Args)]
+pub struct LiveArgs {
+    /// The live directory (as written by `compile --target xds`).
+    #[arg(long, value_name = "DIR")]
+    live: PathBuf,
+    #[arg(long)]
+    wasm: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    seal_key_file: Option<PathBuf>,
+    /// Envoy binary that validates the configuration first; default
+    /// $PYLON_ENVOY, then `envoy` on the PATH (skipped if there is none).
+    #[arg(long)]
+    envoy: Option<PathBuf>,
+}
+
+impl LiveArgs {
+    pub fn target(self, defs: Vec<PathBuf>) -> Target {
+        Target {
+            defs,
+            live: self.live,
+            wasm: self.wasm,
+            seal_key_file: self.seal_key_file,
+            envoy: self.envoy,
+        }
+    }
 }
 
 type Errors = Vec<DefError>;
