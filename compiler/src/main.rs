@@ -77,14 +77,18 @@ enum Command {
     /// Publish APIs to an environment: record them in the release store
     /// (DEFS/.pylon/releases) and update the live files.
     Publish {
+        /// Definition files or directories; the release store is
+        /// `.pylon/releases` in (or next to) the first.
         #[arg(required = true)]
         defs: Vec<PathBuf>,
+        /// The environment to publish to.
         #[arg(long)]
         env: String,
         /// An API to publish, `NAME` or `GROUP/NAME` (repeatable); default:
         /// every API whose `publish:` lists the environment.
         #[arg(long = "api")]
         apis: Vec<String>,
+        /// What this publication is, recorded with it (shown by `history`).
         #[arg(long)]
         note: String,
         #[command(flatten)]
@@ -97,6 +101,7 @@ enum Command {
         env: String,
         #[arg(long = "to", value_name = "VERSION")]
         to: u64,
+        /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
         #[command(flatten)]
@@ -107,6 +112,7 @@ enum Command {
         api: String,
         #[arg(long)]
         env: String,
+        /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
         #[command(flatten)]
@@ -117,6 +123,7 @@ enum Command {
         api: Option<String>,
         #[arg(long)]
         env: Option<String>,
+        /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
     },

@@ -45,8 +45,10 @@ pub struct LiveArgs {
     /// The live directory (as written by `compile --target xds`).
     #[arg(long, value_name = "DIR")]
     live: PathBuf,
+    /// The filter module, as for `compile`.
     #[arg(long)]
     wasm: Option<PathBuf>,
+    /// The seal key, as for `compile`; default: $PYLON_SEAL_KEY.
     #[arg(long, value_name = "FILE")]
     seal_key_file: Option<PathBuf>,
     /// Envoy binary that validates the configuration first; default
