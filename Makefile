@@ -12,7 +12,7 @@ export PYLON_WASM := $(CURDIR)/$(WASM)
 # index is refreshed first: a fresh machine's may never have been.
 APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: all build wasm-target wasm pylon venv node run test unit e2e bench fuzz lint clean
+.PHONY: all build wasm-target wasm pylon venv node run test unit e2e bench bench-publish fuzz lint clean
 
 all: build
 
@@ -57,6 +57,10 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 bench: build venv
 	@command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
 	$(PY) bench/bench.py
+
+# Time for a publish to take effect, and Envoy's memory over 100 publishes.
+bench-publish: build venv
+	$(PY) bench/publish.py
 
 # Fuzz every parser of untrusted bytes (fuzz/, cargo-fuzz, nightly), one
 # target after another, FUZZ_SECONDS each; docs/FUZZING.md has the results.

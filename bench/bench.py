@@ -1969,7 +1969,7 @@ def build_report(*, args, sizes, info, date, pin, tools, loaded, unloaded, direc
             f"({py_cpu - noop_cpu:+.1f} µs) is what Pylon asks of Envoy through the Wasm boundary, and the profile "
             "puts it on Envoy's side, not in the filter's code: host calls that read the request headers, remove "
             "and set headers (x-pylon-cluster, :path, the timeout) and read `response.code_details`, each crossing "
-            "the boundary and copying strings in or out of the VM (see filter/src/adapter.rs at the commit above "
+            "the boundary and copying strings in or out of the VM (see filter/src/adapter.rs, which makes them, and filter/src/pipeline/, which decides them, at the commit above "
             "for the exact list). Pylon's configuration also puts Envoy's buffer filter (which holds signed bodies "
             "until they are complete) before the router, which bare Envoy does not have. Changing request headers also makes "
             "Envoy match the route again (which `cluster_header` routing relies on). Against a backend that "

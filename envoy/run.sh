@@ -18,8 +18,17 @@ if [ -z "${PYLON_SEAL_KEY:-}" ]; then
 fi
 export PYLON_SEAL_KEY
 
-target/release/pylon compile examples/shop --out "$OUT" --wasm target/wasm32-wasip1/release/pylon_filter.wasm
-"$ENVOY" --mode validate -c "$OUT/envoy.yaml" --log-level error >/dev/null
+# The example is served live (README "Publishing"): a fresh copy of its
+# definitions in build/shop, whose release store (build/shop/.pylon) records
+# what is published; Envoy reads the live files in $OUT, and a later
+# `pylon publish build/shop ... --live build/example` takes effect without a
+# restart. Each publish is checked by Envoy itself (--envoy) first.
+DEFS=build/shop
+rm -rf "$DEFS" && mkdir -p build && cp -r examples/shop "$DEFS"
+for env in RELEASE TEST; do
+  target/release/pylon publish "$DEFS" --env "$env" --note "make run" --live "$OUT" \
+    --wasm target/wasm32-wasip1/release/pylon_filter.wasm --envoy "$ENVOY" >/dev/null
+done
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
@@ -52,6 +61,10 @@ Pylon is up on http://127.0.0.1:8080 (Envoy admin on 127.0.0.1:9901). Try:
   curl -i http://127.0.0.1:8080/search/books                   # REQUEST_PARAMETERS_FAILURE: 'q' is required (400)
   curl -i 'http://127.0.0.1:8080/search/featured?q=x'          # policy backend (a mock) takes category=featured
   curl -i -X OPTIONS -H 'Origin: http://example.com' http://127.0.0.1:8080/search/books   # CORS preflight
+
+Publish a change live (no restart): edit build/shop/apis.yaml, then
+  target/release/pylon publish build/shop --env RELEASE --note "my change" --live build/example
+  target/release/pylon history --defs build/shop
 
 Ctrl-C stops everything.
 TXT

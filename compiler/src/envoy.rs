@@ -101,7 +101,14 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         "request_headers_timeout": REQUEST_HEADERS_TIMEOUT,
                         "request_timeout": REQUEST_TIMEOUT,
                         "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
-                        "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
+                        "common_http_protocol_options": {
+                            "idle_timeout": CONNECTION_IDLE_TIMEOUT,
+                            // CGI-style backends read `X_App_Id` as
+                            // `X-App-Id`: a caller's underscore spelling could
+                            // shadow a header the gateway sets. (Signers leave
+                            // such headers unsigned.)
+                            "headers_with_underscores_action": "DROP_HEADER",
+                        },
                         // What Envoy answers itself is a gateway response too.
                         "local_reply_config": local_reply_config(),
                         // Every client is external: Envoy then replaces any

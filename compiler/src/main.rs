@@ -6,11 +6,16 @@ mod bindings;
 mod call;
 mod defs;
 mod envoy;
+mod envoy_admin;
 mod error;
+mod files;
 mod lower;
 mod params;
+mod publish;
+mod release_store;
 mod ssrf;
 mod throttles;
+mod xds;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -63,6 +68,64 @@ enum Command {
         /// output (base64 of 32 bytes, see `pylon keygen`); default: $PYLON_SEAL_KEY.
         #[arg(long, value_name = "FILE")]
         seal_key_file: Option<PathBuf>,
+        /// `static`: one envoy.yaml holding everything (restart to change);
+        /// `xds`: a bootstrap that reads listeners, routes, clusters and the
+        /// filter's configuration from files in DIR, replaced live.
+        #[arg(long, value_enum, default_value = "static")]
+        target: OutputTarget,
+    },
+    /// Publish APIs to an environment: record them in the release store
+    /// (DEFS/.pylon/releases) and update the live files.
+    Publish {
+        /// Definition files or directories; the release store is
+        /// `.pylon/releases` in (or next to) the first.
+        #[arg(required = true)]
+        defs: Vec<PathBuf>,
+        /// The environment to publish to.
+        #[arg(long)]
+        env: String,
+        /// An API to publish, `NAME` or `GROUP/NAME` (repeatable); default:
+        /// every API whose `publish:` lists the environment.
+        #[arg(long = "api")]
+        apis: Vec<String>,
+        /// What this publication is, recorded with it (shown by `history`).
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        live: publish::LiveArgs,
+    },
+    /// Make a kept version of one API current again in one environment.
+    Rollback {
+        api: String,
+        #[arg(long)]
+        env: String,
+        #[arg(long = "to", value_name = "VERSION")]
+        to: u64,
+        /// The definitions (whose `.pylon/releases` is the store).
+        #[arg(long, default_value = ".")]
+        defs: Vec<PathBuf>,
+        #[command(flatten)]
+        live: publish::LiveArgs,
+    },
+    /// Take one API offline in one environment (callers get NOT_FOUND).
+    Offline {
+        api: String,
+        #[arg(long)]
+        env: String,
+        /// The definitions (whose `.pylon/releases` is the store).
+        #[arg(long, default_value = ".")]
+        defs: Vec<PathBuf>,
+        #[command(flatten)]
+        live: publish::LiveArgs,
+    },
+    /// List published versions (newest first; `*` marks the current one).
+    History {
+        api: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// The definitions (whose `.pylon/releases` is the store).
+        #[arg(long, default_value = ".")]
+        defs: Vec<PathBuf>,
     },
     /// Make a random key for sealing secrets (base64 of 32 bytes).
     Keygen {
@@ -112,6 +175,12 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputTarget {
+    Static,
+    Xds,
 }
 
 #[derive(Subcommand)]
@@ -179,7 +248,31 @@ fn main() -> ExitCode {
             listen,
             admin,
             seal_key_file,
-        } => compile(&defs, &out, wasm, listen, admin, seal_key_file),
+            target,
+        } => compile(&defs, &out, wasm, listen, admin, seal_key_file, target),
+        Command::Publish {
+            defs,
+            env,
+            apis,
+            note,
+            live,
+        } => publish::publish(&live.target(defs), &env, &apis, &note),
+        Command::Rollback {
+            api,
+            env,
+            to,
+            defs,
+            live,
+        } => publish::rollback(&live.target(defs), &api, &env, to),
+        Command::Offline {
+            api,
+            env,
+            defs,
+            live,
+        } => publish::offline(&live.target(defs), &api, &env),
+        Command::History { api, env, defs } => {
+            publish::history(&defs, api.as_deref(), env.as_deref())
+        }
         Command::Keygen { out } => keygen(out.as_deref()),
     };
     match result {
@@ -313,6 +406,7 @@ fn compile(
     listen: Option<String>,
     admin: Option<String>,
     seal_key_file: Option<PathBuf>,
+    target: OutputTarget,
 ) -> Result<String, Vec<DefError>> {
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     check_out(inputs, out).map_err(cli_err)?;
@@ -366,6 +460,11 @@ fn compile(
         plan_pretty.as_bytes(),
         envoy_yaml.as_bytes(),
     ]) {
+        if target == OutputTarget::Xds && name == "envoy.yaml" {
+            xds::write(&out_abs, &xds::split(&bootstrap, &out_abs))
+                .map_err(|e| io_err(&out_abs, e))?;
+            continue;
+        }
         write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
     }
     Ok(format!(

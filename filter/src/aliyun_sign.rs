@@ -76,6 +76,14 @@ pub fn parse_params(raw: &str, plus_is_space: bool) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether every key and value of a query or form body is UTF-8 once
+/// decoded. `parse_params` reads other bytes as U+FFFD, so two different
+/// values (`%D6%D0` and `%B9%FA`, GBK text) would sign alike.
+pub fn params_are_utf8(raw: &str) -> bool {
+    raw.split(['&', '='])
+        .all(|part| percent_decode_str(part).decode_utf8().is_ok())
+}
+
 /// `path` plus sorted parameters; form values win over query values.
 pub fn path_and_params(
     path: &str,
@@ -364,6 +372,17 @@ mod tests {
             "/p",
         );
         assert_eq!(sts, "GET\n\n\n\n\nX-Ca-Key:k\nX-Ca-Stage:TEST\n/p");
+    }
+
+    #[test]
+    fn parameters_that_would_sign_alike_are_not_utf8() {
+        assert!(params_are_utf8("a=%E4%B8%AD&b=x+y&c"));
+        assert_eq!(
+            parse_params("a=%D6%D0", true),
+            parse_params("a=%B9%FA", true)
+        );
+        assert!(!params_are_utf8("a=%D6%D0"));
+        assert!(!params_are_utf8("%FF=1"));
     }
 
     #[test]

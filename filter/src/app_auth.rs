@@ -117,6 +117,7 @@ impl Apps {
             };
             f
         };
+        single_credentials(head).map_err(as_iam)?;
         let authorization = head.get("authorization").unwrap_or("");
         match huawei_sign::parse_authorization(authorization) {
             Some(parsed) => self
@@ -141,20 +142,31 @@ impl Apps {
         self.by_name.get(name).copied()
     }
 
-    /// The app (or account) a signed request claims to come from, before
-    /// its signature is checked: a request whose signature covers its body
-    /// is dispatched before the body is in, and is refused later if the
-    /// claim does not hold.
+    /// The app a signed request claims to come from, before its signature
+    /// is checked: a request whose signature covers its body is dispatched
+    /// before the body is in, and is refused later if the claim does not
+    /// hold. The key is read from the credentials `authenticate` will check,
+    /// in its order, so a stray `X-Ca-Key` beside a Huawei signature claims
+    /// nothing.
     pub fn claimed(&self, head: &RequestHead) -> Option<u32> {
-        let key = match head.get("x-ca-key") {
-            Some(key) => key,
-            None => {
-                huawei_sign::parse_authorization(head.get("authorization")?)?
-                    .ok()?
-                    .access
-            }
+        let key = match head.get("x-ca-signature") {
+            Some(_) => head.get("x-ca-key")?,
+            None => self.claimed_access(head)?,
         };
         self.by_key.get(key).copied()
+    }
+
+    /// The account an IAM request claims (accounts sign the Huawei way only).
+    pub fn claimed_account(&self, head: &RequestHead) -> Option<u32> {
+        self.by_key.get(self.claimed_access(head)?).copied()
+    }
+
+    fn claimed_access<'h>(&self, head: &'h RequestHead) -> Option<&'h str> {
+        Some(
+            huawei_sign::parse_authorization(head.get("authorization")?)?
+                .ok()?
+                .access,
+        )
     }
 
     /// Identifies the caller of an APP-auth API from whichever signature the
@@ -166,6 +178,7 @@ impl Apps {
         now_ms: u64,
         policy: AuthPolicy,
     ) -> Result<Caller, AuthFailure> {
+        single_credentials(head)?;
         if let Some(signature) = head.get("x-ca-signature") {
             return self.verify_aliyun(head, signature, body, now_ms, policy.allow_hmac_sha1);
         }
@@ -235,11 +248,31 @@ impl Apps {
         let is_form = head
             .get("content-type")
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-        let form = if is_form {
-            aliyun_sign::parse_params(&String::from_utf8_lossy(body), true)
+        // Parameters are signed as text: bytes that are not UTF-8 would be
+        // read as U+FFFD, and another value would verify in their place.
+        let form_text = if is_form {
+            std::str::from_utf8(body).ok()
         } else {
-            Vec::new()
+            Some("")
         };
+        let utf8 = aliyun_sign::params_are_utf8;
+        let Some(form_text) = form_text.filter(|f| utf8(f) && utf8(query)) else {
+            return Err(fail("a query or form parameter is not valid UTF-8"));
+        };
+        let form = aliyun_sign::parse_params(form_text, true);
+        // Form values replace the query's of the same name in the string
+        // to sign (as the SDKs merge them), so such a query value would
+        // reach the backend unsigned.
+        if !form.is_empty() {
+            for plus_is_space in [true, false] {
+                let query = aliyun_sign::parse_params(query, plus_is_space);
+                if let Some((k, _)) = query.iter().find(|(k, _)| form.iter().any(|(f, _)| f == k)) {
+                    return Err(fail(&format!(
+                        "parameter {k} is in both the query and the form body"
+                    )));
+                }
+            }
+        }
         let names: Vec<&str> = head
             .get("x-ca-signature-headers")
             .unwrap_or("")
@@ -247,24 +280,32 @@ impl Apps {
             .collect();
         let signed = names.iter().map(|n| n.trim().to_ascii_lowercase());
         let fixed = aliyun_sign::FIXED_LINES.iter().map(|n| n.to_string());
-        if signed.chain(fixed).any(|n| head.is_opaque(&n)) {
-            return Err(fail("a signed header is not valid UTF-8"));
+        let mut signed = signed.chain(fixed);
+        if let Some(bad) = signed.find(|n| head.is_opaque(n) || head.repeated(n)) {
+            // One value is signed (the first); the backend would see every
+            // one, so a second value would ride on another's signature.
+            return Err(fail(&if head.repeated(&bad) {
+                format!("signed header {bad} is sent more than once")
+            } else {
+                "a signed header is not valid UTF-8".to_string()
+            }));
         }
         let lookup = |name: &str| head.get(name);
         let secret = &self.apps[app as usize].secret;
         let mut first = None;
-        // SDKs differ on `+` in a query and on repeated keys: try each reading.
+        // SDKs differ on `+` in a query: try each reading. A repeated key
+        // is read only as the Node SDK signs it (`k=v1,v2`): a reading of
+        // its first value alone would let anyone append `&k=other` to a
+        // signed request, unsigned, and the backend would see it.
         for plus_is_space in [true, false] {
             let query = aliyun_sign::parse_params(query, plus_is_space);
-            for join_repeats in [true, false] {
-                let pp = aliyun_sign::path_and_params(path, &query, &form, join_repeats);
-                let sts = aliyun_sign::string_to_sign(head.method(), lookup, &names, &pp);
-                if aliyun_sign::verify(alg, secret, &sts, signature) {
-                    let nonce_key = head.get("x-ca-nonce").map(|n| format!("{key}:{n}"));
-                    return Ok(Caller { app, nonce_key });
-                }
-                first.get_or_insert(sts);
+            let pp = aliyun_sign::path_and_params(path, &query, &form, true);
+            let sts = aliyun_sign::string_to_sign(head.method(), lookup, &names, &pp);
+            if aliyun_sign::verify(alg, secret, &sts, signature) {
+                let nonce_key = head.get("x-ca-nonce").map(|n| format!("{key}:{n}"));
+                return Ok(Caller { app, nonce_key });
             }
+            first.get_or_insert(sts);
         }
         let debug = head.debug()
             || head
@@ -308,6 +349,12 @@ impl Apps {
             return Err(fail("signature expired"));
         }
         let (path, query) = head.path().split_once('?').unwrap_or((head.path(), ""));
+        // The canonical URI decodes before splitting, so `/a%2Fb` and `/a/b`
+        // sign alike, yet route apart (`%2F` is no separator to the router):
+        // a signature made for one API would be accepted on another.
+        if path.contains("%2F") || path.contains("%2f") {
+            return Err(fail("an encoded '/' (%2F) in the path cannot be signed"));
+        }
         let lookup = |name: &str| header_values(head, name);
         // SDKs differ: some use the header's value even for an empty body,
         // some the empty-body hash; `+` in a query is a `+` or a space.
@@ -385,6 +432,31 @@ fn payload_hashes<'h>(
         Ok(vec![Cow::Borrowed(declared)])
     } else {
         Err("X-Sdk-Content-Sha256 does not match the body")
+    }
+}
+
+/// Headers a request carries once at most: with two, the gateway would
+/// check one and the backend might read the other.
+const SINGLE: [&str; 10] = [
+    "authorization",
+    "x-apig-appcode",
+    "x-ca-key",
+    "x-ca-signature",
+    "x-ca-signature-headers",
+    "x-ca-signature-method",
+    "x-ca-timestamp",
+    "x-ca-nonce",
+    "x-sdk-date",
+    "x-sdk-content-sha256",
+];
+
+fn single_credentials(head: &RequestHead) -> Result<(), AuthFailure> {
+    match SINGLE.iter().find(|n| head.repeated(n)) {
+        Some(name) => Err(AuthFailure::new(
+            GatewayError::AUTH_FAILURE,
+            format!("{name} is sent more than once"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -535,6 +607,126 @@ mod tests {
             ),
         ));
         RequestHead::new(all)
+    }
+
+    #[test]
+    fn the_claimed_caller_is_the_one_the_signature_names() {
+        let a = Apps::from_plan(&[
+            AppPlan {
+                id: "app-id".into(),
+                name: "mobile".into(),
+                key: "key1".into(),
+                secret: "s3cret".into(),
+                codes: vec![],
+            },
+            AppPlan {
+                id: "victim-id".into(),
+                name: "victim".into(),
+                key: "key2".into(),
+                secret: "other".into(),
+                codes: vec![],
+            },
+        ])
+        .unwrap();
+        // Signed by key1 (Huawei), with key2 in a stray X-Ca-Key.
+        let body = b"{}";
+        let head = signed_head("POST", "/x", vec![("x-ca-key", "key2")], body, "s3cret");
+        assert_eq!(auth(&a, &head, body, NOW), Ok(0));
+        assert_eq!(a.claimed(&head), Some(0));
+        assert_eq!(a.claimed_account(&head), Some(0));
+        // An Alibaba signature names its X-Ca-Key.
+        let ali = RequestHead::from_pairs(&[
+            ("x-ca-signature", "sig"),
+            ("x-ca-key", "key2"),
+            (
+                "authorization",
+                "SDK-HMAC-SHA256 Access=key1, SignedHeaders=x, Signature=s",
+            ),
+        ]);
+        assert_eq!(a.claimed(&ali), Some(1));
+        assert_eq!(a.claimed_account(&ali), Some(0));
+    }
+
+    /// An Alibaba-signed GET of `/p?id=1` with `x-user` signed, plus `extra`.
+    fn aliyun_head(path: &str, extra: &[(&str, &str)]) -> RequestHead {
+        let headers = [("x-ca-key", "key1"), ("x-user", "alice")];
+        let names = ["x-ca-key", "x-user"];
+        let lookup = |n: &str| headers.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+        let query = aliyun_sign::parse_params("id=1", true);
+        let pp = aliyun_sign::path_and_params("/p", &query, &[], true);
+        let sts = aliyun_sign::string_to_sign("GET", lookup, &names, &pp);
+        let sig = aliyun_sign::sign(aliyun_sign::Algorithm::HmacSha256, b"s3cret", &sts);
+        let mut all = vec![
+            (":method", "GET"),
+            (":path", path),
+            ("x-ca-signature-headers", "x-ca-key,x-user"),
+            ("x-ca-signature", sig.as_str()),
+        ];
+        all.extend(headers);
+        all.extend(extra);
+        RequestHead::from_pairs(&all)
+    }
+
+    #[test]
+    fn nothing_rides_unsigned_on_an_alibaba_signature() {
+        let a = apps();
+        assert_eq!(auth(&a, &aliyun_head("/p?id=1", &[]), b"", NOW), Ok(0));
+        // A second value of a signed query key or header is not signed.
+        let refused = [
+            aliyun_head("/p?id=1&id=2", &[]),
+            aliyun_head("/p?id=1", &[("x-user", "mallory")]),
+            aliyun_head("/p?id=1", &[("x-ca-key", "key1")]),
+        ];
+        for head in refused {
+            let err = auth(&a, &head, b"", NOW).unwrap_err();
+            assert_eq!(err.error, GatewayError::AUTH_FAILURE, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn an_encoded_slash_cannot_borrow_the_signature_of_a_real_one() {
+        let a = apps();
+        let head = signed_head("GET", "/files/a/b", vec![], b"", "s3cret");
+        assert_eq!(auth(&a, &head, b"", NOW), Ok(0));
+        for path in ["/files/a%2Fb", "/files/a%2fb"] {
+            let replayed = RequestHead::from_pairs(&[
+                (":path", path),
+                (":method", "GET"),
+                (":authority", "api.example.com"),
+                ("x-sdk-date", DATE),
+                ("authorization", head.get("authorization").unwrap()),
+            ]);
+            let err = auth(&a, &replayed, b"", NOW).unwrap_err();
+            assert_eq!(err.error, GatewayError::AUTH_FAILURE, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_query_value_cannot_hide_behind_a_signed_form_value() {
+        let a = apps();
+        let form = aliyun_sign::parse_params("amount=1", true);
+        let pp = aliyun_sign::path_and_params("/pay", &[], &form, true);
+        let ct = "application/x-www-form-urlencoded";
+        let lookup = |n: &str| match n {
+            "content-type" => Some(ct),
+            "x-ca-key" => Some("key1"),
+            _ => None,
+        };
+        let sts = aliyun_sign::string_to_sign("POST", lookup, &["x-ca-key"], &pp);
+        let sig = aliyun_sign::sign(aliyun_sign::Algorithm::HmacSha256, b"s3cret", &sts);
+        let head = |path: &str| {
+            RequestHead::from_pairs(&[
+                (":method", "POST"),
+                (":path", path),
+                ("content-type", ct),
+                ("x-ca-key", "key1"),
+                ("x-ca-signature-headers", "x-ca-key"),
+                ("x-ca-signature", &sig),
+            ])
+        };
+        assert_eq!(auth(&a, &head("/pay"), b"amount=1", NOW), Ok(0));
+        let err = auth(&a, &head("/pay?amount=1000000"), b"amount=1", NOW).unwrap_err();
+        assert_eq!(err.error, GatewayError::AUTH_FAILURE);
     }
 
     #[test]

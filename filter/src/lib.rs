@@ -13,6 +13,7 @@ pub mod nonce;
 pub mod params;
 pub mod path_template;
 pub mod percent;
+pub mod pipeline;
 pub mod plan;
 pub mod policy;
 pub mod request_head;

@@ -417,9 +417,12 @@ fn pair(out: &mut String, name: &str, v: &str) {
 }
 
 /// A caller's value as one path segment: it may not add segments (`/`,
-/// `\`, whether sent encoded or not) or climb (`.`, `..`).
+/// `\`, whether sent encoded or not) or climb (`.`, `..`, also with
+/// `;parameters` after them, which servlet containers strip before
+/// resolving dot segments: `..;` climbs there).
 fn check_segment(v: &str, name: &str) -> Result<(), Invalid> {
-    if v.contains(['/', '\\']) || v == "." || v == ".." || v.is_empty() {
+    let bare = v.split(';').next().unwrap_or(v);
+    if v.contains(['/', '\\']) || bare == "." || bare == ".." || v.is_empty() {
         return Err(Invalid(format!(
             "parameter '{name}' (path) may not be empty, `.`, `..` or contain `/` or `\\`"
         )));
@@ -596,9 +599,14 @@ mod tests {
             "/a%5c..%5cb",
             "/a\\b",
             "/%FF",
+            "/..;/admin",
+            "/.;x/a",
+            "/%2e%2e;jsessionid=1/admin",
         ] {
             assert!(with(bad).is_err(), "{bad}");
         }
+        // A `;` elsewhere is an ordinary character.
+        assert_eq!(with("/a;b/..c;").unwrap().path, "/assets/a;b/..c;");
     }
 
     #[test]

@@ -175,6 +175,21 @@ impl Param {
         if self.location == Location::Header && head.is_opaque(&self.name) {
             return Err(self.invalid("is not valid UTF-8"));
         }
+        // One value is checked; the backend would get every one (and may
+        // read another), so a declared parameter comes once at most.
+        let repeated = match self.location {
+            Location::Path => false,
+            Location::Query => query
+                .pairs
+                .iter()
+                .filter(|(_, k, _)| Query::key_is(k, &self.name))
+                .nth(1)
+                .is_some(),
+            Location::Header => head.repeated(&self.name),
+        };
+        if repeated {
+            return Err(self.invalid("is sent more than once"));
+        }
         let Some(raw) = self.raw(path, query, head) else {
             if self.required {
                 return Err(self.invalid("is required"));
@@ -279,10 +294,7 @@ mod tests {
         let path = Param::compile(&plan("id", Location::Path), &[("id", false)]).unwrap();
         assert_eq!(value(&path, "", &[]).unwrap().unwrap(), "seg one");
         let q = Param::compile(&plan("q", Location::Query), &[]).unwrap();
-        assert_eq!(
-            value(&q, "x=1&q=a+b%21&q=second", &[]).unwrap().unwrap(),
-            "a b!"
-        );
+        assert_eq!(value(&q, "x=1&q=a+b%21", &[]).unwrap().unwrap(), "a b!");
         assert_eq!(value(&q, "q", &[]).unwrap().unwrap(), "");
         assert_eq!(
             value(&q, "%71=encoded-key", &[]).unwrap().unwrap(),
@@ -290,6 +302,18 @@ mod tests {
         );
         let h = Param::compile(&plan("X-Tenant", Location::Header), &[]).unwrap();
         assert_eq!(value(&h, "", &[("x-tenant", "t1")]).unwrap().unwrap(), "t1");
+    }
+
+    #[test]
+    fn a_declared_parameter_comes_once() {
+        // One value would be checked and the backend would get both.
+        let q = Param::compile(&plan("n", Location::Query), &[]).unwrap();
+        let err = value(&q, "n=3&n=999", &[]).unwrap_err();
+        assert_eq!(err, "parameter 'n' (query) is sent more than once");
+        assert!(value(&q, "n=3&%6E=999", &[]).is_err());
+        let h = Param::compile(&plan("X-Tier", Location::Header), &[]).unwrap();
+        let twice = [("x-tier", "basic"), ("x-tier", "admin")];
+        assert!(value(&h, "", &twice).is_err());
     }
 
     #[test]

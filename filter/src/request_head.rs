@@ -75,6 +75,15 @@ impl RequestHead {
         self.headers.iter().any(|(k, v)| k == name && v.is_err())
     }
 
+    /// Whether the header is sent more than once (text or not).
+    pub fn repeated(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .nth(1)
+            .is_some()
+    }
+
     /// Every header name, in order (repeated names repeat).
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.headers.iter().map(|(k, _)| k.as_str())
@@ -90,11 +99,11 @@ impl RequestHead {
     /// the whole map in one host call; opaque values pass through as bytes.
     pub fn rewritten<'a>(
         &'a self,
-        changes: &[(&'a str, Option<&'a str>)],
+        changes: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> Vec<(&'a str, &'a [u8])> {
         let mut out: Vec<(&str, &[u8])> = self.raw().collect();
         for (name, value) in changes {
-            out.retain(|(k, _)| k != name);
+            out.retain(|(k, _)| *k != name);
             if let Some(v) = value {
                 out.push((name, v.as_bytes()));
             }
@@ -118,6 +127,21 @@ impl RequestHead {
     /// `X-Stage`, if sent.
     pub fn stage(&self) -> Option<&str> {
         self.get("x-stage")
+    }
+
+    /// Whether `X-Stage` and `X-Ca-Stage` together name one environment at
+    /// most. Two names (repeated, or the two headers differing) would let
+    /// an unsigned one steer a request whose signature covers the other.
+    pub fn stage_is_single(&self) -> bool {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "x-stage" || k == "x-ca-stage")
+            .map(|(_, v)| v);
+        match values.next() {
+            None => true,
+            Some(first) => first.is_ok() && values.all(|v| v == first),
+        }
     }
 
     /// Envoy's `x-request-id` for this request.
@@ -187,12 +211,13 @@ mod tests {
         assert!(h.debug());
         assert_eq!(h.content_length(), Some(12));
         assert_eq!(h.all("accept"), vec!["a", "b"]);
+        assert!(h.repeated("accept") && !h.repeated("x-stage") && !h.repeated("x-absent"));
     }
 
     #[test]
     fn rewritten_applies_changes_in_order() {
         let h = head(&[(":path", "/a"), ("x-a", "1"), ("x-a", "2"), ("x-b", "b")]);
-        let out = h.rewritten(&[
+        let out = h.rewritten([
             (":path", Some("/b")),
             ("x-a", None),
             ("x-c", Some("c")),
@@ -201,6 +226,18 @@ mod tests {
         ]);
         let expected: Vec<(&str, &[u8])> = vec![(":path", b"/b"), ("x-c", b"c"), ("x-b", b"B")];
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn one_environment_at_most() {
+        let single = |pairs: &[(&str, &str)]| head(pairs).stage_is_single();
+        assert!(single(&[]));
+        assert!(single(&[("x-stage", "TEST")]));
+        assert!(single(&[("x-stage", "TEST"), ("x-ca-stage", "TEST")]));
+        assert!(!single(&[("x-ca-stage", "RELEASE"), ("x-stage", "TEST")]));
+        assert!(!single(&[("x-stage", "TEST"), ("x-stage", "RELEASE")]));
+        let opaque = RequestHead::from_bytes(vec![("x-stage".into(), b"\xff".to_vec())]);
+        assert!(!opaque.stage_is_single());
     }
 
     #[test]
@@ -224,7 +261,7 @@ mod tests {
         assert!(!h.is_opaque(":path") && !h.is_opaque("x-absent"));
         assert_eq!(h.all("x-mixed"), vec!["ok"]);
         // Forwarded byte for byte when the map is replaced.
-        let out = h.rewritten(&[(":path", Some("/b"))]);
+        let out = h.rewritten([(":path", Some("/b"))]);
         assert!(out.contains(&("x-junk", b"\xff\xfe".as_slice())));
         assert!(out.contains(&("x-mixed", b"\xc3".as_slice())));
     }

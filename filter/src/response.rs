@@ -498,6 +498,20 @@ impl Template {
     }
 }
 
+/// `value` fit for a response header: a message can quote what the caller
+/// sent (a decoded query in a string to sign), and a CR, NUL or other
+/// control character there would split or break the response.
+pub fn header_value(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return value.into();
+    }
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .into()
+}
+
 fn push_json_escaped(out: &mut String, value: &str) {
     // serde_json quotes the string; keep what is inside the quotes.
     let quoted = serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into());
@@ -507,6 +521,15 @@ fn push_json_escaped(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_carry_no_control_characters() {
+        assert!(matches!(
+            header_value("a: b#c"),
+            std::borrow::Cow::Borrowed("a: b#c")
+        ));
+        assert_eq!(header_value("a=\r\nX-Evil: 1\0\u{b}é"), "a=  X-Evil: 1  é");
+    }
 
     #[test]
     fn default_body_renders_code_message_and_request_id() {

@@ -177,9 +177,11 @@ pub fn update<T>(
     for _ in 0..CAS_RETRIES {
         let (data, cas) = store.get(&slot);
         // (fingerprint, entry); expired entries are forgotten here.
+        let data = data.unwrap_or_default();
         let mut entries: Vec<(u64, Entry)> = data
-            .unwrap_or_default()
-            .chunks_exact(ENTRY)
+            .as_chunks::<ENTRY>()
+            .0
+            .iter()
             .map(|e| {
                 let word =
                     |i: usize| u64::from_le_bytes(e[i * 8..i * 8 + 8].try_into().expect("8 bytes"));

@@ -1,0 +1,992 @@
+//! The pipeline driven natively: a fake host, a small plan, and every way
+//! a request can go through the stages or end.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use super::*;
+use crate::cors;
+use crate::gateway::{default_set, DEFAULT_SET};
+use crate::huawei_sign::{self, Plus, Signed};
+use crate::plan::{ApiPlan, GroupPlan, Plan, PLAN_VERSION, RELEASE};
+use crate::response::ErrorType;
+use crate::shared_store::tests::Memory;
+
+const NOW: u64 = 1_704_067_200; // 20240101T000000Z
+const DATE: &str = "20240101T000000Z";
+const HOST: &str = "api.example.com";
+
+/// Envoy stand-in: a settable clock and client address, a body buffer,
+/// response headers, shared data; it counts the dear calls.
+struct Fake {
+    now: Cell<SystemTime>,
+    address: String,
+    address_reads: Cell<usize>,
+    body: Vec<u8>,
+    body_reads: Cell<usize>,
+    response: Vec<(String, String)>,
+    details: String,
+    warnings: RefCell<Vec<String>>,
+    store: Memory,
+}
+
+/// Shared data as `on_configure` leaves it: keyed, counter slots created
+/// (no test signs with a nonce).
+fn prepared() -> Memory {
+    let m = Memory::default();
+    crate::slot_table::tests::keyed(&m);
+    crate::throttle::prepare(&m, &[]);
+    m
+}
+
+impl Fake {
+    fn new() -> Fake {
+        Fake {
+            now: Cell::new(SystemTime::UNIX_EPOCH + Duration::from_secs(NOW)),
+            address: "192.0.2.7:40000".into(),
+            address_reads: Cell::new(0),
+            body: Vec::new(),
+            body_reads: Cell::new(0),
+            response: Vec::new(),
+            details: String::new(),
+            warnings: RefCell::default(),
+            store: prepared(),
+        }
+    }
+
+    fn at(address: &str) -> Fake {
+        Fake {
+            address: address.into(),
+            ..Fake::new()
+        }
+    }
+}
+
+impl Host for Fake {
+    fn now(&self) -> SystemTime {
+        self.now.get()
+    }
+    fn client_address(&self) -> String {
+        self.address_reads.set(self.address_reads.get() + 1);
+        self.address.clone()
+    }
+    fn request_body(&self, len: usize) -> Vec<u8> {
+        self.body_reads.set(self.body_reads.get() + 1);
+        self.body[..len].to_vec()
+    }
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.response
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_bytes().to_vec())
+    }
+    fn response_details(&self) -> String {
+        self.details.clone()
+    }
+    fn warn(&self, message: &str) {
+        self.warnings.borrow_mut().push(message.to_string());
+    }
+    fn store(&self) -> &dyn SharedStore {
+        &self.store
+    }
+}
+
+fn http(path: &str) -> serde_json::Value {
+    json!({"http": {"cluster": "c1", "path": path, "method": null, "timeout_ms": 5000}})
+}
+
+fn api(name: &str, method: &str, path: &str, extra: serde_json::Value) -> ApiPlan {
+    let mut v = json!({
+        "id": format!("id-{name}"), "name": name, "method": method, "path": path,
+        "match_mode": "exact", "response": DEFAULT_SET,
+        "stages": {RELEASE: http(&format!("/b/{name}"))},
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn gateway() -> Rc<Gateway> {
+    let release = |x: serde_json::Value| json!({ RELEASE: x });
+    let n_param = json!([{"name": "n", "in": "query", "type": "number", "required": true}]);
+    let apps = json!({ RELEASE: ["mobile"] });
+    let apis = vec![
+        api("open", "GET", "/open", json!({})),
+        api(
+            "mock",
+            "GET",
+            "/mock",
+            json!({"stages": release(json!({"mock": {"status": 200, "headers": {}, "body": "hi"}})),
+                   "params": n_param}),
+        ),
+        api(
+            "signed",
+            "POST",
+            "/signed",
+            json!({"auth": "app", "authorized": apps}),
+        ),
+        api(
+            "signed-params",
+            "POST",
+            "/signed-params",
+            json!({"auth": "app", "authorized": apps, "params": n_param}),
+        ),
+        api(
+            "limited",
+            "POST",
+            "/limited",
+            json!({"auth": "app", "authorized": apps, "params": n_param,
+                   "throttles": release(json!("one"))}),
+        ),
+        api(
+            "fenced",
+            "POST",
+            "/fenced",
+            json!({"auth": "app", "authorized": apps, "acls": release(json!(["no-test-net"]))}),
+        ),
+        api(
+            "tenants",
+            "POST",
+            "/tenants",
+            json!({"auth": "iam", "acls": release(json!(["no-tenant"]))}),
+        ),
+        api("cors", "GET", "/cors", json!({"cors": true})),
+        api(
+            "headers",
+            "GET",
+            "/headers",
+            json!({"stages": release(json!({"http": {
+            "cluster": "c1", "path": "/b/headers", "method": null, "timeout_ms": 5000,
+            "params": [
+                {"name": "x-a", "in": "header", "value": {"constant": "1"}},
+                {"name": "x-b", "in": "header", "value": {"constant": "2"}},
+            ]}}))}),
+        ),
+    ];
+    let plan = Plan {
+        version: PLAN_VERSION,
+        max_body_bytes: 100,
+        default_limit: 200,
+        stages: vec![RELEASE.into()],
+        groups: vec![GroupPlan {
+            name: "g".into(),
+            domains: vec![HOST.into()],
+            default: true,
+            responses: [(DEFAULT_SET.to_string(), default_set())].into(),
+            apis,
+        }],
+        apps: serde_json::from_value(json!([
+            {"id": "app-id", "name": "mobile", "key": "key1", "secret": "s3cret"}
+        ]))
+        .unwrap(),
+        throttles: serde_json::from_value(json!([
+            {"name": "one", "window_ms": 60000, "label": "1 minute", "api_limit": 1}
+        ]))
+        .unwrap(),
+        acls: serde_json::from_value(json!([
+            {"name": "no-test-net", "kind": "ip", "action": "deny", "values": ["198.51.100.0/24"]},
+            {"name": "no-tenant", "kind": "account", "action": "deny", "values": ["banned"]},
+        ]))
+        .unwrap(),
+        accounts: serde_json::from_value(json!([
+            {"id": "t1", "name": "tenant", "ak": "ak-ok", "sk": "sk-ok"},
+            {"id": "t2", "name": "banned", "ak": "ak-banned", "sk": "sk-banned"},
+        ]))
+        .unwrap(),
+    };
+    Rc::new(Gateway::from_plan(&plan).unwrap())
+}
+
+fn head(method: &str, path: &str, extra: &[(&str, &str)]) -> RequestHead {
+    let mut all = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", HOST),
+        ("x-request-id", "rid-1"),
+    ];
+    all.extend_from_slice(extra);
+    RequestHead::from_pairs(&all)
+}
+
+/// A Huawei `SDK-HMAC-SHA256` signed request, as the vendor SDK signs it.
+fn signed(path: &str, body: &[u8], key: &str, secret: &str, extra: &[(&str, &str)]) -> RequestHead {
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    let hash = huawei_sign::sha256_hex(body);
+    let names = ["host", "x-sdk-date"];
+    let req = Signed {
+        method: "POST",
+        path: p,
+        query: q,
+        signed_headers: &names,
+        payload_hash: &hash,
+    };
+    let lookup = |n: &str| vec![if n == "host" { HOST } else { DATE }];
+    let canonical = huawei_sign::canonical_request(&req, lookup, Plus::Literal);
+    let sig = huawei_sign::sign(
+        secret.as_bytes(),
+        &huawei_sign::string_to_sign(DATE, &canonical),
+    );
+    let auth =
+        format!("SDK-HMAC-SHA256 Access={key}, SignedHeaders=host;x-sdk-date, Signature={sig}");
+    let mut all = vec![("x-sdk-date", DATE), ("authorization", auth.as_str())];
+    all.extend_from_slice(extra);
+    head("POST", path, &all)
+}
+
+fn app_signed(path: &str, body: &[u8]) -> RequestHead {
+    signed(path, body, "key1", "s3cret", &[])
+}
+
+fn headers(p: &mut Pipeline, host: &Fake, head: RequestHead, end: bool) -> Outcome<'static> {
+    own(p.handle(
+        host,
+        Event::RequestHeaders {
+            head,
+            end_of_stream: end,
+        },
+    ))
+}
+
+fn event(p: &mut Pipeline, host: &Fake, e: Event) -> Outcome<'static> {
+    own(p.handle(host, e))
+}
+
+/// Copies an outcome out of the pipeline's borrow, so tests can hold it
+/// while they send the next event.
+fn own(o: Outcome<'_>) -> Outcome<'static> {
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let leak_bytes = |b: &[u8]| -> &'static [u8] { Box::leak(b.to_vec().into_boxed_slice()) };
+    match o {
+        Outcome::Continue(ops) => Outcome::Continue(
+            ops.into_iter()
+                .map(|op| match op {
+                    HeaderOp::Set(k, v) => {
+                        HeaderOp::Set(leak(k), v.map(|v| Cow::Owned(v.into_owned())))
+                    }
+                    HeaderOp::Replace(all) => HeaderOp::Replace(
+                        all.into_iter()
+                            .map(|(k, v)| (leak(k), leak_bytes(v)))
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        ),
+        Outcome::WaitForBody => Outcome::WaitForBody,
+        Outcome::Reply(r) => Outcome::Reply(LocalReply {
+            status: r.status,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (leak(k), leak(v)))
+                .collect(),
+            body: leak_bytes(r.body),
+        }),
+        Outcome::CallOut(c) => Outcome::CallOut(Box::leak(Box::new(c.clone()))),
+        Outcome::ReplaceBody { size, with } => Outcome::ReplaceBody {
+            size,
+            with: leak_bytes(with),
+        },
+    }
+}
+
+/// `(status, error code)` of a reply.
+fn refused(o: &Outcome) -> (u32, String) {
+    let Outcome::Reply(r) = o else {
+        panic!("expected a reply, got {o:?}");
+    };
+    let body: serde_json::Value = serde_json::from_slice(r.body).unwrap_or(json!({}));
+    (
+        r.status,
+        body["error_code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn reply_header<'a>(o: &'a Outcome, name: &str) -> Option<&'a str> {
+    match o {
+        Outcome::Reply(r) => r.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v),
+        _ => None,
+    }
+}
+
+fn set(name: &'static str, value: &str) -> HeaderOp<'static> {
+    HeaderOp::Set(name, Some(Cow::Owned(value.to_string())))
+}
+
+fn unset(name: &'static str) -> HeaderOp<'static> {
+    HeaderOp::Set(name, None)
+}
+
+fn forwarded_to(path: &str) -> Vec<HeaderOp<'static>> {
+    vec![
+        set(":path", path),
+        set(CLUSTER_HEADER, "c1"),
+        set(TIMEOUT_HEADER, "5000"),
+    ]
+}
+
+fn stripped() -> Vec<HeaderOp<'static>> {
+    CREDENTIALS.iter().map(|c| unset(c)).collect()
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(Some(gateway()))
+}
+
+// Each way a request ends.
+
+#[test]
+fn headers_that_end_the_request_are_forwarded_with_the_backend_changes() {
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
+    // Nothing needed the client address: the dear property was not read.
+    assert_eq!(host.address_reads.get(), 0);
+}
+
+#[test]
+fn a_client_cluster_header_goes_before_anything_else() {
+    let host = Fake::new();
+    let h = head("GET", "/open", &[(CLUSTER_HEADER, "admin")]);
+    let out = headers(&mut pipeline(), &host, h, true);
+    let mut want = vec![unset(CLUSTER_HEADER)];
+    want.extend(forwarded_to("/b/open"));
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn a_body_nobody_signed_streams_on_without_being_held() {
+    let host = Fake {
+        body: b"data".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    let out = headers(&mut p, &host, head("GET", "/open", &[]), false);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
+    for end_of_stream in [false, true] {
+        let chunk = Event::RequestBody {
+            buffered: 4,
+            end_of_stream,
+        };
+        assert_eq!(event(&mut p, &host, chunk), Outcome::Continue(vec![]));
+    }
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
+    assert_eq!(host.body_reads.get(), 0);
+}
+
+#[test]
+fn a_mock_is_answered_at_the_headers() {
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=1", &[]), true);
+    let Outcome::Reply(r) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!((r.status, r.body), (200, &b"hi"[..]));
+    assert_eq!(reply_header(&out, "x-request-id"), Some("rid-1"));
+}
+
+#[test]
+fn a_signed_body_is_held_until_it_ends_and_read_once() {
+    let host = Fake {
+        body: b"pay 1".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    let out = headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
+    // Credentials stay at the gateway; the request is already rewritten for
+    // the caller it claims to be.
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/signed"));
+    assert_eq!(out, Outcome::Continue(want));
+    let chunk = Event::RequestBody {
+        buffered: 3,
+        end_of_stream: false,
+    };
+    assert_eq!(event(&mut p, &host, chunk), Outcome::WaitForBody);
+    assert_eq!(host.body_reads.get(), 0);
+    let end = Event::RequestBody {
+        buffered: 5,
+        end_of_stream: true,
+    };
+    assert_eq!(event(&mut p, &host, end), Outcome::Continue(vec![]));
+    assert_eq!(host.body_reads.get(), 1);
+}
+
+#[test]
+fn a_held_request_failing_authentication_is_refused_at_its_end() {
+    let host = Fake {
+        body: b"pay 2".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    // Signed for another body.
+    headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
+    let end = Event::RequestBody {
+        buffered: 5,
+        end_of_stream: true,
+    };
+    let out = event(&mut p, &host, end);
+    assert_eq!(refused(&out), (401, "APIG.0303".into()));
+}
+
+#[test]
+fn trailers_after_a_body_end_a_held_request() {
+    let host = Fake {
+        body: b"pay 2".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
+    let chunk = Event::RequestBody {
+        buffered: 5,
+        end_of_stream: false,
+    };
+    assert_eq!(event(&mut p, &host, chunk), Outcome::WaitForBody);
+    let out = event(&mut p, &host, Event::RequestTrailers);
+    assert_eq!(refused(&out), (401, "APIG.0303".into()));
+
+    let host = Fake {
+        body: b"pay 1".to_vec(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
+    let chunk = Event::RequestBody {
+        buffered: 5,
+        end_of_stream: false,
+    };
+    event(&mut p, &host, chunk);
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
+}
+
+#[test]
+fn trailers_without_a_body_meet_authentication_over_the_empty_body() {
+    let host = Fake::new();
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed", b"claimed"), false);
+    let out = event(&mut p, &host, Event::RequestTrailers);
+    assert_eq!(refused(&out), (401, "APIG.0303".into()));
+    assert_eq!(host.body_reads.get(), 0);
+
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed", b""), false);
+    assert_eq!(
+        event(&mut p, &host, Event::RequestTrailers),
+        Outcome::Continue(vec![])
+    );
+}
+
+#[test]
+fn a_held_request_is_throttled_after_its_body() {
+    let host = Fake {
+        body: b"x".to_vec(),
+        ..Fake::new()
+    };
+    let end = || Event::RequestBody {
+        buffered: 1,
+        end_of_stream: true,
+    };
+    let mut first = pipeline();
+    headers(&mut first, &host, app_signed("/limited?n=1", b"x"), false);
+    assert_eq!(event(&mut first, &host, end()), Outcome::Continue(vec![]));
+    let mut second = pipeline();
+    let out = headers(&mut second, &host, app_signed("/limited?n=1", b"x"), false);
+    assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
+    assert_eq!(
+        refused(&event(&mut second, &host, end())),
+        (429, "APIG.0308".into())
+    );
+}
+
+#[test]
+fn a_held_parameter_error_waits_for_authentication() {
+    let host = Fake {
+        body: b"x".to_vec(),
+        ..Fake::new()
+    };
+    let end = || Event::RequestBody {
+        buffered: 1,
+        end_of_stream: true,
+    };
+    // Bad parameters and a false signature: the caller only learns that it
+    // is not authenticated.
+    let mut p = pipeline();
+    let out = headers(
+        &mut p,
+        &host,
+        app_signed("/signed-params?n=x", b"other"),
+        false,
+    );
+    // Held: credentials go, but nothing is routed to a backend.
+    assert_eq!(out, Outcome::Continue(stripped()));
+    assert_eq!(
+        refused(&event(&mut p, &host, end())),
+        (401, "APIG.0303".into())
+    );
+    // Authenticated: now the parameter error is answered.
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed-params?n=x", b"x"), false);
+    let out = event(&mut p, &host, end());
+    assert_eq!(refused(&out), (400, "APIG.0201".into()));
+    let Outcome::Reply(r) = &out else {
+        unreachable!()
+    };
+    assert!(String::from_utf8_lossy(r.body).contains("Invalid request parameters"));
+}
+
+// Each stage-order rule.
+
+#[test]
+fn size_limits_come_before_everything_else() {
+    let host = Fake::new();
+    let long = format!("/{}", "a".repeat(crate::limits::MAX_URI_BYTES));
+    let via = "pylon, ".repeat(20);
+    let h = head("GET", &long, &[("via", &via)]);
+    assert_eq!(
+        refused(&headers(&mut Pipeline::new(None), &host, h, true)).0,
+        414
+    );
+}
+
+#[test]
+fn the_loop_guard_comes_before_routing() {
+    let host = Fake::new();
+    let via = "pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon";
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        head("GET", "/nowhere", &[("via", via)]),
+        true,
+    );
+    assert_eq!(refused(&out), (500, "APIG.0612".into()));
+}
+
+#[test]
+fn a_bad_path_is_refused_before_routing() {
+    let host = Fake::new();
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        head("GET", "/nowhere%00", &[]),
+        true,
+    );
+    assert_eq!(refused(&out), (400, "APIG.0201".into()));
+}
+
+#[test]
+fn routing_comes_before_the_body_limit() {
+    let host = Fake::new();
+    let big = [("content-length", "1000")];
+    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere", &big), false);
+    assert_eq!(refused(&out), (404, "APIG.0101".into()));
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &big), false);
+    assert_eq!(refused(&out).0, 413);
+}
+
+#[test]
+fn the_body_limit_comes_before_the_ip_policy() {
+    let host = Fake::at("198.51.100.9:1");
+    let h = signed(
+        "/fenced",
+        b"",
+        "key1",
+        "s3cret",
+        &[("content-length", "1000")],
+    );
+    assert_eq!(refused(&headers(&mut pipeline(), &host, h, false)).0, 413);
+}
+
+#[test]
+fn the_ip_policy_comes_before_authentication() {
+    let host = Fake::at("198.51.100.9:1");
+    let h = head("POST", "/fenced", &[]);
+    let out = headers(&mut pipeline(), &host, h, true);
+    assert_eq!(refused(&out), (403, "APIG.0402".into()));
+    // One property read serves the policy and the error's `$context`.
+    assert_eq!(host.address_reads.get(), 1);
+    // Another address passes the policy and meets authentication.
+    let host = Fake::at("192.0.2.1:1");
+    let out = headers(&mut pipeline(), &host, head("POST", "/fenced", &[]), true);
+    assert_eq!(refused(&out).0, 401);
+    let out = headers(&mut pipeline(), &host, app_signed("/fenced", b""), true);
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/fenced"));
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn authentication_comes_before_the_account_policy() {
+    let host = Fake::new();
+    let forged = signed("/tenants", b"", "ak-banned", "wrong", &[]);
+    let out = headers(&mut pipeline(), &host, forged, true);
+    assert_eq!(refused(&out), (401, "APIG.0301".into()));
+    let banned = signed("/tenants", b"", "ak-banned", "sk-banned", &[]);
+    let out = headers(&mut pipeline(), &host, banned, true);
+    assert_eq!(refused(&out), (403, "APIG.0302".into()));
+    let tenant = signed("/tenants", b"", "ak-ok", "sk-ok", &[]);
+    let out = headers(&mut pipeline(), &host, tenant, true);
+    assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
+}
+
+#[test]
+fn authentication_comes_before_throttling() {
+    let host = Fake::new();
+    // Refused callers do not use up the limit of one.
+    for _ in 0..3 {
+        let forged = signed("/limited?n=1", b"", "key1", "wrong", &[]);
+        assert_eq!(
+            refused(&headers(&mut pipeline(), &host, forged, true)).0,
+            401
+        );
+    }
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=1", b""),
+        true,
+    );
+    assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
+}
+
+#[test]
+fn throttling_comes_before_the_parameters() {
+    let host = Fake::new();
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=1", b""),
+        true,
+    );
+    assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
+    let out = headers(
+        &mut pipeline(),
+        &host,
+        app_signed("/limited?n=x", b""),
+        true,
+    );
+    assert_eq!(refused(&out), (429, "APIG.0308".into()));
+}
+
+#[test]
+fn the_parameters_come_before_a_mock_answer() {
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=x", &[]), true);
+    assert_eq!(refused(&out), (400, "APIG.0201".into()));
+}
+
+#[test]
+fn a_store_that_keeps_conflicting_refuses_rather_than_miscounts() {
+    // A few compare-and-swap conflicts: counted on retry.
+    let host = Fake::new();
+    host.store.conflicts.set(3);
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
+    // The store never settles: THROTTLED, never an uncounted request.
+    host.store.conflicts.set(usize::MAX);
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    assert_eq!(refused(&out), (429, "APIG.0308".into()));
+}
+
+#[test]
+fn many_backend_changes_replace_the_headers_in_one_call() {
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/headers", &[]), true);
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
+    let [HeaderOp::Replace(all)] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    let get = |n: &str| all.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+    assert_eq!(get(":path"), Some(&b"/b/headers"[..]));
+    assert_eq!(get("x-a"), Some(&b"1"[..]));
+    assert_eq!(get("x-b"), Some(&b"2"[..]));
+    assert_eq!(get(CLUSTER_HEADER), Some(&b"c1"[..]));
+}
+
+#[test]
+fn alibaba_callers_get_their_reply_headers() {
+    let host = Fake::new();
+    let h = head("GET", "/nowhere", &[("x-ca-key", "k")]);
+    let out = headers(&mut pipeline(), &host, h, true);
+    assert_eq!(reply_header(&out, "x-ca-request-id"), Some("rid-1"));
+    assert!(reply_header(&out, "x-ca-error-message").is_some());
+    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere", &[]), true);
+    assert_eq!(reply_header(&out, "x-ca-request-id"), None);
+}
+
+#[test]
+fn without_a_configuration_every_request_is_refused() {
+    let host = Fake::new();
+    let out = headers(
+        &mut Pipeline::new(None),
+        &host,
+        head("GET", "/open", &[]),
+        true,
+    );
+    assert_eq!(refused(&out).0, 500);
+}
+
+// The response side.
+
+fn forwarded(host: &Fake, path: &str, extra: &[(&str, &str)]) -> Pipeline {
+    let mut p = pipeline();
+    let out = headers(&mut p, host, head("GET", path, extra), true);
+    assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
+    p
+}
+
+#[test]
+fn envoys_own_error_reply_becomes_a_gateway_response() {
+    let host = Fake {
+        response: vec![(":status".into(), "504".into())],
+        details: "upstream_response_timeout".into(),
+        ..Fake::new()
+    };
+    let mut p = forwarded(&host, "/open", &[]);
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: false,
+        },
+    );
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(ops[0], set(":status", "504"));
+    assert_eq!(ops[1], unset("content-length"));
+    let chunk = Event::ResponseBody {
+        size: 24,
+        end_of_stream: false,
+    };
+    let out = event(&mut p, &host, chunk);
+    assert_eq!(
+        out,
+        Outcome::ReplaceBody {
+            size: 24,
+            with: b""
+        }
+    );
+    let end = Event::ResponseBody {
+        size: 24,
+        end_of_stream: true,
+    };
+    let Outcome::ReplaceBody { with, .. } = event(&mut p, &host, end) else {
+        panic!("expected the body replaced")
+    };
+    assert!(String::from_utf8_lossy(with).contains("Backend timeout"));
+}
+
+#[test]
+fn a_backends_own_error_passes_untouched() {
+    let host = Fake {
+        response: vec![(":status".into(), "500".into())],
+        details: "via_upstream".into(),
+        ..Fake::new()
+    };
+    let mut p = forwarded(&host, "/open", &[]);
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: false,
+        },
+    );
+    assert_eq!(out, Outcome::Continue(vec![]));
+    let body = Event::ResponseBody {
+        size: 3,
+        end_of_stream: true,
+    };
+    assert_eq!(event(&mut p, &host, body), Outcome::Continue(vec![]));
+}
+
+#[test]
+fn cors_and_alibaba_headers_join_the_backends_response() {
+    let mut host = Fake {
+        response: vec![(":status".into(), "200".into())],
+        ..Fake::new()
+    };
+    let mut p = forwarded(&host, "/cors", &[("x-ca-key", "k")]);
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
+    assert_eq!(
+        out,
+        Outcome::Continue(vec![
+            set("x-ca-request-id", "rid-1"),
+            set(cors::ALLOW_ORIGIN, "*"),
+        ])
+    );
+    // Huawei user guide §5.2.2: the backend's own CORS header wins.
+    host.response
+        .push((cors::ALLOW_ORIGIN.into(), "https://a.example".into()));
+    let mut p = forwarded(&host, "/cors", &[]);
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
+    assert_eq!(out, Outcome::Continue(vec![]));
+}
+
+#[test]
+fn debug_mode_times_the_request_and_shows_the_counters() {
+    let host = Fake {
+        response: vec![(":status".into(), "200".into())],
+        ..Fake::new()
+    };
+    let mut p = forwarded(&host, "/open", &[("x-apig-mode", "debug")]);
+    host.now.set(host.now.get() + Duration::from_millis(7));
+    let out = event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(ops[0], set("x-apig-latency", "7"));
+    assert_eq!(ops[1], set("x-apig-upstream-latency", "7"));
+    assert_eq!(ops.len(), 3, "{ops:?}");
+}
+
+// A call-out (custom authorizers, later): the stage order has its place.
+
+const AUTHORIZER_FAILURE: GatewayError = GatewayError {
+    kind: ErrorType::AuthorizerFailure,
+    status: 500,
+    code: "APIG.0103",
+    message: "authorizer failed",
+};
+
+const AUTHORIZER_TIMEOUT: GatewayError = GatewayError {
+    kind: ErrorType::AuthorizerFailure,
+    status: 500,
+    code: "APIG.0104",
+    message: "authorizer timed out",
+};
+
+fn judge(answer: &CallAnswer) -> Result<(), GatewayError> {
+    match answer {
+        CallAnswer::Response { status: 200, .. } => Ok(()),
+        CallAnswer::TimedOut => Err(AUTHORIZER_TIMEOUT),
+        _ => Err(AUTHORIZER_FAILURE),
+    }
+}
+
+fn calling() -> (Pipeline, CallOut) {
+    let call = CallOut {
+        cluster: "authorizer".into(),
+        headers: vec![(":path".into(), "/check".into())],
+        body: Vec::new(),
+        timeout: Duration::from_millis(500),
+    };
+    let mut p = pipeline();
+    p.authorizer = Some(CallStep {
+        call: call.clone(),
+        judge,
+    });
+    (p, call)
+}
+
+#[test]
+fn a_call_out_that_answers_resumes_the_stages() {
+    let host = Fake::new();
+    let (mut p, call) = calling();
+    // The IP policy ran first (the address was read), authentication waits.
+    let h = app_signed("/fenced", b"");
+    assert_eq!(
+        headers(&mut p, &host, h, true),
+        Outcome::CallOut(Box::leak(Box::new(call)))
+    );
+    assert_eq!(host.address_reads.get(), 1);
+    let answer = CallAnswer::Response {
+        status: 200,
+        body: Vec::new(),
+    };
+    let out = event(&mut p, &host, Event::CallAnswer(answer));
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/fenced"));
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn a_call_out_answer_still_meets_the_later_stages() {
+    let host = Fake::new();
+    let (mut p, _) = calling();
+    headers(&mut p, &host, head("POST", "/fenced", &[]), true);
+    let answer = CallAnswer::Response {
+        status: 200,
+        body: Vec::new(),
+    };
+    let out = event(&mut p, &host, Event::CallAnswer(answer));
+    assert_eq!(refused(&out).0, 401);
+}
+
+#[test]
+fn a_call_out_that_fails_refuses_the_request() {
+    let host = Fake::new();
+    let (mut p, _) = calling();
+    headers(&mut p, &host, app_signed("/signed", b""), true);
+    let out = event(&mut p, &host, Event::CallAnswer(CallAnswer::Failed));
+    assert_eq!(refused(&out), (500, "APIG.0103".into()));
+    let (mut p, _) = calling();
+    headers(&mut p, &host, app_signed("/signed", b""), true);
+    let no = CallAnswer::Response {
+        status: 403,
+        body: Vec::new(),
+    };
+    assert_eq!(refused(&event(&mut p, &host, Event::CallAnswer(no))).0, 500);
+}
+
+#[test]
+fn a_call_out_that_times_out_is_told_from_a_failure() {
+    let host = Fake::new();
+    let (mut p, _) = calling();
+    headers(&mut p, &host, app_signed("/signed", b""), true);
+    host.now.set(host.now.get() + Duration::from_millis(500));
+    let out = event(&mut p, &host, Event::CallAnswer(CallAnswer::Failed));
+    assert_eq!(refused(&out), (500, "APIG.0104".into()));
+}
+
+#[test]
+fn a_call_out_before_a_held_body_holds_it_after_the_answer() {
+    let host = Fake {
+        body: b"pay".to_vec(),
+        ..Fake::new()
+    };
+    let (mut p, _) = calling();
+    let out = headers(&mut p, &host, app_signed("/signed", b"pay"), false);
+    assert!(matches!(out, Outcome::CallOut(_)), "{out:?}");
+    let answer = CallAnswer::Response {
+        status: 200,
+        body: Vec::new(),
+    };
+    let out = event(&mut p, &host, Event::CallAnswer(answer));
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/signed"));
+    assert_eq!(out, Outcome::Continue(want));
+    let end = Event::RequestBody {
+        buffered: 3,
+        end_of_stream: true,
+    };
+    assert_eq!(event(&mut p, &host, end), Outcome::Continue(vec![]));
+}
