@@ -125,7 +125,7 @@ fuzz_target!(|data: &[u8]| {
                 ("x-pylon-cluster", Some(&target.cluster)),
             ];
             changes.extend(rw.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
-            let _ = head.rewritten(&changes);
+            let _ = head.rewritten(changes);
         }
         (Backend::Mock(m), None) => assert!(m.status >= 100),
         (b, rw) => panic!("backend {b:?} with rewrite {rw:?}"),
