@@ -367,7 +367,10 @@ def test_routing_uses_the_normalised_path(gw, sent, forwarded):
     assert json.loads(body)["path"] == forwarded
 
 
-def test_nul_in_a_path_is_a_gateway_response(gw):
-    status, head, body = raw_http1(gw, b"GET /open/a%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+@pytest.mark.parametrize("path", [b"/open/a%00b", b"/open/%2%65%2%65/x", b"/open/100%"])
+def test_nul_or_a_stray_percent_in_a_path_is_a_gateway_response(gw, path):
+    # A `%` that starts no escape could become one once the characters
+    # after it are decoded (`%2%65` would read `%2e`): refused, found by fuzzing.
+    status, head, body = raw_http1(gw, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path)
     assert status == 400, (head, body)
     assert json.loads(body)["error_code"] == "APIG.0201"
