@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 RUNS=${FUZZ_RUNS:--1}
-ALL="huawei_sign aliyun_sign app_auth percent router gateway response plan"
+ALL="huawei_sign aliyun_sign app_auth percent router gateway pipeline response plan"
 TARGETS=${*:-$ALL}
 
 fail() {
@@ -30,13 +30,13 @@ fi
 # Input shape per target: its seeds and dictionary.
 seeds() {
     case $1 in
-        huawei_sign | aliyun_sign | app_auth | gateway) echo requests ;;
+        huawei_sign | aliyun_sign | app_auth | gateway | pipeline) echo requests ;;
         *) echo "$1" ;;
     esac
 }
 dict() {
     case $1 in
-        huawei_sign | aliyun_sign | app_auth | gateway) echo dict/request.dict ;;
+        huawei_sign | aliyun_sign | app_auth | gateway | pipeline) echo dict/request.dict ;;
         plan) echo dict/plan.dict ;;
         response) echo dict/response.dict ;;
         *) echo "" ;;
