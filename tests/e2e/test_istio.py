@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import PYLON, ROOT, SEAL_KEY, WASM, seal_env
+from conftest import PYLON, ROOT, SEAL_KEY, WASM, Backend, Envoy, compile_defs, free_port, seal_env
 
 VALIDATOR = ROOT / "tests/node/validate_istio.mjs"
 
@@ -121,3 +121,86 @@ def test_the_validator_refuses_what_istio_refuses(workdir):
         res = subprocess.run(["node", str(VALIDATOR)], input=json.dumps(broken),
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 1, res.stdout + res.stderr
+
+
+TWO_BACKENDS = """
+groups:
+  - name: shop
+    domains: [shop.example.com]
+apps:
+  - {{name: mobile, key: istiokey0001, secret: istio-SECRET-0a1b2c3d}}
+apis:
+  - {{name: a, group: shop, method: GET, path: /a, backend: {{http: {{address: "{one}", path: /one}}}}, publish: [RELEASE]}}
+  - {{name: b, group: shop, method: GET, path: /b, backend: {{http: {{address: "{two}", path: /two}}}}, publish: [RELEASE]}}
+  - name: health
+    group: shop
+    method: GET
+    path: /health
+    backend: {{mock: {{status: 200, body: ok}}}}
+    publish: [RELEASE]
+"""
+
+
+def as_envoy_routes(vs):
+    """The Envoy routes Istio makes of the VirtualService's HTTP routes, with
+    the static target's cluster of the same name standing in for Istio's
+    `outbound|port||host` cluster."""
+    routes = []
+    for r in vs["spec"]["http"]:
+        if "directResponse" in r:
+            routes.append({"match": {"prefix": "/"}, "direct_response": {
+                "status": r["directResponse"]["status"],
+                "body": {"inline_string": r["directResponse"]["body"]["string"]}}})
+            continue
+        [header] = r["match"][0]["headers"].items()
+        routes.append({
+            "match": {"prefix": "/", "headers": [
+                {"name": header[0], "string_match": {"exact": header[1]["exact"]}}]},
+            "route": {"cluster": r["name"], "host_rewrite_literal": r["rewrite"]["authority"],
+                      "timeout": r["timeout"]},
+            "request_headers_to_remove": r["headers"]["request"]["remove"],
+        })
+    return routes
+
+
+def test_the_filter_loads_the_plugin_config_and_routes_by_the_header(workdir):
+    """On the real Envoy with the real filter: the plan as the WasmPlugin
+    carries it (Istio hands `pluginConfig` to the filter as JSON) loads, and
+    routes shaped like the VirtualService's send each API to its backend:
+    Envoy re-routes after the filter sets `x-pylon-cluster`."""
+    one, two = Backend("one"), Backend("two")
+    try:
+        defs = workdir / "defs"
+        defs.mkdir()
+        (defs / "apis.yaml").write_text(TWO_BACKENDS.format(one=one.address, two=two.address))
+        _, docs = compile_istio(defs, workdir / "istio")
+        plugin = next(d for d in docs if d["kind"] == "WasmPlugin")
+        vs = next(d for d in docs if d["kind"] == "VirtualService")
+        port, admin = free_port(), free_port()
+        res = compile_defs(defs, workdir / "static", port, admin)
+        assert res.returncode == 0, res.stderr
+        boot = yaml.safe_load((workdir / "static/envoy.yaml").read_text())
+        hcm = boot["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        wasm = next(f for f in hcm["http_filters"] if f["name"] == "pylon")
+        wasm["typed_config"]["config"]["configuration"]["value"] = json.dumps(plugin["spec"]["pluginConfig"])
+        for vhost in hcm["route_config"]["virtual_hosts"]:
+            vhost["routes"] = as_envoy_routes(vs)
+        config = workdir / "istio-like.yaml"
+        config.write_text(yaml.safe_dump(boot))
+        envoy = Envoy(config, port, admin, workdir)
+        try:
+            assert envoy.wait_ready(), envoy.log.read_text() if envoy.log.exists() else ""
+            host = "shop.example.com"
+            a = envoy.request("GET", "/a", host=host)
+            assert a.status == 200 and a.json()["backend"] == "one", a.body
+            assert a.json()["path"] == "/one"
+            assert "x-pylon-cluster" not in a.json()["headers"]
+            b = envoy.request("GET", "/b", host=host)
+            assert b.status == 200 and b.json()["backend"] == "two", b.body
+            assert envoy.request("GET", "/health", host=host).body == b"ok"
+            assert envoy.request("GET", "/nope", host=host).status == 404
+        finally:
+            envoy.stop()
+    finally:
+        one.close()
+        two.close()
