@@ -342,7 +342,7 @@ apis:
         let dir = std::env::temp_dir().join(format!("pylon-istio-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("apis.yaml"), DEFS).unwrap();
-        let defs = crate::defs::load(&[dir.clone()]).unwrap();
+        let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
         let admin = ssrf::Admin {
             ip: "127.0.0.1".parse().unwrap(),
             port: 9901,
