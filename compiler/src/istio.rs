@@ -10,8 +10,9 @@
 //! - `ServiceEntry` + `DestinationRule` per backend: the address outside the
 //!   mesh, its connect timeout, and TLS origination for https backends.
 //! - `EnvoyFilter`: the connection manager settings Istio has no field for
-//!   (path kept as sent, Via, timeouts, header limits, underscores) and the
-//!   buffer filter, both taken from the static bootstrap so the targets agree.
+//!   (path kept as sent, Via, timeouts, header limits, underscores), the
+//!   buffer filter and the router's settings, all taken from the static
+//!   bootstrap so the targets agree.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -108,7 +109,11 @@ pub fn resources(
             },
         }),
         virtual_service(compiled, hcm, &hosts),
-        envoy_filter(hcm, by_name("envoy.filters.http.buffer")),
+        envoy_filter(
+            hcm,
+            by_name("envoy.filters.http.buffer"),
+            by_name("envoy.filters.http.router"),
+        ),
     ];
     for c in &compiled.clusters {
         docs.push(service_entry(c));
@@ -219,7 +224,7 @@ fn virtual_service(compiled: &Compiled, hcm: &Value, hosts: &[String]) -> Value 
     })
 }
 
-fn envoy_filter(hcm: &Value, buffer: &Value) -> Value {
+fn envoy_filter(hcm: &Value, buffer: &Value, router: &Value) -> Value {
     let mut settings = json!({"@type": hcm["@type"]});
     for key in HCM_SETTINGS {
         settings[key] = hcm[key].clone();
@@ -249,6 +254,12 @@ fn envoy_filter(hcm: &Value, buffer: &Value) -> Value {
                     "applyTo": "HTTP_FILTER",
                     "match": on_gateway(Some("envoy.filters.http.router")),
                     "patch": {"operation": "INSERT_BEFORE", "value": buffer},
+                },
+                {
+                    // No x-envoy-* headers to callers or backends.
+                    "applyTo": "HTTP_FILTER",
+                    "match": on_gateway(Some("envoy.filters.http.router")),
+                    "patch": {"operation": "MERGE", "value": {"typed_config": router["typed_config"]}},
                 },
             ],
         },
@@ -471,6 +482,10 @@ apis:
         assert_eq!(
             patches[1]["patch"]["value"]["name"],
             "envoy.filters.http.buffer"
+        );
+        assert_eq!(
+            patches[2]["patch"]["value"]["typed_config"]["suppress_envoy_headers"],
+            true
         );
     }
 }

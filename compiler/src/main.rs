@@ -426,6 +426,9 @@ fn compile(
 ) -> Result<String, Vec<DefError>> {
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     check_out(inputs, out).map_err(cli_err)?;
+    if wasm_url.is_some() && target != OutputTarget::Istio {
+        return Err(cli_err("--wasm-url is for --target istio".into()));
+    }
     let (defs, mut compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
     let gateway = defs.gateway.as_ref();
     let (listen_host, listen_port) = pick_address(
