@@ -256,6 +256,16 @@ fn envoy_filter(hcm: &Value, buffer: &Value, router: &Value) -> Value {
                     "patch": {"operation": "INSERT_BEFORE", "value": buffer},
                 },
                 {
+                    // The filter holds a signed or chunked body until it is
+                    // complete, before the buffer filter raises the limit.
+                    "applyTo": "VIRTUAL_HOST",
+                    "match": {"context": "GATEWAY"},
+                    "patch": {"operation": "MERGE", "value": {
+                        "request_body_buffer_limit":
+                            hcm["route_config"]["virtual_hosts"][0]["request_body_buffer_limit"],
+                    }},
+                },
+                {
                     // No x-envoy-* headers to callers or backends.
                     "applyTo": "HTTP_FILTER",
                     "match": on_gateway(Some("envoy.filters.http.router")),
@@ -484,7 +494,11 @@ apis:
             "envoy.filters.http.buffer"
         );
         assert_eq!(
-            patches[2]["patch"]["value"]["typed_config"]["suppress_envoy_headers"],
+            patches[2]["patch"]["value"]["request_body_buffer_limit"],
+            12582912
+        );
+        assert_eq!(
+            patches[3]["patch"]["value"]["typed_config"]["suppress_envoy_headers"],
             true
         );
     }
