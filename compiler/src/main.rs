@@ -9,6 +9,7 @@ mod envoy;
 mod envoy_admin;
 mod error;
 mod files;
+mod istio;
 mod lower;
 mod params;
 mod publish;
@@ -70,9 +71,14 @@ enum Command {
         seal_key_file: Option<PathBuf>,
         /// `static`: one envoy.yaml holding everything (restart to change);
         /// `xds`: a bootstrap that reads listeners, routes, clusters and the
-        /// filter's configuration from files in DIR, replaced live.
+        /// filter's configuration from files in DIR, replaced live;
+        /// `istio`: DIR/istio.yaml, the resources for an Istio ingress gateway.
         #[arg(long, value_enum, default_value = "static")]
         target: OutputTarget,
+        /// With `--target istio`: where the gateway fetches the filter
+        /// (`oci://…`, `https://…`, `file://…`); default: file:// of DIR's copy.
+        #[arg(long, value_name = "URL")]
+        wasm_url: Option<String>,
     },
     /// Publish APIs to an environment: record them in the release store
     /// (DEFS/.pylon/releases) and update the live files.
@@ -181,6 +187,7 @@ enum Command {
 enum OutputTarget {
     Static,
     Xds,
+    Istio,
 }
 
 #[derive(Subcommand)]
@@ -249,7 +256,16 @@ fn main() -> ExitCode {
             admin,
             seal_key_file,
             target,
-        } => compile(&defs, &out, wasm, listen, admin, seal_key_file, target),
+            wasm_url,
+        } => compile(
+            &defs,
+            &out,
+            wasm,
+            listen,
+            admin,
+            seal_key_file,
+            (target, wasm_url),
+        ),
         Command::Publish {
             defs,
             env,
@@ -406,10 +422,13 @@ fn compile(
     listen: Option<String>,
     admin: Option<String>,
     seal_key_file: Option<PathBuf>,
-    target: OutputTarget,
+    (target, wasm_url): (OutputTarget, Option<String>),
 ) -> Result<String, Vec<DefError>> {
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     check_out(inputs, out).map_err(cli_err)?;
+    if wasm_url.is_some() && target != OutputTarget::Istio {
+        return Err(cli_err("--wasm-url is for --target istio".into()));
+    }
     let (defs, mut compiled, (admin_host, admin_port)) = load_and_lower(inputs, admin)?;
     let gateway = defs.gateway.as_ref();
     let (listen_host, listen_port) = pick_address(
@@ -460,12 +479,28 @@ fn compile(
         plan_pretty.as_bytes(),
         envoy_yaml.as_bytes(),
     ]) {
+        if target == OutputTarget::Istio && name != "pylon_filter.wasm" {
+            // Only the resources: `kubectl apply -f DIR` reads every YAML and
+            // JSON file in DIR (the plan is inside the WasmPlugin).
+            continue;
+        }
         if target == OutputTarget::Xds && name == "envoy.yaml" {
             xds::write(&out_abs, &xds::split(&bootstrap, &out_abs))
                 .map_err(|e| io_err(&out_abs, e))?;
             continue;
         }
         write_atomically(&out_abs.join(name), bytes).map_err(|e| io_err(&out_abs.join(name), e))?;
+    }
+    if target == OutputTarget::Istio {
+        let url = wasm_url.unwrap_or_else(|| format!("file://{}", wasm_dest.display()));
+        let yaml = istio::render(&compiled, &bootstrap, &url, &wasm_bytes);
+        let dest = out_abs.join(istio::OUTPUT);
+        write_atomically(&dest, yaml.as_bytes()).map_err(|e| io_err(&dest, e))?;
+        return Ok(format!(
+            "compiled {} into {}",
+            summary(&compiled),
+            dest.display()
+        ));
     }
     Ok(format!(
         "compiled {} into {}{}",
@@ -559,7 +594,11 @@ fn check_out(inputs: &[PathBuf], out: &Path) -> Result<(), String> {
                 input.display()
             ));
         }
-        if OUTPUTS.iter().any(|name| out_abs.join(name) == input_abs) {
+        if OUTPUTS
+            .iter()
+            .chain([&istio::OUTPUT])
+            .any(|name| out_abs.join(name) == input_abs)
+        {
             return Err(format!(
                 "--out {}: the output would overwrite the definition file {}",
                 out.display(),
