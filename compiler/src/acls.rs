@@ -1,5 +1,5 @@
 //! Access control policies: entries checked, bindings written onto the APIs
-//! (at most one policy of each type per API and environment, as the seed says).
+//! (at most one policy of each type per API and environment, as the Huawei user guide says).
 
 use std::collections::HashSet;
 

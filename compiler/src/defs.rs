@@ -514,7 +514,7 @@ pub struct HttpBackendDef {
     /// Defaults to the caller's method.
     #[serde(default)]
     pub method: Option<Method>,
-    /// Milliseconds, 1..=600000; the seed's default is 5000.
+    /// Milliseconds, 1..=600000; the Huawei user guide's default is 5000.
     #[serde(default = "default_timeout")]
     pub timeout: u32,
     /// Lets this backend be a link-local, cloud metadata or unspecified

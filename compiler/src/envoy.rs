@@ -24,7 +24,7 @@ pub struct Listen<'a> {
     pub trusted_hops: u32,
 }
 
-/// Upper bound for a backend timeout (seed: 600000 ms); the filter sets the
+/// Upper bound for a backend timeout (Huawei user guide: 600000 ms); the filter sets the
 /// per-API value with `x-envoy-upstream-rq-timeout-ms`.
 const ROUTE_TIMEOUT: &str = "600s";
 

@@ -354,7 +354,7 @@ fn check_variables(g: &Located<GroupDef>, stages: &[String], errs: &mut Vec<DefE
     }
 }
 
-/// The group's response sets, each complete: seed defaults + overrides.
+/// The group's response sets, each complete: the product defaults + overrides.
 fn response_sets(
     g: &Located<GroupDef>,
     errs: &mut Vec<DefError>,

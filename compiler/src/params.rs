@@ -1,5 +1,5 @@
 //! Request parameters, backend parameters and policy backends' conditions:
-//! the seed's naming rules (§5.2.1) and every cross-reference, checked with
+//! the Huawei user guide's naming rules (§5.2.1) and every cross-reference, checked with
 //! located errors; the filter's own loaders check the rest (patterns,
 //! defaults against constraints, addresses), so both agree on what is valid.
 

@@ -1,4 +1,4 @@
-//! Throttling policies: the seed's ordering rules between limits, special
+//! Throttling policies: the Huawei user guide's ordering rules between limits, special
 //! apps and tenants, and bindings (one policy per API and environment).
 
 use std::collections::HashSet;

@@ -15,7 +15,7 @@ use percent_encoding::percent_decode_str;
 use sha1::Sha1;
 use sha2::Sha256;
 
-/// The timestamp window (seed: a signed request is valid for 15 minutes).
+/// The timestamp window (Alibaba API Gateway: a signed request is valid for 15 minutes).
 pub const MAX_SKEW_MS: u64 = 15 * 60 * 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Cross-origin access (seed §5.2.2). A CORS API's answers carry
+//! Cross-origin access (Huawei user guide §5.2.2). A CORS API's answers carry
 //! `Access-Control-Allow-Origin: *` unless the backend sent its own; an
 //! OPTIONS API with CORS on answers browsers' preflight requests.
 
@@ -6,7 +6,7 @@ use crate::plan::{ApiPlan, BackendPlan, Method};
 
 pub const ALLOW_ORIGIN: &str = "access-control-allow-origin";
 
-/// The seed's preflight answer, header for header.
+/// The Huawei user guide's preflight answer, header for header.
 pub const PREFLIGHT: [(&str, &str); 5] = [
     (ALLOW_ORIGIN, "*"),
     (

@@ -652,7 +652,7 @@ fn render_with(set: &CompiledSet, err: &GatewayError, ctx: &Context) -> Reply {
     }
 }
 
-/// Every error type with the seed's defaults; the compiler starts from this.
+/// Every error type with the Huawei user guide's defaults; the compiler starts from this.
 pub fn default_set() -> ResponseSet {
     ErrorType::ALL
         .iter()

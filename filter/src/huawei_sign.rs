@@ -19,7 +19,7 @@ pub const EMPTY_BODY_HASH: &str =
 /// `X-Sdk-Content-Sha256` value of a signature that leaves the body out.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
-/// The signature's clock window (seed: 15 minutes either way).
+/// The signature's clock window (Huawei user guide: 15 minutes either way).
 pub const MAX_SKEW_SECS: u64 = 15 * 60;
 
 /// Everything but `A-Z a-z 0-9 - _ . ~` is percent-encoded (upper-case hex).

@@ -1,10 +1,10 @@
-//! The backend request (seed §5.2.1, 后端服务参数): its path, query and
+//! The backend request (Huawei user guide §5.2.1, 后端服务参数): its path, query and
 //! headers, built from the backend's parameters — request parameters moved
 //! to another place or name, constants, system values — and the API's
 //! request mode (what happens to parameters nobody declared).
 //!
 //! Values a caller controls never change the request's shape: they are
-//! percent-encoded into the path and query with the seed's rules, refused
+//! percent-encoded into the path and query with the Huawei user guide's rules, refused
 //! in a path when they would add or climb segments, and refused anywhere
 //! with control characters (`params`).
 

@@ -1,4 +1,4 @@
-//! Declared request parameters (the seed's 入参定义): where each is read
+//! Declared request parameters (the Huawei user guide's 入参定义): where each is read
 //! from, and what a valid value is. Values are decoded once here; where
 //! they go next is `mapping`'s business.
 

@@ -1,4 +1,4 @@
-//! Percent-encoding as the seed specifies it for values the gateway places
+//! Percent-encoding as the Huawei user guide specifies it for values the gateway places
 //! in a backend path or query (§5.2.1, constant parameters), and decoding
 //! of the values callers send.
 

@@ -128,7 +128,7 @@ pub enum AclAction {
 pub enum AppCodeMode {
     #[default]
     Disabled,
-    /// Over HTTPS only, as the seed requires.
+    /// Over HTTPS only, as the Huawei user guide requires.
     Https,
     /// Also over plain HTTP (explicitly allowed by the API).
     HttpAllowed,

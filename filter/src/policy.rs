@@ -1,4 +1,4 @@
-//! Policy backends' conditions (seed table 5-10): which request a policy
+//! Policy backends' conditions (Huawei user guide table 5-10): which request a policy
 //! backend takes. Policies are tried in order and the first that holds wins
 //! (§8.3.15); the API's backend takes the rest.
 

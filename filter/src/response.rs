@@ -1,4 +1,4 @@
-//! Gateway responses: the seed's fixed error types (table 5-2), their
+//! Gateway responses: the Huawei user guide's fixed error types (table 5-2), their
 //! `APIG.xxxx` codes (table 6-2) and the `$context.*` body templates.
 
 use serde::{Deserialize, Serialize};
@@ -83,7 +83,7 @@ impl ErrorType {
     }
 }
 
-/// The default body of every type (seed §5.1.4).
+/// The default body of every type (Huawei user guide §5.1.4).
 pub const DEFAULT_BODY: &str = r#"{"error_code":"$context.error.code","error_msg":"$context.error.message","request_id":"$context.requestId"}"#;
 
 /// One concrete gateway error: its type, natural status, code and message.

@@ -28,7 +28,7 @@ pub const PLAN_SLOTS: u32 = 4096;
 pub const POLICY_SLOTS: u32 = 2048;
 const TABLE: &str = "pylon.rate";
 
-/// The dimensions of the seed, named as in the debug headers.
+/// The dimensions of the Huawei user guide (§5.3), named as in the debug headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
     Api,
@@ -76,7 +76,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// `remain:9,limit:10,time:10 second`, the seed's debug header value.
+    /// `remain:9,limit:10,time:10 second`, the Huawei user guide's debug header value.
     pub fn header_value(&self) -> String {
         format!(
             "remain:{},limit:{},time:{}",
