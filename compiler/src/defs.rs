@@ -694,16 +694,7 @@ fn locate_schema_error(file: &Path, value: &serde_yaml::Value, e: &serde_yaml::E
         Some((l, i)) => (l, i.trim_end_matches(']').parse::<usize>().ok()),
         None => (section, None),
     };
-    let kind = match list {
-        "apis" => "api",
-        "groups" => "group",
-        "environments" => "environment",
-        "apps" => "app",
-        "accounts" => "account",
-        "acls" => "acl",
-        "throttles" => "throttle",
-        other => other,
-    };
+    let kind = crate::error::kind_of(list);
     let object = match index {
         Some(i) => {
             let name = value

@@ -91,18 +91,33 @@ pub fn locate(errors: &mut [DefError]) {
     }
 }
 
+/// Each top-level list of the definitions and the kind of object it holds
+/// (`apis` holds `api 'name'`).
+const SECTIONS: [(&str, &str); 7] = [
+    ("apis", "api"),
+    ("groups", "group"),
+    ("environments", "environment"),
+    ("apps", "app"),
+    ("accounts", "account"),
+    ("acls", "acl"),
+    ("throttles", "throttle"),
+];
+
+/// The kind of object a section lists (`apis` → `api`); other keys name
+/// themselves (`gateway`).
+pub fn kind_of(section: &str) -> &str {
+    SECTIONS
+        .iter()
+        .find(|(s, _)| *s == section)
+        .map_or(section, |(_, k)| k)
+}
+
 /// The section each kind of object is listed under.
 fn section(kind: &str) -> &str {
-    match kind {
-        "api" => "apis",
-        "group" => "groups",
-        "environment" => "environments",
-        "app" => "apps",
-        "account" => "accounts",
-        "acl" => "acls",
-        "throttle" => "throttles",
-        other => other,
-    }
+    SECTIONS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or(kind, |(s, _)| s)
 }
 
 /// Where `object` (`kind 'name'`, or a bare section such as `gateway`) and
