@@ -158,8 +158,11 @@ impl RequestHead {
     /// How many Pylon gateways this request has passed, this one included:
     /// Envoy appends `Via: pylon` on each pass (the bootstrap sets `via`).
     pub fn gateway_hops(&self) -> usize {
-        self.all("via")
+        // Every request carries a Via (Envoy adds one): no list collected.
+        self.headers
             .iter()
+            .filter(|(k, _)| k == "via")
+            .filter_map(|(_, v)| v.as_deref().ok())
             .flat_map(|v| v.split(','))
             .filter(|hop| hop.trim() == VIA)
             .count()
