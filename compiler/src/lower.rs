@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use pylon_filter::gateway::{default_set, Gateway, DEFAULT_SET};
+use pylon_filter::gateway::Gateway;
 use pylon_filter::path_template::{PathTemplate, Segment};
 use pylon_filter::plan::{
     ApiPlan, BackendParamPlan, BackendPlan, GroupPlan, HttpBackend, Location, MockBackend, Plan,
     ResponseSpec, DEFAULT_MAX_BODY_BYTES, PLAN_VERSION, RELEASE,
 };
 use pylon_filter::response::Template;
+use pylon_filter::response::{default_set, DEFAULT_SET};
 use pylon_filter::router::MAX_STAGES;
 use sha2::{Digest, Sha256};
 

@@ -1,28 +1,23 @@
-//! The gateway core: a plan indexed once, then asked per request what to do.
-//! No host calls here; the proxy-wasm adapter feeds it and applies the answer.
+//! The gateway core: a plan indexed once (`gateway/load.rs`), then asked
+//! per request which API it is (`route`), where it goes (`dispatch`) and,
+//! through one `ApiView`, what the routed API requires.
+//! No host calls here; the pipeline feeds it and the adapter applies the answer.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::acl::Acl;
 use crate::app_auth::Apps;
-use crate::cors;
 use crate::mapping::{Incoming, Mapping, Rewrite, System};
 use crate::params::{Invalid, Param, Query, Values};
-use crate::path_template::PathTemplate;
-use crate::plan::{
-    ApiPlan, AppCodeMode, AuthKind, BackendPlan, GroupPlan, Location, Method, Plan, RequestMode,
-    ResponseSet, ThrottlePlan, PLAN_VERSION,
-};
-use crate::policy::{Conditions, Facts, MAX_POLICIES};
+use crate::plan::{AppCodeMode, AuthKind, Method, ThrottlePlan};
+use crate::policy::{Conditions, Facts};
 use crate::request_head::RequestHead;
-use crate::response::{Context, ErrorType, GatewayError, Template, DEFAULT_BODY};
-use crate::router::{ApiIndex, HostIndex, PathMatch, MAX_STAGES};
-use crate::slot_table::Part;
-use crate::throttle::{Counter, Dimension};
+use crate::response::{CompiledSet, Context, GatewayError, Reply};
+use crate::router::{ApiIndex, HostIndex, PathMatch};
+use crate::stage::StageIndex;
+use crate::throttle::{self, Counter};
 
-/// Every group has a response set of this name.
-pub const DEFAULT_SET: &str = "default";
+mod load;
 
 /// What the adapter knows about a request when it asks the core.
 #[derive(Debug, Clone, Copy)]
@@ -40,14 +35,6 @@ pub struct Request<'a, 'p> {
 pub struct ErrorScope {
     group: Option<u32>,
     set: u16,
-}
-
-/// A fully rendered response the gateway answers itself.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
 }
 
 /// Names a routed API, stage and chosen backend without borrowing the
@@ -114,9 +101,10 @@ pub struct Api {
     /// Declared request parameters, then undeclared path parameters.
     params: Vec<Param>,
     policies: Vec<Policy>,
+    /// Whether the API answers cross-origin callers.
     pub cors: bool,
     /// A policy condition or a backend parameter reads the client address.
-    needs_source_ip: bool,
+    pub needs_source_ip: bool,
 }
 
 /// A policy backend: its conditions, and its backend per stage index.
@@ -152,22 +140,9 @@ struct Group {
 }
 
 #[derive(Debug)]
-struct CompiledSet {
-    by_type: HashMap<ErrorType, CompiledResponse>,
-}
-
-#[derive(Debug)]
-struct CompiledResponse {
-    status: Option<u16>,
-    template: Template,
-    headers: Vec<(String, String)>,
-}
-
-#[derive(Debug)]
 pub struct Gateway {
     pub max_body_bytes: u64,
-    stages: HashMap<String, u16>,
-    stage_names: Vec<String>,
+    stages: StageIndex,
     hosts: HostIndex,
     groups: Vec<Group>,
     pub apps: Apps,
@@ -179,67 +154,16 @@ pub struct Gateway {
     fallback_set: CompiledSet,
 }
 
-impl Gateway {
-    pub fn from_plan(plan: &Plan) -> Result<Gateway, String> {
-        if plan.version != PLAN_VERSION {
-            return Err(format!(
-                "plan version {} is not supported (expected {PLAN_VERSION})",
-                plan.version
-            ));
-        }
-        if plan.stages.len() > MAX_STAGES {
-            return Err(format!("more than {MAX_STAGES} environments"));
-        }
-        // Per-stage tables are sized by the map: a repeated name would leave
-        // an index past their end.
-        let mut stages: HashMap<String, u16> = HashMap::with_capacity(plan.stages.len());
-        for (i, s) in plan.stages.iter().enumerate() {
-            if stages.insert(s.clone(), i as u16).is_some() {
-                return Err(format!("environment {s} is listed twice"));
-            }
-        }
-        // Counters divide by their window.
-        if let Some(t) = plan.throttles.iter().find(|t| t.window_ms == 0) {
-            return Err(format!("throttle {}: window of 0 ms", t.name));
-        }
-        let apps = Apps::from_plan(&plan.apps)?;
-        let accounts = Apps::from_accounts(&plan.accounts)?;
-        let acls = plan
-            .acls
-            .iter()
-            .map(Acl::from_plan)
-            .collect::<Result<Vec<_>, _>>()?;
-        let acl_names: Vec<&str> = plan.acls.iter().map(|a| a.name.as_str()).collect();
-        let throttle_names: Vec<&str> = plan.throttles.iter().map(|t| t.name.as_str()).collect();
-        let mut hosts = HostIndex::default();
-        let mut groups = Vec::with_capacity(plan.groups.len());
-        for (gi, g) in plan.groups.iter().enumerate() {
-            for d in &g.domains {
-                hosts.insert(d, gi as u32);
-            }
-            if g.default {
-                hosts.set_default(gi as u32);
-            }
-            groups.push(
-                compile_group(g, &stages, &apps, &acl_names, &throttle_names)
-                    .map_err(|e| format!("group {}: {e}", g.name))?,
-            );
-        }
-        Ok(Gateway {
-            max_body_bytes: plan.max_body_bytes,
-            stages,
-            stage_names: plan.stages.clone(),
-            hosts,
-            groups,
-            apps,
-            accounts,
-            acls,
-            throttles: plan.throttles.clone(),
-            default_limit: plan.default_limit,
-            fallback_set: compile_set(&default_set()).expect("built-in set is valid"),
-        })
-    }
+/// A routed API in the handle's stage: what the pipeline's stages ask of
+/// it. Its plain settings (`auth`, `cors`, `id`...) are `api`'s fields.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiView<'g> {
+    gw: &'g Gateway,
+    handle: ApiHandle,
+    pub api: &'g Api,
+}
 
+impl Gateway {
     /// Matches a request to a published API and its backend for the stage.
     pub fn route<'p>(
         &self,
@@ -254,7 +178,7 @@ impl Gateway {
             group: Some(gi),
             set: group.default_set,
         };
-        let Some(&stage) = self.stages.get(req.stage) else {
+        let Some(stage) = self.stages.get(req.stage) else {
             return not_found(scope);
         };
         let Some(method) = Method::parse(req.method).filter(|m| *m != Method::Any) else {
@@ -295,7 +219,7 @@ impl Gateway {
         caller: &Caller,
     ) -> Result<Dispatch<'g>, Invalid> {
         let mut handle = routed.handle;
-        let api = self.api(handle);
+        let api = self.view(handle).api;
         let query = Query::parse(routed.query);
         let params = &routed.matched.params;
         let values: Values = api
@@ -317,7 +241,7 @@ impl Gateway {
                 .position(|p| p.backends[stage].is_some() && p.conditions.hold(&facts))
                 .map_or(0, |i| i as u8 + 1);
         }
-        let backend = self.backend(handle);
+        let backend = self.view(handle).backend();
         let rewrite = match backend {
             Backend::Mock(_) => None,
             Backend::Http(t) => {
@@ -330,7 +254,7 @@ impl Gateway {
                 };
                 let system = System {
                     source_ip: caller.source_ip,
-                    stage: &self.stage_names[handle.stage as usize],
+                    stage: self.stages.name(handle.stage),
                     api_id: &api.id,
                     app_id: caller.app.map(|a| self.apps.get(a).id.as_str()),
                     request_id: head.request_id(),
@@ -346,426 +270,122 @@ impl Gateway {
         })
     }
 
-    /// Whether dispatching the API needs the client address.
-    pub fn needs_source_ip(&self, h: ApiHandle) -> bool {
-        self.api(h).needs_source_ip
+    /// The routed API of a handle, in the handle's stage.
+    pub fn view(&self, h: ApiHandle) -> ApiView<'_> {
+        ApiView {
+            gw: self,
+            handle: h,
+            api: &self.groups[h.group as usize].apis[h.api as usize],
+        }
     }
 
-    /// Whether the API answers cross-origin callers.
-    pub fn cors(&self, h: ApiHandle) -> bool {
-        self.api(h).cors
+    /// Renders a gateway error with the scope's response set.
+    pub fn render_error(&self, scope: ErrorScope, err: &GatewayError, ctx: &Context) -> Reply {
+        scope
+            .group
+            .and_then(|g| self.groups[g as usize].sets.get(scope.set as usize))
+            .unwrap_or(&self.fallback_set)
+            .render(err, ctx)
+    }
+}
+
+impl<'g> ApiView<'g> {
+    /// The name of the handle's stage.
+    pub fn stage(&self) -> &'g str {
+        self.gw.stages.name(self.handle.stage)
     }
 
-    fn api(&self, h: ApiHandle) -> &Api {
-        &self.groups[h.group as usize].apis[h.api as usize]
-    }
-
-    /// `(api id, api name, stage)` for response templates.
-    pub fn describe(&self, h: ApiHandle) -> (&str, &str, &str) {
-        let api = self.api(h);
-        (&api.id, &api.name, &self.stage_names[h.stage as usize])
+    /// The response set the API's errors use.
+    pub fn scope(&self) -> ErrorScope {
+        ErrorScope {
+            group: Some(self.handle.group),
+            set: self.api.response_set,
+        }
     }
 
     /// The handle's backend (the API's, or a policy's) in its stage.
-    pub fn backend(&self, h: ApiHandle) -> &Backend {
-        let api = self.api(h);
-        let per_stage = match h.backend {
+    pub fn backend(&self) -> &'g Backend {
+        let api = self.api;
+        let per_stage = match self.handle.backend {
             0 => &api.backends,
             n => &api.policies[n as usize - 1].backends,
         };
-        per_stage[h.stage as usize]
+        per_stage[self.handle.stage as usize]
             .as_ref()
             .expect("handles name published backends")
     }
 
-    pub fn auth_of(&self, h: ApiHandle) -> AuthKind {
-        self.api(h).auth
-    }
-
-    pub fn allows_hmac_sha1(&self, h: ApiHandle) -> bool {
-        self.api(h).allow_hmac_sha1
-    }
-
-    /// Whether the throttling bound to the API counts client IPs.
-    pub fn throttle_needs_ip(&self, h: ApiHandle) -> bool {
-        self.api(h).throttle[h.stage as usize]
-            .is_some_and(|t| self.throttles[t as usize].ip_limit.is_some())
-    }
-
-    /// The counters a request to the API must fit under, given who is
-    /// calling. Without a policy: the gateway-wide default per API.
-    pub fn counters(
-        &self,
-        h: ApiHandle,
-        app: Option<&str>,
-        account: Option<&str>,
-        ip: Option<&str>,
-    ) -> Vec<Counter> {
-        let api = self.api(h);
-        let Some(t) = api.throttle[h.stage as usize] else {
-            return vec![Counter {
-                dimension: Dimension::ApiAllEnv,
-                key: format!("default|{}", api.counter_name),
-                limit: self.default_limit,
-                window_ms: 1000,
-                label: "1 second".into(),
-                part: Part::Plan,
-            }];
-        };
-        let policy = t;
-        let t = &self.throttles[t as usize];
-        // A shared policy counts all its APIs together; a basic one per API
-        // and environment.
-        let scope = if t.shared {
-            format!("{}|*", t.name)
-        } else {
-            format!(
-                "{}|{}@{}",
-                t.name, api.counter_name, self.stage_names[h.stage as usize]
-            )
-        };
-        let counter = |dimension, who: &str, limit| Counter {
-            dimension,
-            key: format!("{scope}|{who}"),
-            limit,
-            window_ms: t.window_ms,
-            label: t.label.clone(),
-            // Callers choose their addresses, not apps or accounts (those
-            // come from the plan): addresses get the policy's own region.
-            part: if dimension == Dimension::Ip {
-                Part::Policy(policy)
-            } else {
-                Part::Plan
-            },
-        };
-        let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
-        if let Some(account) = account {
-            let limit = t.special_users.get(account).copied().or(t.user_limit);
-            out.extend(limit.map(|l| counter(Dimension::User, &format!("user:{account}"), l)));
-        }
-        if let Some(app) = app {
-            let limit = t.special_apps.get(app).copied().or(t.app_limit);
-            out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
-        }
-        if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
-            // `::ffff:a.b.c.d` is the client a.b.c.d, as for IP policies.
-            let who = match ip.parse::<IpAddr>() {
-                Ok(addr) => format!("ip:{}", addr.to_canonical()),
-                Err(_) => format!("ip:{ip}"),
-            };
-            out.push(counter(Dimension::Ip, &who, l));
-        }
-        out
-    }
-
     /// Whether IP policies are bound (the client address is read only then).
-    pub fn has_ip_acls(&self, h: ApiHandle) -> bool {
-        self.api(h).acls[h.stage as usize]
+    pub fn has_ip_acls(&self) -> bool {
+        self.api.acls[self.handle.stage as usize]
             .iter()
-            .any(|i| self.acls[*i as usize].is_ip())
+            .any(|i| self.gw.acls[*i as usize].is_ip())
     }
 
     /// The first refusal by the IP policies (`ip_phase`) or the account
     /// policies bound to the API in the handle's stage.
     pub fn check_acls(
         &self,
-        h: ApiHandle,
         ip_phase: bool,
         ip: Option<IpAddr>,
         account: Option<&str>,
     ) -> Option<GatewayError> {
-        self.api(h).acls[h.stage as usize]
+        self.api.acls[self.handle.stage as usize]
             .iter()
-            .map(|i| &self.acls[*i as usize])
+            .map(|i| &self.gw.acls[*i as usize])
             .filter(|acl| acl.is_ip() == ip_phase)
             .find_map(|acl| acl.check(ip, account))
     }
 
-    pub fn app_code_mode(&self, h: ApiHandle) -> AppCodeMode {
-        self.api(h).app_code
-    }
-
     /// Whether `app` may call the API in the handle's stage.
-    pub fn authorize(&self, h: ApiHandle, app: u32) -> Result<(), GatewayError> {
-        let allowed = &self.api(h).authorized[h.stage as usize];
+    pub fn authorize(&self, app: u32) -> Result<(), GatewayError> {
+        let allowed = &self.api.authorized[self.handle.stage as usize];
         match allowed.binary_search(&app) {
             Ok(_) => Ok(()),
             Err(_) => Err(GatewayError::APP_UNAUTHORIZED),
         }
     }
 
-    pub fn scope_of(&self, h: ApiHandle) -> ErrorScope {
-        ErrorScope {
-            group: Some(h.group),
-            set: self.api(h).response_set,
-        }
+    /// The throttling policy bound in the handle's stage, with its index.
+    fn throttle(&self) -> Option<(u32, &'g ThrottlePlan)> {
+        self.api.throttle[self.handle.stage as usize].map(|t| (t, &self.gw.throttles[t as usize]))
     }
 
-    /// Renders a gateway error with the scope's response set.
-    pub fn render_error(&self, scope: ErrorScope, err: &GatewayError, ctx: &Context) -> Reply {
-        let set = scope
-            .group
-            .and_then(|g| self.groups[g as usize].sets.get(scope.set as usize))
-            .unwrap_or(&self.fallback_set);
-        render_with(set, err, ctx)
+    /// Whether the throttling bound to the API counts client IPs.
+    pub fn throttle_needs_ip(&self) -> bool {
+        self.throttle().is_some_and(|(_, t)| t.ip_limit.is_some())
     }
-}
 
-fn compile_group(
-    g: &GroupPlan,
-    stages: &HashMap<String, u16>,
-    known_apps: &Apps,
-    acl_names: &[&str],
-    throttle_names: &[&str],
-) -> Result<Group, String> {
-    let set_names: Vec<&String> = g.responses.keys().collect();
-    let set_index = |name: &str| {
-        set_names
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| i as u16)
-            .ok_or_else(|| format!("no response set named `{name}`"))
-    };
-    let sets = g
-        .responses
-        .values()
-        .map(compile_set)
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut index = ApiIndex::default();
-    let mut apis = Vec::with_capacity(g.apis.len());
-    for (ai, a) in g.apis.iter().enumerate() {
-        let at = |e: String| format!("api {}: {e}", a.name);
-        let template = PathTemplate::parse(&a.path, a.match_mode).map_err(at)?;
-        let params = compile_params(a, &template).map_err(at)?;
-        let mut mask = 0u64;
-        for stage in a.stages.keys() {
-            let si = *stages
-                .get(stage)
-                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
-            mask |= 1 << si;
-        }
-        let backends = compile_backends(&a.stages, stages, a, &params).map_err(at)?;
-        if a.policies.len() > MAX_POLICIES {
-            return Err(at(format!("more than {MAX_POLICIES} policy backends")));
-        }
-        let policies = a
-            .policies
-            .iter()
-            .map(|p| {
-                let at = |e: String| at(format!("policy {}: {e}", p.name));
-                let index = |name: &str| crate::params::find(&params, name);
-                Ok(Policy {
-                    conditions: Conditions::compile(p.effect, &p.conditions, index).map_err(at)?,
-                    backends: compile_backends(&p.stages, stages, a, &params).map_err(at)?,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let needs_source_ip = policies.iter().any(|p| p.conditions.needs_source_ip())
-            || backends
-                .iter()
-                .chain(policies.iter().flat_map(|p| &p.backends))
-                .flatten()
-                .any(|b| matches!(b, Backend::Http(t) if t.mapping.needs_source_ip()));
-        let mut authorized: Vec<Vec<u32>> = vec![Vec::new(); stages.len()];
-        for (stage, names) in &a.authorized {
-            let si = *stages
-                .get(stage)
-                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
-            for name in names {
-                let app = known_apps
-                    .by_name(name)
-                    .ok_or_else(|| at(format!("unknown app {name}")))?;
-                authorized[si as usize].push(app);
-            }
-            authorized[si as usize].sort_unstable();
-        }
-        let mut acls: Vec<Vec<u32>> = vec![Vec::new(); stages.len()];
-        for (stage, names) in &a.acls {
-            let si = *stages
-                .get(stage)
-                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
-            for name in names {
-                let i = acl_names
-                    .iter()
-                    .position(|n| n == name)
-                    .ok_or_else(|| at(format!("unknown acl {name}")))?;
-                acls[si as usize].push(i as u32);
-            }
-        }
-        let mut throttle = vec![None; stages.len()];
-        for (stage, name) in &a.throttles {
-            let si = *stages
-                .get(stage)
-                .ok_or_else(|| at(format!("unknown stage {stage}")))?;
-            let i = throttle_names
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| at(format!("unknown throttle {name}")))?;
-            throttle[si as usize] = Some(i as u32);
-        }
-        index.insert(&template, a.match_mode, a.method, ai as u32, mask);
-        apis.push(Api {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            response_set: set_index(&a.response).map_err(at)?,
-            // Seed: a preflight API is treated as needing no authentication.
-            auth: if cors::is_preflight_api(a) {
-                AuthKind::None
-            } else {
-                a.auth
-            },
-            params,
-            policies,
-            cors: a.cors,
-            needs_source_ip,
-            acls,
-            throttle,
-            counter_name: format!("{}/{}", g.name, a.name),
-            allow_hmac_sha1: a.allow_hmac_sha1,
-            app_code: a.app_code,
-            authorized,
-            backends,
-        });
+    /// The counters a request to the API must fit under, given who is
+    /// calling (`throttle::counters`).
+    pub fn counters(
+        &self,
+        app: Option<&str>,
+        account: Option<&str>,
+        ip: Option<&str>,
+    ) -> Vec<Counter> {
+        throttle::counters(
+            self.throttle(),
+            self.gw.default_limit,
+            &self.api.counter_name,
+            self.stage(),
+            app,
+            account,
+            ip,
+        )
     }
-    Ok(Group {
-        index,
-        default_set: set_index(DEFAULT_SET)?,
-        apis,
-        sets,
-    })
-}
-
-/// Renders with the built-in default set: for when no plan could be loaded.
-pub fn render_builtin_error(err: &GatewayError, ctx: &Context) -> Reply {
-    let set = compile_set(&default_set()).expect("built-in set is valid");
-    render_with(&set, err, ctx)
-}
-
-fn render_with(set: &CompiledSet, err: &GatewayError, ctx: &Context) -> Reply {
-    let response = &set.by_type[&err.kind];
-    Reply {
-        status: response.status.unwrap_or(err.status),
-        headers: std::iter::once(("content-type".to_string(), "application/json".to_string()))
-            .chain(response.headers.iter().cloned())
-            .collect(),
-        body: response.template.render(err, ctx),
-    }
-}
-
-/// Every error type with the Huawei user guide's defaults; the compiler starts from this.
-pub fn default_set() -> ResponseSet {
-    ErrorType::ALL
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                crate::plan::ResponseSpec {
-                    status: t.default_status(),
-                    body: DEFAULT_BODY.to_string(),
-                    headers: Default::default(),
-                },
-            )
-        })
-        .collect()
-}
-
-fn compile_set(set: &ResponseSet) -> Result<CompiledSet, String> {
-    let mut by_type = HashMap::new();
-    for t in ErrorType::ALL {
-        let spec = set
-            .get(&t)
-            .ok_or_else(|| format!("response set lacks {}", t.as_str()))?;
-        let template = Template::parse(&spec.body).map_err(|e| format!("{}: {e}", t.as_str()))?;
-        let headers = spec
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        by_type.insert(
-            t,
-            CompiledResponse {
-                status: spec.status,
-                template,
-                headers,
-            },
-        );
-    }
-    Ok(CompiledSet { by_type })
-}
-
-/// The declared parameters, then the request path's undeclared ones (any
-/// value, required).
-fn compile_params(a: &ApiPlan, template: &PathTemplate) -> Result<Vec<Param>, String> {
-    let in_path = template.params_with_greedy();
-    let mut params = Vec::with_capacity(a.params.len() + in_path.len());
-    for p in &a.params {
-        if a.request_mode == RequestMode::Passthrough && p.location != Location::Path {
-            return Err(format!(
-                "parameter {}: passthrough mode declares path parameters only",
-                p.name
-            ));
-        }
-        params.push(Param::compile(p, &in_path)?);
-    }
-    for (i, (name, greedy)) in in_path.iter().enumerate() {
-        let declared = a
-            .params
-            .iter()
-            .any(|p| p.location == Location::Path && p.name == *name);
-        if !declared {
-            params.push(Param::implicit(name, i, *greedy));
-        }
-    }
-    Ok(params)
-}
-
-/// One backend per stage index.
-fn compile_backends(
-    plans: &std::collections::BTreeMap<String, BackendPlan>,
-    stages: &HashMap<String, u16>,
-    a: &ApiPlan,
-    params: &[Param],
-) -> Result<Vec<Option<Backend>>, String> {
-    let mut backends: Vec<Option<Backend>> = (0..stages.len()).map(|_| None).collect();
-    for (stage, plan) in plans {
-        let si = *stages
-            .get(stage)
-            .ok_or_else(|| format!("unknown stage {stage}"))?;
-        backends[si as usize] = Some(compile_backend(plan, a, params)?);
-    }
-    Ok(backends)
-}
-
-fn compile_backend(plan: &BackendPlan, a: &ApiPlan, params: &[Param]) -> Result<Backend, String> {
-    Ok(match plan {
-        BackendPlan::Mock(m) => {
-            let mut headers: Vec<(String, String)> = m
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if a.cors {
-                cors::add_to_mock(&mut headers, cors::is_preflight_api(a));
-            }
-            Backend::Mock(Reply {
-                status: m.status,
-                headers,
-                body: m.body.clone(),
-            })
-        }
-        BackendPlan::Http(h) => Backend::Http(HttpTarget {
-            cluster: h.cluster.clone(),
-            method: h.method.filter(|m| *m != Method::Any).map(Method::as_str),
-            timeout_ms: h.timeout_ms.to_string(),
-            mapping: Mapping::compile(&h.path, &h.params, params, a.request_mode)?,
-        }),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{ApiPlan, HttpBackend, MatchMode, MockBackend, ResponseSpec, RELEASE};
+    use crate::plan::{
+        ApiPlan, BackendPlan, GroupPlan, HttpBackend, MatchMode, MockBackend, Plan, RequestMode,
+        ResponseSpec, PLAN_VERSION, RELEASE,
+    };
+    use crate::response::{default_set, ErrorType, DEFAULT_SET};
+    use crate::router::MAX_STAGES;
+    use crate::slot_table::Part;
     use std::collections::BTreeMap;
 
     fn http(cluster: &str, path: &str) -> BackendPlan {
@@ -911,7 +531,10 @@ mod tests {
             ("c1".into(), "/v1/items/42?a=1&a=2".to_string())
         );
         assert_eq!(
-            gw.describe(gw.route(&r).unwrap().handle),
+            {
+                let api = gw.view(gw.route(&r).unwrap().handle);
+                (api.api.id.as_str(), api.api.name.as_str(), api.stage())
+            },
             ("id-item", "item", RELEASE)
         );
         assert_eq!(
@@ -1063,7 +686,7 @@ mod tests {
             .route(&req("x", "GET", "/items/1", RELEASE))
             .unwrap()
             .handle;
-        let of = |ip| gw.counters(h, None, None, Some(ip));
+        let of = |ip| gw.view(h).counters(None, None, Some(ip));
         let mapped = of("::ffff:198.51.100.77");
         assert_eq!(mapped, of("198.51.100.77"));
         assert_ne!(of("2001:db8::1")[1].key, mapped[1].key);

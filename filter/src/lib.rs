@@ -23,6 +23,7 @@ pub mod router;
 pub mod seal;
 pub mod shared_store;
 pub mod slot_table;
+pub mod stage;
 pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]

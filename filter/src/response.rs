@@ -1,7 +1,11 @@
 //! Gateway responses: the Huawei user guide's fixed error types (table 5-2), their
 //! `APIG.xxxx` codes (table 6-2) and the `$context.*` body templates.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::plan::{ResponseSet, ResponseSpec};
 
 /// The fixed set of gateway error types; users edit status and body only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -516,6 +520,98 @@ fn push_json_escaped(out: &mut String, value: &str) {
     // serde_json quotes the string; keep what is inside the quotes.
     let quoted = serde_json::to_string(value).unwrap_or_else(|_| "\"\"".into());
     out.push_str(&quoted[1..quoted.len() - 1]);
+}
+
+/// Every group has a response set of this name.
+pub const DEFAULT_SET: &str = "default";
+
+/// A fully rendered response the gateway answers itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// A response set of the plan, its templates parsed once.
+#[derive(Debug)]
+pub struct CompiledSet {
+    by_type: HashMap<ErrorType, CompiledResponse>,
+}
+
+#[derive(Debug)]
+struct CompiledResponse {
+    status: Option<u16>,
+    template: Template,
+    headers: Vec<(String, String)>,
+}
+
+impl CompiledSet {
+    /// Every error type must be in the set (the compiler starts from
+    /// `default_set`).
+    pub fn compile(set: &ResponseSet) -> Result<CompiledSet, String> {
+        let mut by_type = HashMap::new();
+        for t in ErrorType::ALL {
+            let spec = set
+                .get(&t)
+                .ok_or_else(|| format!("response set lacks {}", t.as_str()))?;
+            let template =
+                Template::parse(&spec.body).map_err(|e| format!("{}: {e}", t.as_str()))?;
+            let headers = spec
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            by_type.insert(
+                t,
+                CompiledResponse {
+                    status: spec.status,
+                    template,
+                    headers,
+                },
+            );
+        }
+        Ok(CompiledSet { by_type })
+    }
+
+    /// The built-in set: for hosts no group claims, and when no plan loaded.
+    pub fn builtin() -> CompiledSet {
+        CompiledSet::compile(&default_set()).expect("built-in set is valid")
+    }
+
+    pub fn render(&self, err: &GatewayError, ctx: &Context) -> Reply {
+        let response = &self.by_type[&err.kind];
+        Reply {
+            status: response.status.unwrap_or(err.status),
+            headers: std::iter::once(("content-type".to_string(), "application/json".to_string()))
+                .chain(response.headers.iter().cloned())
+                .collect(),
+            body: response.template.render(err, ctx),
+        }
+    }
+}
+
+/// Renders with the built-in default set: for when no plan could be loaded.
+pub fn render_builtin_error(err: &GatewayError, ctx: &Context) -> Reply {
+    CompiledSet::builtin().render(err, ctx)
+}
+
+/// Every error type with the Huawei user guide's defaults (table 5-2); the
+/// compiler starts from this.
+pub fn default_set() -> ResponseSet {
+    ErrorType::ALL
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                ResponseSpec {
+                    status: t.default_status(),
+                    body: DEFAULT_BODY.to_string(),
+                    headers: Default::default(),
+                },
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! a flood of addresses can neither reset another counter nor admit beyond
 //! a limit.
 
+use std::net::IpAddr;
+
 use crate::plan::ThrottlePlan;
 use crate::shared_store::SharedStore;
 use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
@@ -95,6 +97,71 @@ pub enum Decision {
     /// A counter's slot is full of live counters: refused, never counted
     /// elsewhere (see `slot_table::full_warning`).
     Full,
+}
+
+/// The counters a request to an API must fit under, given who is calling.
+/// `bound` is the throttling policy bound to the API in the request's
+/// stage (its index in the plan, and the policy); without one, the
+/// gateway-wide default per API. `api` is `group/api`, `stage` the stage's
+/// name.
+pub fn counters(
+    bound: Option<(u32, &ThrottlePlan)>,
+    default_limit: u64,
+    api: &str,
+    stage: &str,
+    app: Option<&str>,
+    account: Option<&str>,
+    ip: Option<&str>,
+) -> Vec<Counter> {
+    let Some((policy, t)) = bound else {
+        return vec![Counter {
+            dimension: Dimension::ApiAllEnv,
+            key: format!("default|{api}"),
+            limit: default_limit,
+            window_ms: 1000,
+            label: "1 second".into(),
+            part: Part::Plan,
+        }];
+    };
+    // A shared policy counts all its APIs together; a basic one per API
+    // and environment (Huawei user guide §5.3).
+    let scope = if t.shared {
+        format!("{}|*", t.name)
+    } else {
+        format!("{}|{api}@{stage}", t.name)
+    };
+    let counter = |dimension, who: &str, limit| Counter {
+        dimension,
+        key: format!("{scope}|{who}"),
+        limit,
+        window_ms: t.window_ms,
+        label: t.label.clone(),
+        // Callers choose their addresses, not apps or accounts (those
+        // come from the plan): addresses get the policy's own region.
+        part: if dimension == Dimension::Ip {
+            Part::Policy(policy)
+        } else {
+            Part::Plan
+        },
+    };
+    let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
+    if let Some(account) = account {
+        let limit = t.special_users.get(account).copied().or(t.user_limit);
+        out.extend(limit.map(|l| counter(Dimension::User, &format!("user:{account}"), l)));
+    }
+    if let Some(app) = app {
+        let limit = t.special_apps.get(app).copied().or(t.app_limit);
+        out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
+    }
+    if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
+        // `::ffff:a.b.c.d` is the client a.b.c.d, as for IP policies.
+        let who = match ip.parse::<IpAddr>() {
+            Ok(addr) => format!("ip:{}", addr.to_canonical()),
+            Err(_) => format!("ip:{ip}"),
+        };
+        out.push(counter(Dimension::Ip, &who, l));
+    }
+    out
 }
 
 /// Counts one request against every counter; admits it only if it fits

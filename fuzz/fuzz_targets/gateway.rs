@@ -53,17 +53,17 @@ fuzz_target!(|data: &[u8]| {
         Err((scope, err)) => return reply(gw, &head, scope, &err, ""),
     };
     let handle = routed.handle;
-    let scope = gw.scope_of(handle);
-    let _ = gw.describe(handle);
+    let scope = gw.view(handle).scope();
+    let _ = gw.view(handle).stage();
     let ip = req.source_ip.parse().ok();
-    if gw.has_ip_acls(handle) {
-        if let Some(err) = gw.check_acls(handle, true, ip, None) {
+    if gw.view(handle).has_ip_acls() {
+        if let Some(err) = gw.view(handle).check_acls(true, ip, None) {
             return reply(gw, &head, scope, &err, "");
         }
     }
     let store = Memory::keyed();
     let (mut app, mut account) = (None, None);
-    match gw.auth_of(handle) {
+    match gw.view(handle).api.auth {
         AuthKind::None => {}
         AuthKind::Iam => match gw
             .accounts
@@ -74,13 +74,13 @@ fuzz_target!(|data: &[u8]| {
         },
         AuthKind::App => {
             let policy = AuthPolicy {
-                allow_hmac_sha1: gw.allows_hmac_sha1(handle),
-                app_code: gw.app_code_mode(handle),
+                allow_hmac_sha1: gw.view(handle).api.allow_hmac_sha1,
+                app_code: gw.view(handle).api.app_code,
                 https: head.get("x-forwarded-proto") == Some("https"),
             };
             match gw.apps.authenticate(&head, &req.body, req.now_ms, policy) {
                 Ok(caller) => {
-                    if let Err(err) = gw.authorize(handle, caller.app) {
+                    if let Err(err) = gw.view(handle).authorize(caller.app) {
                         return reply(gw, &head, scope, &err, "");
                     }
                     if let Some(key) = caller.nonce_key {
@@ -96,14 +96,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let account_name = account.map(|a| gw.accounts.get(a).name.as_str());
-    if let Some(err) = gw.check_acls(handle, false, None, account_name) {
+    if let Some(err) = gw.view(handle).check_acls(false, None, account_name) {
         return reply(gw, &head, scope, &err, "");
     }
     let app_name = app.map(|a| gw.apps.get(a).name.as_str());
     let ip_text = gw
-        .throttle_needs_ip(handle)
+        .view(handle)
+        .throttle_needs_ip()
         .then_some(req.source_ip.as_str());
-    let counters = gw.counters(handle, app_name, account_name, ip_text);
+    let counters = gw.view(handle).counters(app_name, account_name, ip_text);
     if let throttle::Decision::Throttle(_) = throttle::admit(&store, req.now_ms, &counters) {
         return reply(gw, &head, scope, &GatewayError::THROTTLED, "");
     }

@@ -45,7 +45,8 @@ fuzz_target!(|data: &[u8]| {
                     match gw.route(&r) {
                         Ok(routed) => {
                             let h = routed.handle;
-                            let counters = gw.counters(h, Some("app"), Some("user"), Some("::1"));
+                            let counters =
+                                gw.view(h).counters(Some("app"), Some("user"), Some("::1"));
                             let _ = throttle::admit(&store, NOW_MS, &counters);
                             let _ = gw.dispatch(&routed, &head, &Caller::default());
                         }

@@ -9,8 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pylon_filter::gateway::render_builtin_error;
-use pylon_filter::response::{Context, GatewayError, Template};
+use pylon_filter::response::{render_builtin_error, Context, GatewayError, Template};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -14,12 +14,12 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::gateway::{ApiHandle, Backend, ErrorScope, Gateway, Reply, Routed};
+use crate::gateway::{ApiHandle, Backend, ErrorScope, Gateway, Routed};
 use crate::mapping::Rewrite;
 use crate::plan::AuthKind;
 use crate::request_head::RequestHead;
 use crate::request_path;
-use crate::response::GatewayError;
+use crate::response::{GatewayError, Reply};
 use crate::shared_store::SharedStore;
 use crate::throttle::Tally;
 
@@ -443,7 +443,7 @@ impl Pipeline {
         };
         if let Err(err) = self.judge(pending.at, &answer) {
             let handle = self.handle_now();
-            let scope = handle.map_or_else(ErrorScope::default, |h| gw.scope_of(h));
+            let scope = handle.map_or_else(ErrorScope::default, |h| gw.view(h).scope());
             return self.refuse(host, scope, handle, err);
         }
         let path = std::mem::take(&mut self.path);
@@ -479,7 +479,7 @@ impl Pipeline {
                     let limit = gw.max_body_bytes;
                     if self.head.content_length().is_some_and(|len| len > limit) {
                         let err = GatewayError::BODY_TOO_LARGE;
-                        self.refuse_flow(host, gw.scope_of(h), Some(h), err)
+                        self.refuse_flow(host, gw.view(h).scope(), Some(h), err)
                     } else {
                         Flow::Next
                     }
@@ -536,8 +536,8 @@ impl Pipeline {
             (State::Forwarded(h), Some(gw)) => Some((*h, gw)),
             _ => None,
         };
-        let strip = forwarded.is_some_and(|(h, gw)| gw.auth_of(h) != AuthKind::None);
-        let target = forwarded.and_then(|(h, gw)| match (gw.backend(h), &self.rewrite) {
+        let strip = forwarded.is_some_and(|(h, gw)| gw.view(h).api.auth != AuthKind::None);
+        let target = forwarded.and_then(|(h, gw)| match (gw.view(h).backend(), &self.rewrite) {
             (Backend::Http(t), Some(rw)) => Some((t, rw)),
             _ => None,
         });

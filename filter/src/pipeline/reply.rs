@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use super::{millis_between, Flow, HeaderOp, Host, LocalReply, Outcome, Pipeline, State};
 use crate::app_auth;
 use crate::cors;
-use crate::gateway::{render_builtin_error, ApiHandle, Backend, ErrorScope, Reply};
-use crate::response::{self, GatewayError};
+use crate::gateway::{ApiHandle, Backend, ErrorScope};
+use crate::response::{self, render_builtin_error, GatewayError, Reply};
 
 impl Pipeline {
     /// Answers a gateway error rendered by the API's (or group's) set.
@@ -75,7 +75,8 @@ impl Pipeline {
             return render_builtin_error(err, &ctx);
         };
         if let Some(h) = handle {
-            (ctx.api_id, ctx.api_name, ctx.stage) = gw.describe(h);
+            let view = gw.view(h);
+            (ctx.api_id, ctx.api_name, ctx.stage) = (&view.api.id, &view.api.name, view.stage());
         }
         if let Some(app) = self.app {
             ctx.app_id = &gw.apps.get(app).id;
@@ -85,7 +86,7 @@ impl Pipeline {
         }
         let mut reply = gw.render_error(scope, err, &ctx);
         // A browser may read a CORS API's errors too.
-        if handle.is_some_and(|h| gw.cors(h)) {
+        if handle.is_some_and(|h| gw.view(h).api.cors) {
             reply.headers.push((cors::ALLOW_ORIGIN.into(), "*".into()));
         }
         reply
@@ -107,7 +108,7 @@ impl Pipeline {
     /// The gateway's own answer (an error or a mock) with its headers.
     pub(super) fn local_reply(&self) -> LocalReply<'_> {
         let reply = match (self.mock, &self.reply, self.gateway.as_deref()) {
-            (Some(h), _, Some(gw)) => match gw.backend(h) {
+            (Some(h), _, Some(gw)) => match gw.view(h).backend() {
                 Backend::Mock(r) => r,
                 Backend::Http(_) => unreachable!("a mock handle names a mock"),
             },
@@ -170,7 +171,7 @@ impl Pipeline {
         // quick start, request id); Alibaba-style callers look for it.
         let aliyun = self.aliyun_caller();
         // Huawei user guide §5.2.2: the backend's own CORS headers win.
-        let cors_api = self.gateway.as_ref().is_some_and(|gw| gw.cors(h));
+        let cors_api = self.gateway.as_ref().is_some_and(|gw| gw.view(h).api.cors);
         let allow_origin = cors_api && host.response_header(cors::ALLOW_ORIGIN).is_none();
         // Envoy's replies on a backend's behalf are all errors, so a success
         // needs no further look. (Checking the status first is measured to
@@ -186,7 +187,7 @@ impl Pipeline {
                 if let Some(gw) = self.gateway.clone() {
                     // Envoy answered for the backend: a gateway response.
                     let err = GatewayError::from_envoy_reply(&details, status);
-                    self.reply = Some(self.render(host, gw.scope_of(h), Some(h), &err, ""));
+                    self.reply = Some(self.render(host, gw.view(h).scope(), Some(h), &err, ""));
                     rewrite = true;
                     if !end {
                         self.state = State::Rewriting;

@@ -47,16 +47,17 @@ impl Pipeline {
 
     pub(super) fn ip_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
         let h = self.api_handle();
+        let api = gw.view(h);
         // Property reads are dear: read the client address once, and only
         // when something needs it.
-        let ip_acls = gw.has_ip_acls(h);
-        if ip_acls || gw.throttle_needs_ip(h) || gw.needs_source_ip(h) {
+        let ip_acls = api.has_ip_acls();
+        if ip_acls || api.throttle_needs_ip() || api.api.needs_source_ip {
             self.source_ip(host);
         }
         if ip_acls {
             let ip = self.client_ip.as_deref().and_then(|ip| ip.parse().ok());
-            if let Some(err) = gw.check_acls(h, true, ip, None) {
-                return self.refuse_flow(host, gw.scope_of(h), Some(h), err);
+            if let Some(err) = api.check_acls(true, ip, None) {
+                return self.refuse_flow(host, api.scope(), Some(h), err);
             }
         }
         Flow::Next
@@ -109,12 +110,13 @@ impl Pipeline {
         end: bool,
     ) -> Flow {
         let h = self.api_handle();
-        if gw.auth_of(h) == AuthKind::None {
+        let api = gw.view(h);
+        if api.api.auth == AuthKind::None {
             return Flow::Next;
         }
         if body.is_none() && !end && app_auth::signature_needs_body(&self.head) {
             self.auth_pending = true;
-            match gw.auth_of(h) {
+            match api.api.auth {
                 AuthKind::Iam => self.account = gw.accounts.claimed_account(&self.head),
                 _ => self.app = gw.apps.claimed(&self.head),
             }
@@ -128,7 +130,7 @@ impl Pipeline {
         let claimed = body.map(|_| (self.app, self.account));
         let body = body.unwrap_or(&[]);
         let now_ms = now_ms(host);
-        let verdict = match gw.auth_of(h) {
+        let verdict = match api.api.auth {
             AuthKind::Iam => gw
                 .accounts
                 .authenticate_account(&self.head, body, now_ms)
@@ -137,15 +139,15 @@ impl Pipeline {
         };
         match verdict {
             Ok(()) if claimed.is_some_and(|c| c != (self.app, self.account)) => {
-                let err = match gw.auth_of(h) {
+                let err = match api.api.auth {
                     AuthKind::Iam => GatewayError::IAM_AUTH_FAILURE,
                     _ => GatewayError::AUTH_FAILURE,
                 };
                 let detail = "the signature is not the claimed caller's";
-                self.refuse_detail(host, gw.scope_of(h), Some(h), err, detail)
+                self.refuse_detail(host, api.scope(), Some(h), err, detail)
             }
             Ok(()) => Flow::Next,
-            Err(f) => self.refuse_detail(host, gw.scope_of(h), Some(h), f.error, &f.detail),
+            Err(f) => self.refuse_detail(host, api.scope(), Some(h), f.error, &f.detail),
         }
     }
 
@@ -159,14 +161,15 @@ impl Pipeline {
     ) -> Result<(), AuthFailure> {
         // Envoy sets x-forwarded-proto from the real connection (every
         // client is external), so a caller cannot claim HTTPS.
+        let api = gw.view(h);
         let policy = AuthPolicy {
-            allow_hmac_sha1: gw.allows_hmac_sha1(h),
-            app_code: gw.app_code_mode(h),
+            allow_hmac_sha1: api.api.allow_hmac_sha1,
+            app_code: api.api.app_code,
             https: self.head.get("x-forwarded-proto") == Some("https"),
         };
         let caller = gw.apps.authenticate(&self.head, body, now_ms, policy)?;
         self.app = Some(caller.app);
-        gw.authorize(h, caller.app).map_err(|error| AuthFailure {
+        api.authorize(caller.app).map_err(|error| AuthFailure {
             error,
             detail: String::new(),
         })?;
@@ -197,9 +200,10 @@ impl Pipeline {
     /// no account: an allow-list refuses it).
     pub(super) fn account_acl(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
         let h = self.api_handle();
+        let api = gw.view(h);
         let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
-        match gw.check_acls(h, false, None, account) {
-            Some(err) => self.refuse_flow(host, gw.scope_of(h), Some(h), err),
+        match api.check_acls(false, None, account) {
+            Some(err) => self.refuse_flow(host, api.scope(), Some(h), err),
             None => Flow::Next,
         }
     }
@@ -208,16 +212,17 @@ impl Pipeline {
     /// does not fit.
     pub(super) fn throttle(&mut self, host: &dyn Host, gw: &Gateway) -> Flow {
         let h = self.api_handle();
-        if gw.throttle_needs_ip(h) {
+        let api = gw.view(h);
+        if api.throttle_needs_ip() {
             self.source_ip(host);
         }
         let app = self.app.map(|a| gw.apps.get(a).name.as_str());
         let account = self.account.map(|a| gw.accounts.get(a).name.as_str());
-        let ip = gw
-            .throttle_needs_ip(h)
+        let ip = api
+            .throttle_needs_ip()
             .then_some(self.client_ip.as_deref())
             .flatten();
-        let counters = gw.counters(h, app, account, ip);
+        let counters = api.counters(app, account, ip);
         let now = now_ms(host);
         let (admitted, tallies) = match throttle::admit(host.store(), now, &counters) {
             Decision::Admit(t) => (true, t),
@@ -234,7 +239,7 @@ impl Pipeline {
         if admitted {
             Flow::Next
         } else {
-            self.refuse_flow(host, gw.scope_of(h), Some(h), GatewayError::THROTTLED)
+            self.refuse_flow(host, api.scope(), Some(h), GatewayError::THROTTLED)
         }
     }
 
@@ -257,7 +262,7 @@ impl Pipeline {
         match error {
             Some(detail) => self.refuse_detail(
                 host,
-                gw.scope_of(h),
+                gw.view(h).scope(),
                 Some(h),
                 GatewayError::BAD_PARAMETERS,
                 &detail,
@@ -293,7 +298,7 @@ impl Pipeline {
             .map_err(|invalid| invalid.0)?;
         if let (Backend::Http(_), Some(mut rw)) = (d.backend, d.rewrite) {
             // An AppCode in the query stays at the gateway.
-            if gw.auth_of(d.handle) == AuthKind::App {
+            if gw.view(d.handle).api.auth == AuthKind::App {
                 if let Cow::Owned(p) = app_auth::strip_app_code_param(&rw.path) {
                     rw.path = p;
                 }
@@ -307,7 +312,7 @@ impl Pipeline {
     /// Answers a mock, or lets the request go on to its backend.
     pub(super) fn answer(&mut self, host: &dyn Host, gw: &Gateway, end: bool) -> Flow {
         let h = self.api_handle();
-        match gw.backend(h) {
+        match gw.view(h).backend() {
             Backend::Mock(_) => {
                 self.mock = Some(h);
                 self.finish_reply(host);

@@ -9,10 +9,9 @@ use serde_json::json;
 
 use super::*;
 use crate::cors;
-use crate::gateway::{default_set, DEFAULT_SET};
 use crate::huawei_sign::{self, Plus, Signed};
 use crate::plan::{ApiPlan, GroupPlan, Plan, PLAN_VERSION, RELEASE};
-use crate::response::ErrorType;
+use crate::response::{default_set, ErrorType, DEFAULT_SET};
 use crate::shared_store::tests::Memory;
 
 const NOW: u64 = 1_704_067_200; // 20240101T000000Z
