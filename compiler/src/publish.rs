@@ -83,7 +83,7 @@ fn store_of(defs: &[PathBuf]) -> Store {
 /// lists the environment, or the named ones, which must list it) into the
 /// store as new current versions, then updates the live files.
 pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<String, Errors> {
-    let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
+    let (defs, _, admin) = crate::commands::load_and_lower(&t.defs, None)?;
     check_environment(&defs, env)?;
     let selected: Vec<&Located<ApiDef>> = if names.is_empty() {
         defs.apis
@@ -159,7 +159,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
 /// `pylon rollback`: makes a kept version of one API current again in one
 /// environment; no other API changes (Huawei user guide §5.2.5).
 pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Errors> {
-    let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
+    let (defs, _, admin) = crate::commands::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
@@ -178,7 +178,7 @@ pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Err
 /// NOT_FOUND (Huawei user guide §5.2.6). Its history is kept, so it can be
 /// made current again with `rollback`.
 pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
-    let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
+    let (defs, _, admin) = crate::commands::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
@@ -322,7 +322,7 @@ fn go_live(
     (admin_host, admin_port): (String, u16),
     records: &[Record],
 ) -> Result<String, Errors> {
-    let listen = crate::pick_address(
+    let listen = crate::commands::pick_address(
         None,
         defs.gateway.as_ref(),
         |g| g.listen.as_ref(),
@@ -340,14 +340,16 @@ fn go_live(
         .wasm
         .clone()
         .or_else(|| std::env::var_os("PYLON_WASM").map(PathBuf::from))
-        .or_else(crate::default_wasm)
+        .or_else(crate::commands::default_wasm)
         .ok_or_else(|| cli_err("cannot find the filter module; pass --wasm or set PYLON_WASM"))?;
     let wasm_bytes = std::fs::read(&wasm_src)
         .map_err(|e| cli_err(format!("filter module {}: {e}", wasm_src.display())))?;
-    crate::seal_secrets(&mut compiled.plan, t.seal_key_file.as_deref()).map_err(cli_err)?;
+    crate::commands::seal_secrets(&mut compiled.plan, t.seal_key_file.as_deref())
+        .map_err(cli_err)?;
 
     // The live files must not be read back as definitions.
-    crate::check_out(&t.defs, &t.live).map_err(|m| cli_err(m.replace("--out", "--live")))?;
+    crate::commands::check_out(&t.defs, &t.live)
+        .map_err(|m| cli_err(m.replace("--out", "--live")))?;
     let io = |p: &Path, e: std::io::Error| cli_err(format!("{}: {e}", p.display()));
     std::fs::create_dir_all(&t.live).map_err(|e| io(&t.live, e))?;
     let live = std::fs::canonicalize(&t.live).map_err(|e| io(&t.live, e))?;
@@ -397,7 +399,10 @@ fn go_live(
     let plan_path = live.join("pylon.json");
     crate::files::write_if_changed(&plan_path, plan_pretty.as_bytes())
         .map_err(|e| io(&plan_path, e))?;
-    Ok(format!("{} ({confirmed})", crate::summary(&compiled)))
+    Ok(format!(
+        "{} ({confirmed})",
+        crate::commands::summary(&compiled)
+    ))
 }
 
 /// How long a running Envoy may take to apply the live files.

@@ -1,0 +1,22 @@
+//! The Pylon compiler as a library: API definitions in, Envoy configuration
+//! and the filter's plan out. The `pylon` binary (`main.rs`) only parses
+//! arguments and calls `commands`.
+
+pub mod acls;
+pub mod apps;
+pub mod bindings;
+pub mod call;
+pub mod commands;
+pub mod defs;
+pub mod envoy;
+pub mod envoy_admin;
+pub mod error;
+pub mod files;
+pub mod istio;
+pub mod lower;
+pub mod params;
+pub mod publish;
+pub mod release_store;
+pub mod ssrf;
+pub mod throttles;
+pub mod xds;
