@@ -23,10 +23,11 @@ use pylon_filter::gateway::Gateway;
 use serde_json::Value;
 
 use crate::defs::{ApiDef, Defs, GrantDef, Located};
+use crate::emit::{bootstrap, xds};
 use crate::error::DefError;
 use crate::lower::{self, Compiled};
 use crate::release_store::{Record, Store, Version};
-use crate::{envoy, envoy_admin, ssrf, xds};
+use crate::{envoy_admin, ssrf};
 
 /// Where the definitions, the filter and the live files are.
 pub struct Target {
@@ -355,14 +356,15 @@ fn go_live(
     let live = std::fs::canonicalize(&t.live).map_err(|e| io(&t.live, e))?;
     let wasm_dest = live.join("pylon_filter.wasm");
     let plan_json = serde_json::to_string(&compiled.plan).expect("plan serializes");
-    let listen = envoy::Listen {
+    let listen = bootstrap::Listen {
         address: &listen.0,
         port: listen.1,
         admin_address: &admin_host,
         admin_port,
         trusted_hops,
     };
-    let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
+    let bootstrap =
+        bootstrap::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
     validate_with_envoy(t, &bootstrap, &wasm_src)?;
 
     // Everything is valid: replace the live files. The module is replaced

@@ -328,7 +328,8 @@ fn destination_rule(c: &Cluster) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{envoy, lower, ssrf};
+    use crate::emit::bootstrap as envoy;
+    use crate::{lower, ssrf};
     use pylon_filter::seal::{self, SealKey};
 
     const SECRET: &str = "plain-SECRET-5e1f0a9d37";
