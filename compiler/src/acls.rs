@@ -15,7 +15,7 @@ pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
     for acl in &defs.acls {
         let object = format!("acl '{}'", acl.def.name);
         let err = |field: &str, msg: String| DefError::new(&acl.file, &object, field, msg);
-        if !crate::apps::valid_name(&acl.def.name) {
+        if !crate::names::valid_name(&acl.def.name) {
             errs.push(err(
                 "name",
                 "must be 1-64 letters, digits, `-` or `_`".into(),
@@ -34,7 +34,7 @@ pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                         errs.push(err(&field, m));
                     }
                 }
-                AclKind::Account if !crate::apps::valid_name(v) => {
+                AclKind::Account if !crate::names::valid_name(v) => {
                     errs.push(err(&field, format!("`{v}` is not an account name")));
                 }
                 AclKind::Account => {}

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use pylon_filter::plan::{AccountPlan, AppPlan, GroupPlan};
-use sha2::{Digest, Sha256};
 
 use crate::defs::{AppDef, Defs, Located, SecretDef};
 use crate::error::DefError;
+use crate::names::{app_id, valid_name, valid_token};
 
 /// Checks the apps, reads their secrets and records each grant in
 /// `ApiPlan::authorized` of the granted API.
@@ -179,23 +179,6 @@ fn read_secret(file: &Path, secret: &SecretDef) -> Result<String, String> {
             text.trim_end_matches(['\n', '\r']).to_string()
         }
     })
-}
-
-/// App names: 1-64 letters, digits, `-` or `_`.
-pub fn valid_name(name: &str) -> bool {
-    valid_token(name, 1, 64)
-}
-
-fn valid_token(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A stable 32-hex-digit app id (`$context.appId`).
-pub fn app_id(name: &str) -> String {
-    let digest = Sha256::digest(format!("app/{name}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Fresh credentials for `pylon app new`: 32 hex digits of AppKey and 64 of

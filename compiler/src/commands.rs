@@ -8,7 +8,7 @@ use pylon_filter::seal::{self, SealKey};
 
 use crate::emit::{self, bootstrap, istio, Emitter, Site};
 use crate::error::DefError;
-use crate::{apps, defs, lower, ssrf};
+use crate::{apps, defs, lower, names, ssrf};
 
 /// What `pylon compile` writes: a static bootstrap, file-based xDS, or
 /// Istio resources.
@@ -91,7 +91,7 @@ pub fn summary(c: &lower::Compiled) -> String {
 }
 
 pub fn new_app(name: &str) -> Result<String, Vec<DefError>> {
-    if !apps::valid_name(name) {
+    if !names::valid_name(name) {
         return Err(vec![DefError::new(
             Path::new("(command line)"),
             "",

@@ -13,6 +13,7 @@ pub mod envoy_admin;
 pub mod error;
 pub mod files;
 pub mod lower;
+pub mod names;
 pub mod params;
 pub mod publish;
 pub mod release_store;

@@ -13,10 +13,12 @@ use pylon_filter::plan::{
 use pylon_filter::response::Template;
 use pylon_filter::response::{default_set, DEFAULT_SET};
 use pylon_filter::router::MAX_STAGES;
-use sha2::{Digest, Sha256};
 
 use crate::defs::{ApiDef, BackendDef, Defs, GroupDef, HttpBackendDef, Located, Scheme};
 use crate::error::DefError;
+use crate::names::{
+    api_id, check_domain, check_env_name, check_header, check_name, check_var_name,
+};
 use crate::ssrf::Admin;
 
 /// A backend address Envoy needs a cluster for.
@@ -728,87 +730,6 @@ fn cluster_name(scheme: Scheme, host: &str, port: u16, n: usize) -> String {
     format!("backend{n}_{scheme}_{safe}_{port}")
 }
 
-/// A stable 32-hex-digit API id, like the products' ids.
-pub fn api_id(group: &str, name: &str) -> String {
-    let digest = Sha256::digest(format!("{group}/{name}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-/// Group and API names: 1-64 letters, digits, `-` and `_`, starting with a letter.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "name `{name}` must be 1-64 letters, digits, `-` or `_`, starting with a letter"
-        ))
-    }
-}
-
-/// Seed: environment names are 3-64 letters, digits and `_`, starting with a letter.
-fn check_env_name(name: &str) -> Result<(), String> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && (3..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "environment name `{name}` must be 3-64 letters, digits or `_`, starting with a letter"
-        ))
-    }
-}
-
-/// Seed: variable names are 3-32 letters, digits, `-` and `_`, starting with a letter.
-fn check_var_name(name: &str) -> Result<(), String> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && (3..=32).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "variable name `{name}` must be 3-32 letters, digits, `-` or `_`, starting with a letter"
-        ))
-    }
-}
-
-fn check_domain(d: &str) -> Result<(), String> {
-    let host = d.strip_prefix("*.").unwrap_or(d);
-    let ok = !host.is_empty()
-        && host.len() <= 255
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{d}` is not a domain name or a `*.domain` wildcard"
-        ))
-    }
-}
-
-fn check_header(name: &str, value: &str) -> Result<(), String> {
-    let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !name_ok {
-        return Err(format!("`{name}` is not a valid header name"));
-    }
-    if value.contains(['\r', '\n', '\0']) {
-        return Err("header value may not contain line breaks".into());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -850,13 +771,5 @@ mod tests {
         }
         assert_eq!(authority("::1", 81, Scheme::Http), "[::1]:81");
         assert_eq!(authority("a", 80, Scheme::Http), "a");
-    }
-
-    #[test]
-    fn api_ids_are_stable_hex() {
-        let id = api_id("shop", "get-item");
-        assert_eq!(id.len(), 32);
-        assert_eq!(id, api_id("shop", "get-item"));
-        assert_ne!(id, api_id("shop", "get-items"));
     }
 }

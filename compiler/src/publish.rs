@@ -556,7 +556,7 @@ fn live_plan(
         for a in &mut g.apis {
             if let Some(real) = renamed.get(&a.name) {
                 a.name = real.clone();
-                a.id = lower::api_id(&g.name, real);
+                a.id = crate::names::api_id(&g.name, real);
             }
         }
     }

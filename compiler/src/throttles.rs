@@ -21,7 +21,7 @@ pub fn lower_throttles(
         let d = &t.def;
         let object = format!("throttle '{}'", d.name);
         let err = |field: &str, msg: String| DefError::new(&t.file, &object, field, msg);
-        if !crate::apps::valid_name(&d.name) {
+        if !crate::names::valid_name(&d.name) {
             errs.push(err(
                 "name",
                 "must be 1-64 letters, digits, `-` or `_`".into(),
