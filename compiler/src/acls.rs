@@ -1,15 +1,15 @@
-//! Access control policies: entries checked, bindings written onto the APIs
-//! (at most one policy of each type per API and environment, as the Huawei user guide says).
+//! Access control policies: entries checked (their bindings are resolved
+//! in `bindings.rs`).
 
 use std::collections::HashSet;
 
 use pylon_filter::acl::{IpRange, MAX_ENTRIES};
-use pylon_filter::plan::{AclKind, AclPlan, GroupPlan};
+use pylon_filter::plan::{AclKind, AclPlan};
 
 use crate::defs::Defs;
 use crate::error::DefError;
 
-pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) -> Vec<AclPlan> {
+pub fn lower_acls(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AclPlan> {
     let mut names = HashSet::new();
     let mut plans = Vec::new();
     for acl in &defs.acls {
@@ -40,22 +40,6 @@ pub fn lower_acls(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 AclKind::Account => {}
             }
         }
-        crate::bindings::bind(&acl.def.bindings, groups, &err, errs, |api, env| {
-            let bound = api.acls.entry(env.to_string()).or_default();
-            let same_kind = bound.iter().find(|other| {
-                defs.acls
-                    .iter()
-                    .any(|d| &d.def.name == *other && d.def.kind == acl.def.kind)
-            });
-            if let Some(other) = same_kind {
-                return Err(format!(
-                    "api '{}' already has acl '{other}' of this type in '{env}'",
-                    api.name
-                ));
-            }
-            bound.push(acl.def.name.clone());
-            Ok(())
-        });
         plans.push(AclPlan {
             name: acl.def.name.clone(),
             kind: acl.def.kind,

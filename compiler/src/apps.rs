@@ -1,18 +1,17 @@
-//! Apps: names, AppKeys, secrets resolved at compile time, and their
-//! authorizations written onto the APIs they may call.
+//! Apps: names, AppKeys, secrets resolved at compile time.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use pylon_filter::plan::{AccountPlan, AppPlan, GroupPlan};
+use pylon_filter::plan::{AccountPlan, AppPlan};
 
-use crate::defs::{AppDef, Defs, Located, SecretDef};
+use crate::defs::{Defs, SecretDef};
 use crate::error::DefError;
 use crate::names::{app_id, valid_name, valid_token};
 
-/// Checks the apps, reads their secrets and records each grant in
-/// `ApiPlan::authorized` of the granted API.
-pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) -> Vec<AppPlan> {
+/// Checks the apps and reads their secrets (their authorizations are
+/// resolved in `bindings.rs`).
+pub fn lower_apps(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<AppPlan> {
     let mut names: HashMap<&str, ()> = HashMap::new();
     let mut keys: HashMap<&str, &str> = HashMap::new();
     let mut apps = Vec::new();
@@ -40,8 +39,6 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
                 format!("app '{other}' already uses this AppKey"),
             ));
         }
-        // Grants first: a bad secret must not hide their errors.
-        grant(app, groups, errs);
         let secret = match checked_secret(&app.file, &app.def.secret, "AppSecret", 8, 64) {
             Ok(s) => s,
             Err(m) => {
@@ -70,47 +67,6 @@ pub fn lower_apps(defs: &Defs, groups: &mut [GroupPlan], errs: &mut Vec<DefError
         });
     }
     apps
-}
-
-fn grant(app: &Located<AppDef>, groups: &mut [GroupPlan], errs: &mut Vec<DefError>) {
-    let object = format!("app '{}'", app.def.name);
-    for (i, g) in app.def.authorizations.iter().enumerate() {
-        let field = format!("authorizations[{i}]");
-        let Some(group) = groups.iter_mut().find(|p| p.name == g.group) else {
-            errs.push(DefError::new(
-                &app.file,
-                &object,
-                &format!("{field}.group"),
-                format!("no group named '{}'", g.group),
-            ));
-            continue;
-        };
-        let Some(api) = group.apis.iter_mut().find(|a| a.name == g.api) else {
-            errs.push(DefError::new(
-                &app.file,
-                &object,
-                &format!("{field}.api"),
-                format!("group '{}' has no API named '{}'", g.group, g.api),
-            ));
-            continue;
-        };
-        for (j, env) in g.environments.iter().enumerate() {
-            if !api.stages.contains_key(env) {
-                errs.push(DefError::new(
-                    &app.file,
-                    &object,
-                    &format!("{field}.environments[{j}]"),
-                    format!("api '{}' is not published to '{env}'", g.api),
-                ));
-                continue;
-            }
-            let allowed = api.authorized.entry(env.clone()).or_default();
-            if !allowed.contains(&app.def.name) {
-                allowed.push(app.def.name.clone());
-                allowed.sort();
-            }
-        }
-    }
 }
 
 /// Checks the accounts and reads their secret keys.

@@ -1,43 +1,191 @@
-//! Policy bindings: the API a binding names and the environments it is
-//! published to, with located errors for the rest.
+//! The one binding resolver: app authorizations (Huawei user guide §5.2.4),
+//! access control bindings (§5.4.1) and throttling bindings (§5.3.1) all
+//! name an API of a group and the environments it is published to. They are
+//! resolved here, against the definitions, into one table per API that the
+//! plan is then built from; nothing patches an already-built plan.
 
-use pylon_filter::plan::{ApiPlan, GroupPlan};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::defs::GrantDef;
+use crate::defs::{Defs, GrantDef};
 use crate::error::DefError;
 
-/// Calls `apply(api, environment)` for every environment of every binding
-/// that names a published API; `apply` may refuse with a message.
-pub fn bind(
-    bindings: &[GrantDef],
-    groups: &mut [GroupPlan],
-    err: &dyn Fn(&str, String) -> DefError,
-    errs: &mut Vec<DefError>,
-    mut apply: impl FnMut(&mut ApiPlan, &str) -> Result<(), String>,
-) {
-    for (i, b) in bindings.iter().enumerate() {
-        let field = format!("bindings[{i}]");
-        let Some(api) = groups
-            .iter_mut()
-            .find(|g| g.name == b.group)
-            .and_then(|g| g.apis.iter_mut().find(|a| a.name == b.api))
-        else {
-            errs.push(err(
-                &field,
-                format!("no API '{}' in group '{}'", b.api, b.group),
-            ));
-            continue;
-        };
-        for (j, env) in b.environments.iter().enumerate() {
-            let env_field = format!("{field}.environments[{j}]");
-            let outcome = if api.stages.contains_key(env) {
-                apply(api, env)
-            } else {
-                Err(format!("api '{}' is not published to '{env}'", b.api))
+/// What is bound to one API, per environment.
+#[derive(Debug, Default)]
+pub struct Bound {
+    /// Environment → the apps authorized there, sorted.
+    pub authorized: BTreeMap<String, Vec<String>>,
+    /// Environment → the access control policies bound there.
+    pub acls: BTreeMap<String, Vec<String>>,
+    /// Environment → the throttling policy bound there.
+    pub throttles: BTreeMap<String, String>,
+}
+
+/// The groups, and the environments each API is published to. An API that
+/// is defined twice is known by its first definition (the second is an
+/// error of its own).
+pub struct Published<'d> {
+    groups: HashSet<&'d str>,
+    apis: HashMap<(&'d str, &'d str), Vec<&'d str>>,
+}
+
+impl<'d> Published<'d> {
+    pub fn new(defs: &'d Defs, stages: &[String]) -> Published<'d> {
+        let groups: HashSet<&str> = defs.groups.iter().map(|g| g.def.name.as_str()).collect();
+        let mut apis = HashMap::new();
+        for a in &defs.apis {
+            if !groups.contains(a.def.group.as_str()) {
+                continue;
+            }
+            let envs = a
+                .def
+                .publish
+                .iter()
+                .filter(|e| stages.contains(e))
+                .map(String::as_str)
+                .collect();
+            apis.entry((a.def.group.as_str(), a.def.name.as_str()))
+                .or_insert(envs);
+        }
+        Published { groups, apis }
+    }
+}
+
+/// How a kind of binding names its unknown group or API: apps point at
+/// `authorizations[i].group` or `.api`, policies at `bindings[i]`.
+#[derive(Clone, Copy)]
+enum Fields {
+    Split,
+    Whole,
+}
+
+/// All bindings of the definitions, by `(group, api)`.
+#[derive(Debug, Default)]
+pub struct Bindings(HashMap<(String, String), Bound>);
+
+impl Bindings {
+    /// The API's bindings (the first API of that name takes them).
+    pub fn take(&mut self, group: &str, api: &str) -> Bound {
+        self.0
+            .remove(&(group.to_string(), api.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Calls `apply(bound, api, environment)` for every environment of every
+    /// grant that names a published API; `apply` may refuse with a message.
+    fn bind(
+        &mut self,
+        published: &Published,
+        grants: &[GrantDef],
+        (list, fields): (&str, Fields),
+        err: &dyn Fn(&str, String) -> DefError,
+        errs: &mut Vec<DefError>,
+        mut apply: impl FnMut(&mut Bound, &str, &str) -> Result<(), String>,
+    ) {
+        for (i, g) in grants.iter().enumerate() {
+            let field = format!("{list}[{i}]");
+            let envs = published.apis.get(&(g.group.as_str(), g.api.as_str()));
+            let unknown = match (fields, envs) {
+                (_, Some(_)) => None,
+                (Fields::Whole, None) => Some((
+                    field.clone(),
+                    format!("no API '{}' in group '{}'", g.api, g.group),
+                )),
+                (Fields::Split, None) if !published.groups.contains(g.group.as_str()) => Some((
+                    format!("{field}.group"),
+                    format!("no group named '{}'", g.group),
+                )),
+                (Fields::Split, None) => Some((
+                    format!("{field}.api"),
+                    format!("group '{}' has no API named '{}'", g.group, g.api),
+                )),
             };
-            if let Err(m) = outcome {
-                errs.push(err(&env_field, m));
+            if let Some((field, message)) = unknown {
+                errs.push(err(&field, message));
+                continue;
+            }
+            let envs = envs.expect("known API");
+            let bound = self.0.entry((g.group.clone(), g.api.clone())).or_default();
+            for (j, env) in g.environments.iter().enumerate() {
+                let outcome = if envs.contains(&env.as_str()) {
+                    apply(bound, &g.api, env)
+                } else {
+                    Err(format!("api '{}' is not published to '{env}'", g.api))
+                };
+                if let Err(m) = outcome {
+                    errs.push(err(&format!("{field}.environments[{j}]"), m));
+                }
             }
         }
     }
+}
+
+/// Resolves every binding of the definitions; errors are located at the
+/// app or policy that names what does not exist.
+pub fn resolve(defs: &Defs, published: &Published, errs: &mut Vec<DefError>) -> Bindings {
+    let mut table = Bindings::default();
+    for app in &defs.apps {
+        let object = format!("app '{}'", app.def.name);
+        let err = |field: &str, msg: String| DefError::new(&app.file, &object, field, msg);
+        let grants = &app.def.authorizations;
+        let list = ("authorizations", Fields::Split);
+        table.bind(published, grants, list, &err, errs, |bound, _, env| {
+            let allowed = bound.authorized.entry(env.to_string()).or_default();
+            if !allowed.contains(&app.def.name) {
+                allowed.push(app.def.name.clone());
+                allowed.sort();
+            }
+            Ok(())
+        });
+    }
+    for acl in &defs.acls {
+        let object = format!("acl '{}'", acl.def.name);
+        let err = |field: &str, msg: String| DefError::new(&acl.file, &object, field, msg);
+        let list = ("bindings", Fields::Whole);
+        table.bind(
+            published,
+            &acl.def.bindings,
+            list,
+            &err,
+            errs,
+            |bound, api, env| {
+                // At most one policy of each type per API and environment
+                // (Huawei user guide §5.4.1).
+                let bound = bound.acls.entry(env.to_string()).or_default();
+                let same_kind = bound.iter().find(|other| {
+                    defs.acls
+                        .iter()
+                        .any(|d| &d.def.name == *other && d.def.kind == acl.def.kind)
+                });
+                if let Some(other) = same_kind {
+                    return Err(format!(
+                        "api '{api}' already has acl '{other}' of this type in '{env}'"
+                    ));
+                }
+                bound.push(acl.def.name.clone());
+                Ok(())
+            },
+        );
+    }
+    for t in &defs.throttles {
+        let object = format!("throttle '{}'", t.def.name);
+        let err = |field: &str, msg: String| DefError::new(&t.file, &object, field, msg);
+        let list = ("bindings", Fields::Whole);
+        table.bind(
+            published,
+            &t.def.bindings,
+            list,
+            &err,
+            errs,
+            |bound, api, env| {
+                if let Some(other) = bound.throttles.get(env) {
+                    return Err(format!(
+                        "api '{api}' already has throttle '{other}' in '{env}'"
+                    ));
+                }
+                bound.throttles.insert(env.to_string(), t.def.name.clone());
+                Ok(())
+            },
+        );
+    }
+    table
 }

@@ -94,6 +94,8 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         });
     }
 
+    let published = crate::bindings::Published::new(defs, &stages);
+    let mut bindings = crate::bindings::resolve(defs, &published, &mut errs);
     let mut clusters: BTreeMap<(Scheme, String, u16), String> = BTreeMap::new();
     let mut routes: HashMap<(String, String, String, bool, String), String> = HashMap::new();
     let mut names: BTreeSet<(String, String)> = BTreeSet::new();
@@ -206,6 +208,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
                 }
             }
         }
+        let bound = bindings.take(&a.def.group, &a.def.name);
         groups[gi].apis.push(ApiPlan {
             id: api_id(&a.def.group, &a.def.name),
             name: a.def.name.clone(),
@@ -217,19 +220,19 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             auth: a.def.auth,
             allow_hmac_sha1: a.def.allow_hmac_sha1,
             app_code: a.def.app_code,
-            authorized: Default::default(),
-            acls: Default::default(),
-            throttles: Default::default(),
+            authorized: bound.authorized,
+            acls: bound.acls,
+            throttles: bound.throttles,
             request_mode: a.def.request_mode,
             params,
             policies,
             cors: a.def.cors,
         });
     }
-    let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
+    let apps = crate::apps::lower_apps(defs, &mut errs);
     let accounts = crate::apps::lower_accounts(defs, &mut errs);
-    let acls = crate::acls::lower_acls(defs, &mut groups, &mut errs);
-    let throttles = crate::throttles::lower_throttles(defs, &mut groups, &mut errs);
+    let acls = crate::acls::lower_acls(defs, &mut errs);
+    let throttles = crate::throttles::lower_throttles(defs, &mut errs);
     let default_limit = match defs
         .gateway
         .as_ref()

@@ -1,18 +1,15 @@
 //! Throttling policies: the Huawei user guide's ordering rules between limits, special
-//! apps and tenants, and bindings (one policy per API and environment).
+//! apps and tenants (their bindings, one policy per API and environment, are
+//! resolved in `bindings.rs`).
 
 use std::collections::HashSet;
 
-use pylon_filter::plan::{GroupPlan, ThrottlePlan};
+use pylon_filter::plan::ThrottlePlan;
 
 use crate::defs::{Defs, TimeUnit};
 use crate::error::DefError;
 
-pub fn lower_throttles(
-    defs: &Defs,
-    groups: &mut [GroupPlan],
-    errs: &mut Vec<DefError>,
-) -> Vec<ThrottlePlan> {
+pub fn lower_throttles(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<ThrottlePlan> {
     let mut names = HashSet::new();
     let app_names: HashSet<&str> = defs.apps.iter().map(|a| a.def.name.as_str()).collect();
     let account_names: HashSet<&str> = defs.accounts.iter().map(|a| a.def.name.as_str()).collect();
@@ -87,16 +84,6 @@ pub fn lower_throttles(
                 ));
             }
         }
-        crate::bindings::bind(&d.bindings, groups, &err, errs, |api, env| {
-            if let Some(other) = api.throttles.get(env) {
-                return Err(format!(
-                    "api '{}' already has throttle '{other}' in '{env}'",
-                    api.name
-                ));
-            }
-            api.throttles.insert(env.to_string(), d.name.clone());
-            Ok(())
-        });
         let (unit_ms, unit) = match d.unit {
             TimeUnit::Second => (1_000, "second"),
             TimeUnit::Minute => (60_000, "minute"),
