@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::commands::write_atomically;
+use crate::defs::Scheme;
 use crate::lower::Compiled;
 
 pub mod bootstrap;
@@ -79,4 +80,26 @@ impl Emitter for Istio {
         write_atomically(&dest, yaml.as_bytes())?;
         Ok(dest)
     }
+}
+
+/// The Envoy cluster of a backend address, named by the emitter; `n` is the
+/// address's rank in the definitions. The plan names the cluster in
+/// `x-pylon-cluster`, so lowering asks for the name here.
+pub fn cluster_name(scheme: Scheme, host: &str, port: u16, n: usize) -> String {
+    let scheme = match scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    let safe: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // The counter keeps names unique even if two hosts sanitize alike.
+    format!("backend{n}_{scheme}_{safe}_{port}")
 }
