@@ -1,6 +1,5 @@
-//! Definitions → plan: every semantic check, variable substitution, response
-//! sets merged with the defaults, one cluster per distinct backend address.
-//! All errors are collected and located; on any error nothing is produced.
+//! Definitions → plan: `lower` runs the phases in order (check, resolve,
+//! bind) and builds the plan and the cluster list from what they found.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,13 +8,14 @@ use pylon_filter::path_template::PathTemplate;
 use pylon_filter::plan::{ApiPlan, GroupPlan, Plan, DEFAULT_MAX_BODY_BYTES, PLAN_VERSION};
 use pylon_filter::response::DEFAULT_SET;
 
+use crate::bindings::Bindings;
 use crate::check::{
     check_backend, check_environments, check_variables, response_sets, route_shape,
 };
 use crate::defs::{BackendDef, Defs, Scheme};
 use crate::error::DefError;
 use crate::names::{api_id, check_domain, check_name};
-use crate::resolve::{authority, backend_for, BackendTarget};
+use crate::resolve::{authority, backend_for, BackendTarget, Clusters};
 use crate::ssrf::Admin;
 
 /// A backend address Envoy needs a cluster for.
@@ -35,9 +35,69 @@ pub struct Compiled {
     pub clusters: Vec<Cluster>,
 }
 
+/// The phases after reading (`defs.rs`): check (`check.rs`), resolve —
+/// variables, environments, backends and clusters (`resolve.rs`), bindings
+/// (`bindings.rs`) — and build the plan; `emit/` then writes the targets.
+/// All errors are collected and located; on any error nothing is produced.
 pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     let mut errs = Vec::new();
     let stages = check_environments(defs, &mut errs);
+    let mut groups = lower_groups(defs, &stages, &mut errs);
+    let published = crate::bindings::Published::new(defs, &stages);
+    let mut bindings = crate::bindings::resolve(defs, &published, &mut errs);
+    let mut clusters = BTreeMap::new();
+    lower_apis(
+        defs,
+        &stages,
+        admin,
+        &mut groups,
+        &mut bindings,
+        &mut clusters,
+        &mut errs,
+    );
+    let apps = crate::apps::lower_apps(defs, &mut errs);
+    let accounts = crate::apps::lower_accounts(defs, &mut errs);
+    let acls = crate::acls::lower_acls(defs, &mut errs);
+    let throttles = crate::throttles::lower_throttles(defs, &mut errs);
+    let (default_limit, max_body_bytes) = gateway_limits(defs, &mut errs);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let plan = Plan {
+        version: PLAN_VERSION,
+        max_body_bytes,
+        stages,
+        groups,
+        apps,
+        accounts,
+        acls,
+        throttles,
+        default_limit,
+    };
+    // The filter must accept what we emit: check with its own loader.
+    if let Err(e) = Gateway::from_plan(&plan) {
+        return Err(vec![DefError::new(
+            std::path::Path::new("(plan)"),
+            "",
+            "",
+            e,
+        )]);
+    }
+    let clusters = clusters
+        .into_iter()
+        .map(|((scheme, host, port), name)| Cluster {
+            name,
+            authority: authority(&host, port, scheme),
+            scheme,
+            host,
+            port,
+        })
+        .collect();
+    Ok(Compiled { plan, clusters })
+}
+
+/// The groups, checked, with their complete response sets and no APIs yet.
+fn lower_groups(defs: &Defs, stages: &[String], errs: &mut Vec<DefError>) -> Vec<GroupPlan> {
     let mut groups: Vec<GroupPlan> = Vec::new();
     let mut group_at: HashMap<&str, usize> = HashMap::new();
     let mut domain_owner: HashMap<String, String> = HashMap::new();
@@ -74,8 +134,8 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
                 ));
             }
         }
-        check_variables(g, &stages, &mut errs);
-        let responses = response_sets(g, &mut errs);
+        check_variables(g, stages, errs);
+        let responses = response_sets(g, errs);
         group_at.insert(&g.def.name, groups.len());
         groups.push(GroupPlan {
             name: g.def.name.clone(),
@@ -90,10 +150,25 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             apis: Vec::new(),
         });
     }
+    groups
+}
 
-    let published = crate::bindings::Published::new(defs, &stages);
-    let mut bindings = crate::bindings::resolve(defs, &published, &mut errs);
-    let mut clusters: BTreeMap<(Scheme, String, u16), String> = BTreeMap::new();
+/// Each API checked, its backends resolved per published environment, and
+/// its plan (with its bindings) added to its group.
+fn lower_apis(
+    defs: &Defs,
+    stages: &[String],
+    admin: &Admin,
+    groups: &mut [GroupPlan],
+    bindings: &mut Bindings,
+    clusters: &mut Clusters,
+    errs: &mut Vec<DefError>,
+) {
+    let group_at: HashMap<String, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.name.clone(), i))
+        .collect();
     let mut routes: HashMap<(String, String, String, bool, String), String> = HashMap::new();
     let mut names: BTreeSet<(String, String)> = BTreeSet::new();
     for a in &defs.apis {
@@ -122,8 +197,8 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
                 continue;
             }
         };
-        let params = crate::params::lower_params(a, &template, &mut errs);
-        let mut policies = crate::params::lower_policies(a, &params, &template, &mut errs);
+        let params = crate::params::lower_params(a, &template, errs);
+        let mut policies = crate::params::lower_policies(a, &params, &template, errs);
         // Each backend's parameters, and (once per API, published or not)
         // what does not depend on an environment's variables; the rest is
         // checked per published environment in `backend_for`.
@@ -140,9 +215,8 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         let backend_params: Vec<_> = backends
             .iter()
             .map(|(prefix, b)| {
-                let bp = crate::params::lower_backend_params(
-                    a, prefix, b, &params, &template, &mut errs,
-                );
+                let bp =
+                    crate::params::lower_backend_params(a, prefix, b, &params, &template, errs);
                 errs.extend(check_backend(a, prefix, b, &bp, &template, admin));
                 bp
             })
@@ -194,7 +268,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
                     def: b,
                     params: bp,
                 };
-                match backend_for(a, &target, group, stage, &template, admin, &mut clusters) {
+                match backend_for(a, &target, group, stage, &template, admin, clusters) {
                     Ok(plan) if i == 0 => {
                         per_stage.insert(stage.clone(), plan);
                     }
@@ -226,10 +300,10 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             cors: a.def.cors,
         });
     }
-    let apps = crate::apps::lower_apps(defs, &mut errs);
-    let accounts = crate::apps::lower_accounts(defs, &mut errs);
-    let acls = crate::acls::lower_acls(defs, &mut errs);
-    let throttles = crate::throttles::lower_throttles(defs, &mut errs);
+}
+
+/// `gateway.default_limit` and `gateway.max_body_bytes`.
+fn gateway_limits(defs: &Defs, errs: &mut Vec<DefError>) -> (u64, u64) {
     let default_limit = match defs
         .gateway
         .as_ref()
@@ -264,38 +338,5 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         },
         None => DEFAULT_MAX_BODY_BYTES,
     };
-    if !errs.is_empty() {
-        return Err(errs);
-    }
-    let plan = Plan {
-        version: PLAN_VERSION,
-        max_body_bytes,
-        stages,
-        groups,
-        apps,
-        accounts,
-        acls,
-        throttles,
-        default_limit,
-    };
-    // The filter must accept what we emit: check with its own loader.
-    if let Err(e) = Gateway::from_plan(&plan) {
-        return Err(vec![DefError::new(
-            std::path::Path::new("(plan)"),
-            "",
-            "",
-            e,
-        )]);
-    }
-    let clusters = clusters
-        .into_iter()
-        .map(|((scheme, host, port), name)| Cluster {
-            name,
-            authority: authority(&host, port, scheme),
-            scheme,
-            host,
-            port,
-        })
-        .collect();
-    Ok(Compiled { plan, clusters })
+    (default_limit, max_body_bytes)
 }

@@ -15,6 +15,9 @@ use crate::error::DefError;
 use crate::names::check_var_name;
 use crate::ssrf::Admin;
 
+/// Each distinct backend address `(scheme, host, port)` and its cluster's name.
+pub type Clusters = BTreeMap<(Scheme, String, u16), String>;
+
 /// One of an API's backends: its own or a policy's.
 pub struct BackendTarget<'a> {
     /// `backend` or `policies[i].backend`, for error fields.
@@ -32,7 +35,7 @@ pub fn backend_for(
     stage: &str,
     template: &PathTemplate,
     admin: &Admin,
-    clusters: &mut BTreeMap<(Scheme, String, u16), String>,
+    clusters: &mut Clusters,
 ) -> Result<BackendPlan, Vec<DefError>> {
     let object = format!("api '{}'", a.def.name);
     let prefix = target.prefix;
