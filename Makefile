@@ -12,7 +12,7 @@ export PYLON_WASM := $(CURDIR)/$(WASM)
 # index is refreshed first: a fresh machine's may never have been.
 APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: all build wasm-target wasm pylon venv node run test unit e2e bench bench-publish fuzz lint clean
+.PHONY: all build wasm-target wasm pylon venv node run test unit e2e golden bench bench-publish fuzz lint clean
 
 all: build
 
@@ -46,6 +46,11 @@ unit:
 
 e2e: build venv node
 	$(PY) -m pytest -q tests/e2e
+
+# Rewrite the golden outputs (compiler/tests/golden/: the example's
+# envoy.yaml and plan) after an intended change; review their diff.
+golden:
+	UPDATE_GOLDEN=1 cargo test -p pylon --test golden
 
 # Vendor client SDKs from npm (Alibaba's Node SDK) for interop tests.
 node: tests/node/node_modules/.installed
