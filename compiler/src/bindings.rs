@@ -189,3 +189,88 @@ pub fn resolve(defs: &Defs, published: &Published, errs: &mut Vec<DefError>) -> 
     }
     table
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFS: &str = r#"
+environments:
+  - name: TEST
+groups:
+  - name: shop
+apis:
+  - name: items
+    group: shop
+    method: GET
+    path: /items
+    backend: { mock: { body: "ok" } }
+    publish: [RELEASE]
+apps:
+  - name: web
+    key: web-key-0001
+    secret: web-secret-0001
+    authorizations:
+      - { group: shop, api: items, environments: [RELEASE, TEST] }
+      - { group: shop, api: nope, environments: [RELEASE] }
+      - { group: mall, api: items, environments: [RELEASE] }
+acls:
+  - name: office
+    type: ip
+    action: allow
+    values: ["10.0.0.0/8"]
+    bindings:
+      - { group: shop, api: items, environments: [RELEASE] }
+      - { group: mall, api: items, environments: [RELEASE] }
+throttles:
+  - name: std
+    api_limit: 10
+    interval: 1
+    unit: second
+    bindings:
+      - { group: shop, api: items, environments: [RELEASE] }
+  - name: other
+    api_limit: 10
+    interval: 1
+    unit: second
+    bindings:
+      - { group: shop, api: items, environments: [RELEASE] }
+"#;
+
+    #[test]
+    fn one_resolver_binds_apps_acls_and_throttles_and_locates_what_it_cannot() {
+        let dir = std::env::temp_dir().join(format!("pylon-bindings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("defs.yaml"), DEFS).unwrap();
+        let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let stages = vec!["RELEASE".to_string(), "TEST".to_string()];
+        let mut errs = Vec::new();
+        let mut table = resolve(&defs, &Published::new(&defs, &stages), &mut errs);
+
+        let bound = table.take("shop", "items");
+        assert_eq!(bound.authorized["RELEASE"], ["web"]);
+        assert!(
+            !bound.authorized.contains_key("TEST"),
+            "not published there"
+        );
+        assert_eq!(bound.acls["RELEASE"], ["office"]);
+        assert_eq!(bound.throttles["RELEASE"], "std", "the first binding wins");
+        assert!(table.take("shop", "items").acls.is_empty(), "taken once");
+
+        let said: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}.{}: {}", e.object, e.field, e.message))
+            .collect();
+        for want in [
+            "app 'web'.authorizations[0].environments[1]: api 'items' is not published to 'TEST'",
+            "app 'web'.authorizations[1].api: group 'shop' has no API named 'nope'",
+            "app 'web'.authorizations[2].group: no group named 'mall'",
+            "acl 'office'.bindings[1]: no API 'items' in group 'mall'",
+            "throttle 'other'.bindings[0].environments[0]: api 'items' already has throttle 'std' in 'RELEASE'",
+        ] {
+            assert!(said.iter().any(|s| s == want), "no `{want}` in {said:#?}");
+        }
+        assert_eq!(said.len(), 5, "{said:#?}");
+    }
+}
