@@ -7,7 +7,7 @@
 //! only the route table (RDS), so the listener — and the connections it
 //! holds — is not rebuilt.
 //!
-//! The resources are cut out of the static bootstrap `envoy.rs` makes, so
+//! The resources are cut out of the static bootstrap `bootstrap.rs` makes, so
 //! both targets configure Envoy identically.
 
 use std::collections::BTreeMap;
