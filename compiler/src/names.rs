@@ -3,6 +3,7 @@
 //! the stable ids derived from names. (Envoy resource names — clusters,
 //! virtual hosts — are the emitter's: `emit/`.)
 
+use pylon_filter::plan::Location;
 use sha2::{Digest, Sha256};
 
 /// A stable 32-hex-digit API id, like the products' ids.
@@ -82,6 +83,31 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     }
     if value.contains(['\r', '\n', '\0']) {
         return Err("header value may not contain line breaks".into());
+    }
+    Ok(())
+}
+
+/// Parameter names (Huawei user guide §5.2.1, table 5-6), shared by request
+/// and backend parameters.
+pub fn check_param_name(name: &str, location: Location) -> Result<(), String> {
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(format!(
+            "name `{name}` must be 1-32 letters, digits, `-`, `_` or `.`, starting with a letter"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("x-apig-") || lower.starts_with("x-sdk-") || lower == "x-stage" {
+        return Err(format!(
+            "`{name}`: names starting with x-apig- or x-sdk-, and x-stage, belong to the gateway"
+        ));
+    }
+    if location == Location::Header && name.contains('_') {
+        return Err(format!("header parameter `{name}` may not contain `_`"));
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use pylon_filter::policy::{Conditions, MAX_CONDITIONS, MAX_POLICIES};
 
 use crate::defs::{ApiDef, BackendDef, Located, SystemCondition};
 use crate::error::DefError;
+use crate::names::check_param_name;
 
 /// Headers the gateway and Envoy own: a backend parameter may not set them.
 const RESERVED_HEADERS: [&str; 6] = [
@@ -40,30 +41,6 @@ fn at(a: &Located<ApiDef>) -> At<'_> {
         a,
         object: format!("api '{}'", a.def.name),
     }
-}
-
-/// Seed naming rules shared by request and backend parameters.
-fn check_param_name(name: &str, location: Location) -> Result<(), String> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.len() <= 32
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !ok {
-        return Err(format!(
-            "name `{name}` must be 1-32 letters, digits, `-`, `_` or `.`, starting with a letter"
-        ));
-    }
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("x-apig-") || lower.starts_with("x-sdk-") || lower == "x-stage" {
-        return Err(format!(
-            "`{name}`: names starting with x-apig- or x-sdk-, and x-stage, belong to the gateway"
-        ));
-    }
-    if location == Location::Header && name.contains('_') {
-        return Err(format!("header parameter `{name}` may not contain `_`"));
-    }
-    Ok(())
 }
 
 /// One name per location (header names are caseless).
