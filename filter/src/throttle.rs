@@ -253,6 +253,54 @@ mod tests {
 
     const DAY: u64 = 86_400_000;
 
+    #[test]
+    fn counter_keys_follow_the_policy_scope_and_special_limits() {
+        let mut t = ThrottlePlan {
+            name: "std".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 10,
+            user_limit: Some(8),
+            app_limit: Some(5),
+            ip_limit: Some(3),
+            shared: false,
+            special_apps: [("vip".to_string(), 9)].into(),
+            special_users: Default::default(),
+        };
+        let keys = |t: &ThrottlePlan, app| {
+            counters(
+                Some((2, t)),
+                200,
+                "shop/items",
+                "TEST",
+                app,
+                Some("u1"),
+                Some("::ffff:10.0.0.1"),
+            )
+            .into_iter()
+            .map(|c| (c.key, c.limit, c.part))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&t, Some("vip")),
+            [
+                ("std|shop/items@TEST|api".into(), 10, Part::Plan),
+                ("std|shop/items@TEST|user:u1".into(), 8, Part::Plan),
+                ("std|shop/items@TEST|app:vip".into(), 9, Part::Plan),
+                ("std|shop/items@TEST|ip:10.0.0.1".into(), 3, Part::Policy(2)),
+            ]
+        );
+        // A shared policy counts all its APIs, in every environment, together.
+        t.shared = true;
+        assert_eq!(keys(&t, None)[0].0, "std|*|api");
+        let default = counters(None, 200, "shop/items", "TEST", None, None, None);
+        assert_eq!(default[0].key, "default|shop/items");
+        assert_eq!(
+            (default[0].limit, default[0].dimension),
+            (200, Dimension::ApiAllEnv)
+        );
+    }
+
     fn memory() -> Memory {
         let m = Memory::default();
         keyed(&m);
