@@ -115,6 +115,8 @@ pub struct Api {
     params: Vec<Param>,
     policies: Vec<Policy>,
     pub cors: bool,
+    pub protocol: crate::plan::Protocol,
+    pub websocket: bool,
     /// A policy condition or a backend parameter reads the client address.
     needs_source_ip: bool,
 }
@@ -485,6 +487,12 @@ impl Gateway {
         self.api(h).app_code
     }
 
+    /// The request protocols the API accepts, and whether it takes WebSocket.
+    pub fn protocols_of(&self, h: ApiHandle) -> (crate::plan::Protocol, bool) {
+        let api = self.api(h);
+        (api.protocol, api.websocket)
+    }
+
     /// Whether `app` may call the API in the handle's stage.
     pub fn authorize(&self, h: ApiHandle, app: u32) -> Result<(), GatewayError> {
         let allowed = &self.api(h).authorized[h.stage as usize];
@@ -617,6 +625,8 @@ fn compile_group(
             params,
             policies,
             cors: a.cors,
+            protocol: a.protocol,
+            websocket: a.websocket,
             needs_source_ip,
             acls,
             throttle,
@@ -806,6 +816,8 @@ mod tests {
             params: vec![],
             policies: vec![],
             cors: false,
+            protocol: Default::default(),
+            websocket: false,
         }
     }
 
