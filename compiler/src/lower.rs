@@ -27,12 +27,18 @@ pub struct Cluster {
     pub scheme: Scheme,
     pub host: String,
     pub port: u16,
+    pub tls: crate::tls::BackendTls,
 }
+
+/// A backend cluster: scheme, host, port and TLS settings.
+type ClusterKey = (Scheme, String, u16, crate::tls::BackendTls);
 
 #[derive(Debug)]
 pub struct Compiled {
     pub plan: Plan,
     pub clusters: Vec<Cluster>,
+    /// The HTTPS listener's certificates (compiler/src/tls.rs).
+    pub tls: crate::tls::Tls,
 }
 
 pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
@@ -91,7 +97,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         });
     }
 
-    let mut clusters: BTreeMap<(Scheme, String, u16), String> = BTreeMap::new();
+    let mut clusters: BTreeMap<ClusterKey, String> = BTreeMap::new();
     let mut routes: HashMap<(String, String, String, bool, String), String> = HashMap::new();
     let mut names: BTreeSet<(String, String)> = BTreeSet::new();
     for a in &defs.apis {
@@ -221,6 +227,8 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             params,
             policies,
             cors: a.def.cors,
+            protocol: a.def.protocol,
+            websocket: a.def.websocket,
         });
     }
     let apps = crate::apps::lower_apps(defs, &mut groups, &mut errs);
@@ -261,6 +269,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         },
         None => DEFAULT_MAX_BODY_BYTES,
     };
+    let tls = crate::tls::lower(defs, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -286,15 +295,20 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     }
     let clusters = clusters
         .into_iter()
-        .map(|((scheme, host, port), name)| Cluster {
+        .map(|((scheme, host, port, tls), name)| Cluster {
             name,
             authority: authority(&host, port, scheme),
             scheme,
             host,
             port,
+            tls,
         })
         .collect();
-    Ok(Compiled { plan, clusters })
+    Ok(Compiled {
+        plan,
+        clusters,
+        tls,
+    })
 }
 
 fn check_environments(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<String> {
@@ -491,7 +505,7 @@ fn backend_for(
     stage: &str,
     template: &PathTemplate,
     admin: &Admin,
-    clusters: &mut BTreeMap<(Scheme, String, u16), String>,
+    clusters: &mut BTreeMap<ClusterKey, String>,
 ) -> Result<BackendPlan, Vec<DefError>> {
     let object = format!("api '{}'", a.def.name);
     let prefix = target.prefix;
@@ -529,11 +543,20 @@ fn backend_for(
                     .map_err(|m| err(".http.path", m))?;
                 Ok(p)
             });
+            let tls = match (h.scheme, &h.tls) {
+                (Scheme::Https, t) => crate::tls::backend(&a.file, &t.clone().unwrap_or_default())
+                    .map_err(|(f, m)| vec![err(&format!(".http.{f}"), m)]),
+                (Scheme::Http, None) => Ok(Default::default()),
+                (Scheme::Http, Some(_)) => {
+                    Err(vec![err(".http.tls", "is for `scheme: https`".into())])
+                }
+            };
+            let tls = tls?;
             match (parsed, path) {
                 (Ok((host, port)), Ok(path)) => {
                     let next = clusters.len();
                     let cluster = clusters
-                        .entry((h.scheme, host.clone(), port))
+                        .entry((h.scheme, host.clone(), port, tls))
                         .or_insert_with(|| cluster_name(h.scheme, &host, port, next))
                         .clone();
                     Ok(BackendPlan::Http(HttpBackend {

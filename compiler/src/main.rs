@@ -16,6 +16,7 @@ mod publish;
 mod release_store;
 mod ssrf;
 mod throttles;
+mod tls;
 mod xds;
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -466,6 +467,7 @@ fn compile(
         admin_address: &admin_host,
         admin_port,
         trusted_hops: gateway.map_or(0, |g| g.def.trusted_hops),
+        out_dir: &out_abs,
     };
     let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
     let envoy_yaml = format!(
@@ -474,6 +476,9 @@ fn compile(
     );
     let plan_pretty = serde_json::to_string_pretty(&compiled.plan).expect("plan serializes") + "\n";
 
+    if target != OutputTarget::Istio {
+        tls::write_secrets(&out_abs, &compiled.tls).map_err(|e| io_err(&out_abs, e))?;
+    }
     for (name, bytes) in OUTPUTS.into_iter().zip([
         wasm_bytes.as_slice(),
         plan_pretty.as_bytes(),

@@ -359,6 +359,7 @@ fn go_live(
         admin_address: &admin_host,
         admin_port,
         trusted_hops,
+        out_dir: &live,
     };
     let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
     validate_with_envoy(t, &bootstrap, &wasm_src)?;
@@ -369,6 +370,7 @@ fn go_live(
     let rejected_before = envoy.as_ref().map_or(0, envoy_admin::Admin::rejected);
     let previous = LiveSnapshot::take(&live);
     let written = crate::files::write_if_changed(&wasm_dest, &wasm_bytes)
+        .and_then(|_| crate::tls::write_secrets(&live, &compiled.tls))
         .and_then(|_| xds::write(&live, &xds::split(&bootstrap, &live)));
     let versions = match written {
         Ok(v) => v,
