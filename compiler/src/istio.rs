@@ -455,10 +455,12 @@ apis:
             .into_iter()
             .find(|d| &d["spec"]["host"] == host)
             .unwrap();
-        assert_eq!(
-            rule["spec"]["trafficPolicy"]["tls"],
-            json!({"mode": "SIMPLE", "sni": "pay.example.net"})
-        );
+        // Verified: the system's CA bundle and the host's name.
+        let tls = &rule["spec"]["trafficPolicy"]["tls"];
+        assert_eq!(tls["mode"], "SIMPLE");
+        assert_eq!(tls["sni"], "pay.example.net");
+        assert_eq!(tls["subjectAltNames"], json!(["pay.example.net"]));
+        assert!(tls["caCertificates"].is_string());
         let entry = entries
             .iter()
             .find(|e| &e["spec"]["hosts"][0] == host)

@@ -573,7 +573,7 @@ fn errors_in_several_files_are_all_reported() {
             ("gateway.yaml", &format!("{GATEWAY}: [\n")),
             (
                 "apis.yaml",
-                &edit(APIS, "timeout: 3000", "timeout: 3000\n        tls: on"),
+                &edit(APIS, "timeout: 3000", "timeout: 3000\n        tls_mode: on"),
             ),
         ],
         &[
@@ -586,8 +586,8 @@ fn errors_in_several_files_are_all_reported() {
             Want {
                 file: "apis.yaml",
                 object: "api 'get-item'",
-                field: "backend.http.tls",
-                says: "unknown field `tls`",
+                field: "backend.http.tls_mode",
+                says: "unknown field `tls_mode`",
             },
         ],
     );
