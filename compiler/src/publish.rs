@@ -362,6 +362,9 @@ fn go_live(
         out_dir: &live,
     };
     let bootstrap = envoy::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
+    // The certificates' SDS files (paths to pem files the compiler found)
+    // must exist for Envoy to validate the listener that names them.
+    crate::tls::write_secrets(&live, &compiled.tls).map_err(|e| io(&live, e))?;
     validate_with_envoy(t, &bootstrap, &wasm_src)?;
 
     // Everything is valid: replace the live files. The module is replaced
@@ -370,7 +373,6 @@ fn go_live(
     let rejected_before = envoy.as_ref().map_or(0, envoy_admin::Admin::rejected);
     let previous = LiveSnapshot::take(&live);
     let written = crate::files::write_if_changed(&wasm_dest, &wasm_bytes)
-        .and_then(|_| crate::tls::write_secrets(&live, &compiled.tls))
         .and_then(|_| xds::write(&live, &xds::split(&bootstrap, &live)));
     let versions = match written {
         Ok(v) => v,

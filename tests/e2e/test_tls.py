@@ -24,7 +24,7 @@ from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 
 import echo_backend
-from conftest import ROOT, Backend, free_port, start_gateway
+from conftest import ROOT, WASM, Backend, Envoy, free_port, seal_env, start_gateway
 from pki import Ca
 
 KEY, SECRET, CODE = "tlsKey000001", "tls-secret-0123456789", "tls-appcode-0123456789abcdef"
@@ -374,3 +374,55 @@ def test_a_replaced_certificate_is_served_without_a_restart(env):
             pass  # between the key's and the certificate's replacement
     assert serial != old
     assert env.gw.proc.poll() is None
+
+
+LIVE_DEFS = """
+gateway:
+  listen: "127.0.0.1:{port}"
+  admin: "127.0.0.1:{admin}"
+  https_listen: "127.0.0.1:{https}"
+groups:
+  - name: g
+    default: true
+    certificates: [{{cert: "{cert}", key: "{key}"}}]
+apis:
+  - {{name: hello, group: g, method: GET, path: /hello, backend: {{mock: {{status: 200, body: hi}}}}, publish: [RELEASE]}}
+"""
+
+
+def test_a_certificate_change_is_part_of_a_publish(tmp_path):
+    """The live target (what `make run` serves): a publish that names another
+    certificate file is served by the running Envoy."""
+    ca = Ca(tmp_path / "certs")
+    first = ca.issue("localhost", ["localhost"], file="first")
+    second = ca.issue("localhost", ["localhost"], file="second")
+    defs, live = tmp_path / "defs", tmp_path / "live"
+    defs.mkdir()
+    e = Env()
+    e.ca, e.https = ca, free_port()
+    port, admin = free_port(), free_port()
+
+    def publish(cert, key):
+        (defs / "defs.yaml").write_text(LIVE_DEFS.format(https=e.https, port=port, admin=admin,
+                                                         cert=cert, key=key))
+        res = subprocess.run([str(ROOT / "target/release/pylon"), "publish", str(defs), "--env", "RELEASE",
+                              "--note", "cert", "--live", str(live), "--wasm", str(WASM)],
+                             capture_output=True, text=True, env={**seal_env(), "PYLON_PUBLISHER": "e2e"},
+                             timeout=60)
+        assert res.returncode == 0, res.stderr
+
+    publish(*first)
+    envoy = Envoy(live / "envoy.yaml", port, admin, tmp_path)
+    try:
+        assert envoy.wait_ready(), envoy.log.read_text()
+        status, body, _, peer = https(e, "GET", "/hello")
+        assert (status, body) == (200, b"hi")
+        assert peer["serialNumber"] == "01"
+        publish(*second)
+        deadline = time.time() + 10
+        while time.time() < deadline and https(e, "GET", "/hello")[3]["serialNumber"] == "01":
+            time.sleep(0.2)
+        assert https(e, "GET", "/hello")[3]["serialNumber"] == "02"
+        assert envoy.proc.poll() is None
+    finally:
+        envoy.stop()
