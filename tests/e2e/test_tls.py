@@ -341,6 +341,23 @@ def test_websocket_round_trip_through_an_authenticated_api(env):
     assert json.loads(refused.value.response.body)["error_code"] == "APIG.0303"
 
 
+def test_websocket_upgrade_signed_by_the_huawei_sdk(env):
+    """A signed upgrade is verified at its headers: the frames that follow
+    are no body the gateway waits for."""
+    host = f"localhost:{env.https}"
+    req = Signer(BasicCredentials(KEY, SECRET)).sign(
+        SdkRequest(method="GET", schema="https", host=host, resource_path="/ws", query_params=[], header_params={}, body=b""))
+    headers = {k: v for k, v in req.header_params.items() if k.lower() != "host"}
+    with ws_connect(f"wss://{host}/ws", ssl=client_ctx(env), additional_headers=headers,
+                    open_timeout=10, close_timeout=2) as ws:
+        ws.send("signed")
+        assert ws.recv(timeout=10) == "signed"
+    forged = {**headers, "Authorization": headers["Authorization"][:-4] + "0000"}
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(f"wss://{host}/ws", ssl=client_ctx(env), additional_headers=forged, open_timeout=10)
+    assert refused.value.response.status_code == 401
+
+
 def test_an_api_without_websocket_refuses_the_upgrade_with_a_gateway_response(env):
     r = env.gw.request("GET", "/open", {"Connection": "Upgrade", "Upgrade": "websocket",
                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
