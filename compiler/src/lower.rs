@@ -472,6 +472,9 @@ fn check_backend(
             if !(1..=600_000).contains(&h.timeout) {
                 errs.push(err(".http.timeout", "timeout must be 1-600000 ms".into()));
             }
+            if let Err((field, m)) = crate::tls::of_backend(&a.file, h) {
+                errs.push(err(&format!(".http.{field}"), m));
+            }
             // With a `#variable#` these are checked per environment.
             if !h.address.contains('#') {
                 if let Err(m) = backend_address(&h.address, h, admin) {
@@ -543,15 +546,8 @@ fn backend_for(
                     .map_err(|m| err(".http.path", m))?;
                 Ok(p)
             });
-            let tls = match (h.scheme, &h.tls) {
-                (Scheme::Https, t) => crate::tls::backend(&a.file, &t.clone().unwrap_or_default())
-                    .map_err(|(f, m)| vec![err(&format!(".http.{f}"), m)]),
-                (Scheme::Http, None) => Ok(Default::default()),
-                (Scheme::Http, Some(_)) => {
-                    Err(vec![err(".http.tls", "is for `scheme: https`".into())])
-                }
-            };
-            let tls = tls?;
+            // Its errors came from `check_backend`.
+            let tls = crate::tls::of_backend(&a.file, h).map_err(|_| Vec::new())?;
             match (parsed, path) {
                 (Ok((host, port)), Ok(path)) => {
                     let next = clusters.len();

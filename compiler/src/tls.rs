@@ -14,7 +14,7 @@ use pylon_filter::plan::Protocol;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::defs::Defs;
+use crate::defs::{Defs, Scheme};
 use crate::error::DefError;
 use crate::files::write_if_changed;
 
@@ -181,7 +181,8 @@ pub fn lower(defs: &Defs, errs: &mut Vec<DefError>) -> Tls {
     }
     let https_only = |p: Protocol| p == Protocol::Https;
     let apis = || defs.apis.iter();
-    let any_tls = !tls.chains.is_empty() || tls.default_chain.is_some();
+    // Declared, even if a file is missing (that error is reported above).
+    let any_tls = defs.groups.iter().any(|g| !g.def.certificates.is_empty());
     tls.plain = !any_tls || apis().any(|a| !https_only(a.def.protocol));
     if !any_tls {
         for a in apis().filter(|a| a.def.protocol == Protocol::Https) {
@@ -205,8 +206,20 @@ pub fn lower(defs: &Defs, errs: &mut Vec<DefError>) -> Tls {
     tls
 }
 
-/// A backend's TLS settings; `None` for plain HTTP backends.
-pub fn backend(file: &Path, def: &BackendTlsDef) -> Result<BackendTls, (&'static str, String)> {
+/// An HTTP backend's TLS settings (none for `scheme: http`).
+pub fn of_backend(
+    file: &Path,
+    h: &crate::defs::HttpBackendDef,
+) -> Result<BackendTls, (&'static str, String)> {
+    match (h.scheme, &h.tls) {
+        (Scheme::Https, t) => backend(file, &t.clone().unwrap_or_default()),
+        (Scheme::Http, None) => Ok(BackendTls::default()),
+        (Scheme::Http, Some(_)) => Err(("tls", "is for `scheme: https`".into())),
+    }
+}
+
+/// An `https` backend's TLS settings.
+fn backend(file: &Path, def: &BackendTlsDef) -> Result<BackendTls, (&'static str, String)> {
     let ca = match (&def.ca, def.insecure_skip_verify) {
         (Some(_), true) => {
             let m = "give `ca` or `insecure_skip_verify`, not both".to_string();
