@@ -25,6 +25,23 @@ export PYLON_SEAL_KEY
 # restart. Each publish is checked by Envoy itself (--envoy) first.
 DEFS=build/shop
 rm -rf "$DEFS" && mkdir -p build && cp -r examples/shop "$DEFS"
+
+# HTTPS (README "HTTPS"): a private CA and a certificate for the shop's
+# domains, localhost and 127.0.0.1, made once into build/example-tls (keys
+# readable by their owner only, never committed), given to the group as its
+# certificate; Envoy serves it on 127.0.0.1:8443.
+TLS=build/example-tls
+if [ ! -f "$TLS/shop.pem" ]; then
+  mkdir -p "$TLS" && chmod 700 "$TLS"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+    -subj "/CN=Pylon example CA" -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=shop.example.com" \
+    -keyout "$TLS/shop.key" -out "$TLS/shop.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:shop.example.com,DNS:*.shop.example.com,DNS:localhost,IP:127.0.0.1\n' > "$TLS/shop.ext"
+  openssl x509 -req -in "$TLS/shop.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -set_serial 1 \
+    -days 365 -extfile "$TLS/shop.ext" -out "$TLS/shop.pem" 2>/dev/null
+fi
+sed -i 's|^    default: true.*|&\n    certificates: [{cert: ../example-tls/shop.pem, key: ../example-tls/shop.key}]|' "$DEFS/gateway.yaml"
 for env in RELEASE TEST; do
   target/release/pylon publish "$DEFS" --env "$env" --note "make run" --live "$OUT" \
     --wasm target/wasm32-wasip1/release/pylon_filter.wasm --envoy "$ENVOY" >/dev/null
@@ -47,9 +64,10 @@ curl -sf http://127.0.0.1:9901/ready >/dev/null || { echo "Envoy did not become 
 
 cat <<'TXT'
 
-Pylon is up on http://127.0.0.1:8080 (Envoy admin on 127.0.0.1:9901). Try:
+Pylon is up on http://127.0.0.1:8080 and https://localhost:8443 (Envoy admin on 127.0.0.1:9901). Try:
 
   curl -i http://127.0.0.1:8080/items/42                      # RELEASE backend, path /v1/items/42
+  curl -i --cacert build/example-tls/ca.pem https://localhost:8443/items/42   # the same over HTTPS (HTTP/2 with --http2)
   curl -i -H 'X-Stage: TEST' http://127.0.0.1:8080/items/42   # TEST backend, path /v2/items/42
   curl -i http://127.0.0.1:8080/static/css/site.css           # prefix API, backend path /assets/css/site.css
   curl -i http://127.0.0.1:8080/health                        # mock backend answered by the gateway

@@ -177,6 +177,9 @@ pub fn check_backend(
             if !(1..=600_000).contains(&h.timeout) {
                 errs.push(err(".http.timeout", "timeout must be 1-600000 ms".into()));
             }
+            if let Err((field, m)) = crate::tls::of_backend(&a.file, h) {
+                errs.push(err(&format!(".http.{field}"), m));
+            }
             // With a `#variable#` these are checked per environment.
             if !h.address.contains('#') {
                 if let Err(m) = backend_address(&h.address, h, admin) {

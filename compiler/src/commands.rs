@@ -173,6 +173,7 @@ pub fn compile(
             admin_address: &admin_host,
             admin_port,
             trusted_hops: gateway.map_or(0, |g| g.def.trusted_hops),
+            out_dir: &out_abs,
         },
         plan_json: &plan_json,
         wasm_path: &wasm_path,
@@ -186,6 +187,9 @@ pub fn compile(
         write_atomically(&dest, bytes).map_err(|e| io_err(&dest, e))
     };
     write(OUTPUTS[0], &wasm_bytes)?;
+    if target != OutputTarget::Istio {
+        crate::tls::write_secrets(&out_abs, &compiled.tls).map_err(|e| io_err(&out_abs, e))?;
+    }
     // Istio gets only the resources: `kubectl apply -f DIR` reads every
     // YAML and JSON file in DIR (the plan is inside the WasmPlugin).
     if target != OutputTarget::Istio {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use pylon_filter::plan::{
     AclAction, AclKind, AppCodeMode, AuthKind, ConditionTest, Effect, Location, MatchMode, Method,
-    ParamType, RequestMode, SystemParam,
+    ParamType, Protocol, RequestMode, SystemParam,
 };
 use pylon_filter::response::ErrorType;
 use serde::Deserialize;
@@ -267,6 +267,10 @@ pub struct GatewayDef {
     /// (default 200).
     #[serde(default)]
     pub default_limit: Option<u64>,
+    /// The HTTPS listener, when a group has certificates (default
+    /// 127.0.0.1:8443; compiler/src/tls.rs).
+    #[serde(default)]
+    pub https_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +302,9 @@ pub struct GroupDef {
     /// Response set name → error type → override. `default` always exists.
     #[serde(default)]
     pub responses: BTreeMap<String, BTreeMap<ErrorType, ResponseDef>>,
+    /// SSL certificates of the group's domains (Huawei user guide §5.1.2).
+    #[serde(default)]
+    pub certificates: Vec<crate::tls::CertificateDef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -347,6 +354,13 @@ pub struct ApiDef {
     /// Cross-origin access for browsers.
     #[serde(default)]
     pub cors: bool,
+    /// `HTTP`, `HTTPS` or `HTTP&HTTPS` (default; Huawei user guide §5.2.1).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The backend accepts WebSocket: an upgrade may pass (Alibaba's
+    /// WEBSOCKET request protocol).
+    #[serde(default)]
+    pub websocket: bool,
     /// Request parameters: where they are and what is valid.
     #[serde(default)]
     pub parameters: Vec<ParamDef>,
@@ -521,6 +535,10 @@ pub struct HttpBackendDef {
     /// address, or the gateway's admin address (refused by default: SSRF).
     #[serde(default)]
     pub allow_internal_address: bool,
+    /// TLS toward an `https` backend: verified against the system's CA
+    /// bundle unless it names a CA or opts out (compiler/src/tls.rs).
+    #[serde(default)]
+    pub tls: Option<crate::tls::BackendTlsDef>,
 }
 
 fn default_timeout() -> u32 {

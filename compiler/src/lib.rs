@@ -21,3 +21,4 @@ pub mod release_store;
 pub mod resolve;
 pub mod ssrf;
 pub mod throttles;
+pub mod tls;

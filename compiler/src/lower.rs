@@ -27,12 +27,15 @@ pub struct Cluster {
     pub scheme: Scheme,
     pub host: String,
     pub port: u16,
+    pub tls: crate::tls::BackendTls,
 }
 
 #[derive(Debug)]
 pub struct Compiled {
     pub plan: Plan,
     pub clusters: Vec<Cluster>,
+    /// The HTTPS listener's certificates (compiler/src/tls.rs).
+    pub tls: crate::tls::Tls,
 }
 
 /// The phases after reading (`defs.rs`): check (`check.rs`), resolve —
@@ -60,6 +63,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     let acls = crate::acls::lower_acls(defs, &mut errs);
     let throttles = crate::throttles::lower_throttles(defs, &mut errs);
     let (default_limit, max_body_bytes) = gateway_limits(defs, &mut errs);
+    let tls = crate::tls::lower(defs, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -85,15 +89,20 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     }
     let clusters = clusters
         .into_iter()
-        .map(|((scheme, host, port), name)| Cluster {
+        .map(|((scheme, host, port, tls), name)| Cluster {
             name,
             authority: authority(&host, port, scheme),
             scheme,
             host,
             port,
+            tls,
         })
         .collect();
-    Ok(Compiled { plan, clusters })
+    Ok(Compiled {
+        plan,
+        clusters,
+        tls,
+    })
 }
 
 /// The groups, checked, with their complete response sets and no APIs yet.
@@ -298,6 +307,8 @@ fn lower_apis(
             params,
             policies,
             cors: a.def.cors,
+            protocol: a.def.protocol,
+            websocket: a.def.websocket,
         });
     }
 }

@@ -362,9 +362,13 @@ fn go_live(
         admin_address: &admin_host,
         admin_port,
         trusted_hops,
+        out_dir: &live,
     };
     let bootstrap =
         bootstrap::bootstrap(&compiled, &plan_json, &wasm_dest.to_string_lossy(), &listen);
+    // The certificates' SDS files (paths to pem files the compiler found)
+    // must exist for Envoy to validate the listener that names them.
+    crate::tls::write_secrets(&live, &compiled.tls).map_err(|e| io(&live, e))?;
     validate_with_envoy(t, &bootstrap, &wasm_src)?;
 
     // Everything is valid: replace the live files. The module is replaced

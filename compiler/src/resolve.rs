@@ -15,8 +15,8 @@ use crate::error::DefError;
 use crate::names::check_var_name;
 use crate::ssrf::Admin;
 
-/// Each distinct backend address `(scheme, host, port)` and its cluster's name.
-pub type Clusters = BTreeMap<(Scheme, String, u16), String>;
+/// Each distinct backend `(scheme, host, port, TLS settings)` and its cluster's name.
+pub type Clusters = BTreeMap<(Scheme, String, u16, crate::tls::BackendTls), String>;
 
 /// One of an API's backends: its own or a policy's.
 pub struct BackendTarget<'a> {
@@ -73,11 +73,13 @@ pub fn backend_for(
                     .map_err(|m| err(".http.path", m))?;
                 Ok(p)
             });
+            // Its errors came from `check_backend`.
+            let tls = crate::tls::of_backend(&a.file, h).map_err(|_| Vec::new())?;
             match (parsed, path) {
                 (Ok((host, port)), Ok(path)) => {
                     let next = clusters.len();
                     let cluster = clusters
-                        .entry((h.scheme, host.clone(), port))
+                        .entry((h.scheme, host.clone(), port, tls))
                         .or_insert_with(|| cluster_name(h.scheme, &host, port, next))
                         .clone();
                     Ok(BackendPlan::Http(HttpBackend {

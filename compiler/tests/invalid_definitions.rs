@@ -573,7 +573,7 @@ fn errors_in_several_files_are_all_reported() {
             ("gateway.yaml", &format!("{GATEWAY}: [\n")),
             (
                 "apis.yaml",
-                &edit(APIS, "timeout: 3000", "timeout: 3000\n        tls: on"),
+                &edit(APIS, "timeout: 3000", "timeout: 3000\n        tls_mode: on"),
             ),
         ],
         &[
@@ -586,8 +586,8 @@ fn errors_in_several_files_are_all_reported() {
             Want {
                 file: "apis.yaml",
                 object: "api 'get-item'",
-                field: "backend.http.tls",
-                says: "unknown field `tls`",
+                field: "backend.http.tls_mode",
+                says: "unknown field `tls_mode`",
             },
         ],
     );
@@ -797,4 +797,54 @@ apis:
         s.path("defs/apis.yaml").display().to_string()
     );
     assert!(address["message"].as_str().unwrap().contains("169.254"));
+}
+
+// --- HTTPS (compiler/src/tls.rs) ---
+
+#[test]
+fn certificates_and_protocols_are_checked() {
+    let gateway = GATEWAY.replace(
+        "    domains: [shop.example.com]\n",
+        "    domains: [shop.example.com]\n    certificates:\n      \
+         - {cert: missing.pem, key: missing.key, domains: [other.example.com]}\n",
+    );
+    let apis = APIS
+        .replace(
+            "    response: friendly\n",
+            "    response: friendly\n    protocol: HTTPS\n",
+        )
+        .replace(
+            "        timeout: 3000\n",
+            "        timeout: 3000\n        tls: {insecure_skip_verify: true}\n",
+        );
+    rejects(
+        &[("gateway.yaml", &gateway), ("apis.yaml", &apis)],
+        &[
+            Want {
+                file: "gateway.yaml",
+                object: "group 'shop'",
+                field: "certificates[0].cert",
+                says: "missing.pem",
+            },
+            Want {
+                file: "gateway.yaml",
+                object: "group 'shop'",
+                field: "certificates[0].key",
+                says: "missing.key",
+            },
+            Want {
+                file: "gateway.yaml",
+                object: "group 'shop'",
+                field: "certificates[0].domains",
+                says: "not a domain of the group",
+            },
+            // TLS settings belong to https backends (once per environment).
+            Want {
+                file: "apis.yaml",
+                object: "api 'get-item'",
+                field: "backend.http.tls",
+                says: "is for `scheme: https`",
+            },
+        ],
+    );
 }

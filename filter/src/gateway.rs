@@ -103,6 +103,8 @@ pub struct Api {
     policies: Vec<Policy>,
     /// Whether the API answers cross-origin callers.
     pub cors: bool,
+    pub protocol: crate::plan::Protocol,
+    pub websocket: bool,
     /// A policy condition or a backend parameter reads the client address.
     pub needs_source_ip: bool,
 }
@@ -426,6 +428,8 @@ mod tests {
             params: vec![],
             policies: vec![],
             cors: false,
+            protocol: Default::default(),
+            websocket: false,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod percent;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod protocol;
 pub mod request_head;
 pub mod request_path;
 pub mod response;

@@ -134,6 +134,20 @@ pub enum AppCodeMode {
     HttpAllowed,
 }
 
+/// The request protocols an API accepts (Huawei user guide §5.2.1,
+/// "请求协议": HTTP, HTTPS or HTTP&HTTPS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "HTTP", alias = "http")]
+    Http,
+    #[serde(rename = "HTTPS", alias = "https")]
+    Https,
+    /// Both: the default, so APIs defined before TLS keep their callers.
+    #[default]
+    #[serde(rename = "HTTP&HTTPS", alias = "http&https")]
+    Both,
+}
+
 /// How an API identifies its callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -265,6 +279,12 @@ pub struct ApiPlan {
     /// an OPTIONS API with a mock backend answers preflights.
     #[serde(default, skip_serializing_if = "is_default")]
     pub cors: bool,
+    /// The request protocols the API is called over (`protocol.rs`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protocol: Protocol,
+    /// A WebSocket upgrade may pass to the backend (`protocol.rs`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub websocket: bool,
 }
 
 /// Alibaba's request modes (Huawei behaves as `mapping_passthrough`).

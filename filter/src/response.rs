@@ -219,7 +219,8 @@ impl GatewayError {
         code: "APIG.0201",
         message: "HTTP/1.1 or later is required",
     };
-    /// A protocol upgrade (WebSocket): no API accepts one yet.
+    /// A protocol upgrade to an API that does not declare WebSocket (or one
+    /// Envoy does not know).
     pub const UPGRADE_REFUSED: GatewayError = GatewayError {
         kind: ErrorType::Default4xx,
         status: 403,

@@ -1,4 +1,5 @@
-"""An `scheme: https` backend is reached over TLS, with SNI set to its host."""
+"""An `scheme: https` backend is reached over TLS, with SNI set to its host
+and its certificate verified against the CA file the definitions name."""
 import ssl
 import subprocess
 import threading
@@ -21,6 +22,7 @@ apis:
         address: "localhost:{port}"
         scheme: https
         path: /tls/{{id}}
+        tls: {{ca: "{ca}"}}
     publish: [RELEASE]
 """
 
@@ -28,7 +30,7 @@ apis:
 def test_https_backend_over_tls(workdir):
     key, cert = workdir / "key.pem", workdir / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), echo_backend.Echo)
     server.name = "tls"
@@ -38,7 +40,7 @@ def test_https_backend_over_tls(workdir):
     ctx.sni_callback = lambda sock, name, _ctx: seen_sni.append(name)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    gw = start_gateway(DEFS.format(port=server.server_address[1]), workdir)
+    gw = start_gateway(DEFS.format(port=server.server_address[1], ca=cert), workdir)
     try:
         r = gw.request("GET", "/secure/9?x=1")
         assert r.status == 200, r.body

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 
-PORTS = (8080, 8081, 8082, 9901)
+PORTS = (8080, 8081, 8082, 8443, 9901)
 
 
 def port_busy(port):
@@ -20,7 +20,7 @@ def port_busy(port):
 
 
 # Expected status of each printed line, in order.
-EXPECTED = [200, 200, 200, 200, 200, 404, 503, 404, 200, 400, 200, 200]
+EXPECTED = [200, 200, 200, 200, 200, 200, 404, 503, 404, 200, 400, 200, 200]
 
 
 @pytest.mark.skipif(any(port_busy(p) for p in PORTS), reason="make run's fixed ports are in use")
@@ -40,11 +40,13 @@ def test_printed_curl_lines_work():
                                  capture_output=True, text=True, timeout=10)
             assert out.stdout == str(want), f"{cmd} → {out.stdout}"
         body = subprocess.run(shlex.split(curls[1]) + ["-s"], capture_output=True, text=True).stdout
+        assert '"path": "/v1/items/42"' in body, body  # over HTTPS, with the example's own CA
+        body = subprocess.run(shlex.split(curls[2]) + ["-s"], capture_output=True, text=True).stdout
         assert re.search(r'"path": "/v2/items/42"', body), body
-        body = subprocess.run(shlex.split(curls[8]) + ["-s"], capture_output=True, text=True).stdout
+        body = subprocess.run(shlex.split(curls[9]) + ["-s"], capture_output=True, text=True).stdout
         assert '"path": "/v1/search?page=1&keyword=rust&source=pylon"' in body, body
         assert '"x-category": "books"' in body, body
-        preflight = subprocess.run(shlex.split(curls[11]) + ["-s", "-D", "-"], capture_output=True, text=True).stdout
+        preflight = subprocess.run(shlex.split(curls[12]) + ["-s", "-D", "-"], capture_output=True, text=True).stdout
         assert "access-control-max-age: 172800" in preflight.lower(), preflight
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

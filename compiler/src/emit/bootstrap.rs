@@ -22,6 +22,8 @@ pub struct Listen<'a> {
     pub admin_address: &'a str,
     pub admin_port: u16,
     pub trusted_hops: u32,
+    /// Where the output goes: the HTTPS listener's SDS files are there.
+    pub out_dir: &'a std::path::Path,
 }
 
 /// Upper bound for a backend timeout (Huawei user guide: 600000 ms); the filter sets the
@@ -64,13 +66,7 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
     // Hosts no group claims: the default group, or a gateway NOT_FOUND.
     vhosts.push(vhost("default", vec!["*"], body_limit));
 
-    json!({
-        "admin": {"address": socket(listen.admin_address, listen.admin_port)},
-        "static_resources": {
-            "listeners": [{
-                "name": "pylon",
-                "address": socket(listen.address, listen.port),
-                "filter_chains": [{"filters": [{
+    let http = json!({
                     "name": "envoy.filters.network.http_connection_manager",
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -121,14 +117,32 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                             "ignore_port_in_host_matching": true,
                             "virtual_hosts": vhosts,
                         },
+                        // WebSocket upgrades reach the filter, which lets
+                        // through only those to APIs that declare them.
+                        "upgrade_configs": [{"upgrade_type": "websocket"}],
                         "http_filters": [
                             pylon_filter(plan_json, wasm_path),
                             buffer_filter(compiled.plan.max_body_bytes),
                             router_filter(),
                         ],
                     },
-                }]}],
-            }],
+    });
+    let mut listeners = Vec::new();
+    // Plain HTTP has its own listener while any API is called over it.
+    if compiled.tls.plain {
+        listeners.push(json!({
+            "name": "pylon",
+            "address": socket(listen.address, listen.port),
+            "filter_chains": [{"filters": [http]}],
+        }));
+    }
+    listeners.extend(crate::tls::listener(&compiled.tls, &http, listen.out_dir));
+    json!({
+        // Certificates come through SDS, which needs a node name.
+        "node": {"id": "pylon", "cluster": "pylon"},
+        "admin": {"address": socket(listen.admin_address, listen.admin_port)},
+        "static_resources": {
+            "listeners": listeners,
             "clusters": compiled.clusters.iter().map(cluster).collect::<Vec<_>>(),
         },
     })
@@ -261,6 +275,26 @@ fn vhost(name: &str, domains: Vec<&str>, body_limit: u64) -> Value {
         "request_body_buffer_limit": body_limit,
         "routes": [
             {
+                // A WebSocket upgrade the filter let through: its frames are
+                // no body to hold (the filter checked the request at its
+                // headers), so the buffer filter stands aside.
+                "name": "pylon_websocket",
+                "match": {"prefix": "/", "headers": [
+                    {"name": "x-pylon-cluster", "present_match": true},
+                    {"name": "upgrade", "string_match": {"exact": "websocket", "ignore_case": true}},
+                ]},
+                "route": {
+                    "cluster_header": "x-pylon-cluster",
+                    "auto_host_rewrite": true,
+                    "timeout": ROUTE_TIMEOUT,
+                },
+                "request_headers_to_remove": ["x-pylon-cluster"],
+                "typed_per_filter_config": {"envoy.filters.http.buffer": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute",
+                    "disabled": true,
+                }},
+            },
+            {
                 "name": "pylon_backend",
                 "match": {"prefix": "/", "headers": [{"name": "x-pylon-cluster", "present_match": true}]},
                 "route": {
@@ -301,13 +335,7 @@ fn cluster(c: &Cluster) -> Value {
         },
     });
     if c.scheme == Scheme::Https {
-        v["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": c.host,
-            },
-        });
+        v["transport_socket"] = crate::tls::upstream_context(&c.host, &c.tls);
     }
     v
 }

@@ -306,7 +306,29 @@ fn service_entry(c: &Cluster) -> Value {
 
 fn destination_rule(c: &Cluster) -> Value {
     let tls = match c.scheme {
-        Scheme::Https => json!({"mode": "SIMPLE", "sni": c.host}),
+        Scheme::Https => {
+            // As the static target's clusters: the CA and the host's name
+            // checked unless the backend opts out; a client certificate
+            // makes it mutual TLS. The paths are the gateway pod's.
+            let mode = if c.tls.client.is_some() {
+                "MUTUAL"
+            } else {
+                "SIMPLE"
+            };
+            let mut tls = json!({"mode": mode, "sni": c.host});
+            match &c.tls.ca {
+                Some(ca) => {
+                    tls["caCertificates"] = json!(ca.to_string_lossy());
+                    tls["subjectAltNames"] = json!([c.host]);
+                }
+                None => tls["insecureSkipVerify"] = json!(true),
+            }
+            if let Some((cert, key)) = &c.tls.client {
+                tls["clientCertificate"] = json!(cert.to_string_lossy());
+                tls["privateKey"] = json!(key.to_string_lossy());
+            }
+            tls
+        }
         Scheme::Http => json!({"mode": "DISABLE"}),
     };
     json!({
@@ -387,6 +409,7 @@ apis:
             admin_address: "127.0.0.1",
             admin_port: 9901,
             trusted_hops: 0,
+            out_dir: std::path::Path::new("/out"),
         };
         let bootstrap = envoy::bootstrap(&compiled, &plan_json, "/x.wasm", &listen);
         assert_eq!(compiled.clusters.len(), 2);
@@ -433,10 +456,12 @@ apis:
             .into_iter()
             .find(|d| &d["spec"]["host"] == host)
             .unwrap();
-        assert_eq!(
-            rule["spec"]["trafficPolicy"]["tls"],
-            json!({"mode": "SIMPLE", "sni": "pay.example.net"})
-        );
+        // Verified: the system's CA bundle and the host's name.
+        let tls = &rule["spec"]["trafficPolicy"]["tls"];
+        assert_eq!(tls["mode"], "SIMPLE");
+        assert_eq!(tls["sni"], "pay.example.net");
+        assert_eq!(tls["subjectAltNames"], json!(["pay.example.net"]));
+        assert!(tls["caCertificates"].is_string());
         let entry = entries
             .iter()
             .find(|e| &e["spec"]["hosts"][0] == host)

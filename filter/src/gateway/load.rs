@@ -168,6 +168,8 @@ fn compile_group(
             params,
             policies,
             cors: a.cors,
+            protocol: a.protocol,
+            websocket: a.websocket,
             needs_source_ip,
             acls,
             throttle,

@@ -154,6 +154,8 @@ enum Stage {
     /// loaded, the `Via` loop guard, path normalisation; the stages route
     /// on the normalised path.)
     Route,
+    /// The API's request protocol (HTTP, HTTPS, both) and WebSocket.
+    Protocol,
     /// A declared `Content-Length` over the gateway's limit.
     BodyLimit,
     /// IP access control policies.
@@ -176,8 +178,9 @@ enum Stage {
     Answer,
 }
 
-const ORDER: [Stage; 10] = [
+const ORDER: [Stage; 11] = [
     Stage::Route,
+    Stage::Protocol,
     Stage::BodyLimit,
     Stage::IpAcl,
     Stage::StripCredentials,
@@ -338,6 +341,10 @@ impl Pipeline {
 
     fn on_headers(&mut self, host: &dyn Host, head: RequestHead, end: bool) -> Outcome<'_> {
         self.head = head;
+        // What follows a WebSocket upgrade is the socket's frames, not a
+        // body: the request is complete (and signed) as its headers. Only
+        // an API that declares WebSocket lets one through (Stage::Protocol).
+        let end = end || crate::protocol::is_websocket(&self.head);
         self.headers_ended = end;
         // Size limits first (limits.rs): nothing else reads an oversized head.
         if let Some(err) = crate::limits::check(&self.head) {
@@ -474,6 +481,19 @@ impl Pipeline {
                     }
                     Err((scope, err)) => self.refuse_flow(host, scope, None, err),
                 },
+                Stage::Protocol => {
+                    let h = self.api_handle();
+                    let api = gw.view(h).api;
+                    let (accepts, websocket) = (api.protocol, api.websocket);
+                    let https = crate::protocol::is_https(&self.head);
+                    let upgrade = crate::protocol::is_websocket(&self.head);
+                    match crate::protocol::check(accepts, websocket, https, upgrade) {
+                        Ok(()) => Flow::Next,
+                        Err((err, detail)) => {
+                            self.refuse_detail(host, gw.view(h).scope(), Some(h), err, detail)
+                        }
+                    }
+                }
                 Stage::BodyLimit => {
                     let h = self.api_handle();
                     let limit = gw.max_body_bytes;

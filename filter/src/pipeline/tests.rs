@@ -154,6 +154,13 @@ fn gateway() -> Rc<Gateway> {
             json!({"auth": "iam", "acls": release(json!(["no-tenant"]))}),
         ),
         api("cors", "GET", "/cors", json!({"cors": true})),
+        api("secure", "GET", "/secure", json!({"protocol": "HTTPS"})),
+        api(
+            "ws",
+            "POST",
+            "/ws",
+            json!({"auth": "app", "authorized": apps, "websocket": true}),
+        ),
         api(
             "headers",
             "GET",
@@ -333,6 +340,42 @@ fn stripped() -> Vec<HeaderOp<'static>> {
 
 fn pipeline() -> Pipeline {
     Pipeline::new(Some(gateway()))
+}
+
+// Request protocols and WebSocket (protocol.rs).
+
+#[test]
+fn an_https_api_refuses_plain_http_with_the_protocol_error() {
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/secure", &[]), true);
+    assert_eq!(refused(&out), (400, "APIG.0204".into()));
+    let tls = head("GET", "/secure", &[("x-forwarded-proto", "https")]);
+    let out = headers(&mut pipeline(), &host, tls, true);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/secure")));
+}
+
+#[test]
+fn an_upgrade_to_an_api_without_websocket_is_refused() {
+    let host = Fake::new();
+    let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &up), false);
+    assert_eq!(refused(&out), (403, "APIG.0201".into()));
+}
+
+#[test]
+fn a_signed_websocket_upgrade_is_verified_at_its_headers() {
+    // The frames after an upgrade are no body: the signature is checked
+    // now, never held until a body end that does not come.
+    let host = Fake::new();
+    let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
+    let good = signed("/ws", b"", "key1", "s3cret", &up);
+    let out = headers(&mut pipeline(), &host, good, false);
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/ws"));
+    assert_eq!(out, Outcome::Continue(want));
+    let bad = signed("/ws", b"", "key1", "wrong", &up);
+    let out = headers(&mut pipeline(), &host, bad, false);
+    assert_eq!(refused(&out), (401, "APIG.0303".into()));
 }
 
 // Each way a request ends.
