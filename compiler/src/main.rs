@@ -11,6 +11,7 @@ mod error;
 mod files;
 mod istio;
 mod lower;
+mod openapi;
 mod params;
 mod publish;
 mod release_store;
@@ -176,12 +177,66 @@ enum Command {
         #[arg(long)]
         stage: Option<String>,
     },
+    /// Read Swagger 2.0 / OpenAPI 3 documents (Huawei or Alibaba extensions,
+    /// or none) and write Pylon definitions that `pylon compile` accepts.
+    #[command(after_help = IMPORT_EXAMPLE)]
+    Import {
+        /// Swagger 2.0 or OpenAPI 3.x documents, YAML or JSON.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Directory for the definitions (one `<group>.yaml` per document).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Fail, writing nothing, if any field is not honoured.
+        #[arg(long)]
+        strict: bool,
+        /// Backend for operations the document gives none:
+        /// `http[s]://host[:port][/base]` (the API path is appended to /base).
+        #[arg(long, value_name = "URL")]
+        backend: Option<String>,
+        /// Group name (default: `info.title`).
+        #[arg(long)]
+        group: Option<String>,
+        /// Publish the imported APIs to this environment (repeatable; default:
+        /// none, as the consoles' imports).
+        #[arg(long = "publish", value_name = "ENV")]
+        publish: Vec<String>,
+    },
+    /// Write one group's APIs as a Swagger 2.0 document with Huawei or
+    /// Alibaba extensions, or as plain OpenAPI 3.
+    Export {
+        #[arg(required = true)]
+        defs: Vec<PathBuf>,
+        #[arg(long, value_enum)]
+        format: openapi::Format,
+        /// base: front end; full: plus backends; extended: plus throttling
+        /// and access-control policies.
+        #[arg(long, value_enum, default_value = "full")]
+        scope: openapi::Scope,
+        /// The group to export (needed when there are several).
+        #[arg(long)]
+        group: Option<String>,
+        /// Output file (`.json` for JSON, else YAML); default: stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Manage callers' apps.
     App {
         #[command(subcommand)]
         command: AppCommand,
     },
 }
+
+const IMPORT_EXAMPLE: &str = "\
+Example (a Huawei console export, and back):
+  pylon import apis.json --out defs/ --publish RELEASE --strict
+  pylon compile defs/ --out build/
+  pylon export defs/ --format huawei --scope extended --out apis.yaml
+A document without backends (a base-scope export, plain OpenAPI without
+servers) needs --backend http://10.0.0.5:8080. Anything not honoured is
+reported with its JSON pointer, e.g.
+  refused: #/paths/~1test~1{path}/get/x-apigateway-backend-policies/0/type
+  (GET /test/{path}): `HTTP-VPC`: VPC channels ... are not supported; left out";
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OutputTarget {
@@ -290,6 +345,30 @@ fn main() -> ExitCode {
             publish::history(&defs, api.as_deref(), env.as_deref())
         }
         Command::Keygen { out } => keygen(out.as_deref()),
+        Command::Import {
+            files,
+            out,
+            strict,
+            backend,
+            group,
+            publish,
+        } => openapi::run_import(
+            &files,
+            &out,
+            strict,
+            &openapi::import::Options {
+                group,
+                backend,
+                publish,
+            },
+        ),
+        Command::Export {
+            defs,
+            format,
+            scope,
+            group,
+            out,
+        } => openapi::run_export(&defs, group.as_deref(), format, scope, out.as_deref()),
     };
     match result {
         Ok(msg) => {
