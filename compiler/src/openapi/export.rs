@@ -3,12 +3,18 @@
 //! base, full and extended scopes). Secrets (apps, accounts) are never
 //! written: no vendor format holds them.
 
-use pylon_filter::plan::{AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, RequestMode, SystemParam};
+use pylon_filter::plan::{
+    AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, RequestMode,
+    SystemParam,
+};
 use serde_json::{json, Map, Value};
 
 use super::report::{Level, Reports};
 use super::{escape, Format, Scope};
-use crate::defs::{AclDef, ApiDef, BackendDef, BackendParamDef, ConditionDef, Defs, ParamDef, PolicyDef, Scheme, ThrottleDef, TimeUnit};
+use crate::defs::{
+    AclDef, ApiDef, BackendDef, BackendParamDef, ConditionDef, Defs, ParamDef, PolicyDef, Scheme,
+    ThrottleDef, TimeUnit,
+};
 
 fn lower_method(m: Method) -> &'static str {
     match m {
@@ -58,7 +64,10 @@ fn f64_value(f: f64) -> Value {
 fn schema_of(p: &ParamDef) -> Map<String, Value> {
     let mut s = Map::new();
     let number = p.kind == ParamType::Number;
-    s.insert("type".into(), json!(if number { "number" } else { "string" }));
+    s.insert(
+        "type".into(),
+        json!(if number { "number" } else { "string" }),
+    );
     let val = |t: &str| if number { number_or_text(t) } else { json!(t) };
     if let Some(d) = &p.default {
         s.insert("default".into(), val(&d.0));
@@ -76,7 +85,10 @@ fn schema_of(p: &ParamDef) -> Map<String, Value> {
         s.insert("maximum".into(), f64_value(v));
     }
     if !p.allowed.is_empty() {
-        s.insert("enum".into(), Value::Array(p.allowed.iter().map(|t| val(&t.0)).collect()));
+        s.insert(
+            "enum".into(),
+            Value::Array(p.allowed.iter().map(|t| val(&t.0)).collect()),
+        );
     }
     if let Some(v) = &p.pattern {
         s.insert("pattern".into(), json!(v));
@@ -88,7 +100,10 @@ fn huawei_backend_param(p: &BackendParamDef) -> Value {
     let (origin, value) = match (&p.from, &p.constant, &p.system) {
         (Some(f), _, _) => ("REQUEST", f.clone()),
         (_, Some(c), _) => ("CONSTANT", c.0.clone()),
-        (_, _, Some(s)) => ("SYSTEM", to_value(s).as_str().unwrap_or_default().to_string()),
+        (_, _, Some(s)) => (
+            "SYSTEM",
+            to_value(s).as_str().unwrap_or_default().to_string(),
+        ),
         _ => ("REQUEST", String::new()),
     };
     let mut m = json!({"name": p.name, "in": loc(p.location).to_ascii_uppercase(), "origin": origin, "value": value});
@@ -146,12 +161,25 @@ fn condition(c: &ConditionDef) -> Value {
 fn policy(p: &PolicyDef) -> Value {
     let mut m = Map::new();
     m.insert("name".into(), json!(p.name));
-    m.insert("effectMode".into(), json!(if p.effect == pylon_filter::plan::Effect::All { "ALL" } else { "ANY" }));
+    m.insert(
+        "effectMode".into(),
+        json!(if p.effect == pylon_filter::plan::Effect::All {
+            "ALL"
+        } else {
+            "ANY"
+        }),
+    );
     huawei_endpoint(&p.backend, &mut m);
     if !p.backend.params.is_empty() {
-        m.insert("parameters".into(), Value::Array(p.backend.params.iter().map(huawei_backend_param).collect()));
+        m.insert(
+            "parameters".into(),
+            Value::Array(p.backend.params.iter().map(huawei_backend_param).collect()),
+        );
     }
-    m.insert("conditions".into(), Value::Array(p.conditions.iter().map(condition).collect()));
+    m.insert(
+        "conditions".into(),
+        Value::Array(p.conditions.iter().map(condition).collect()),
+    );
     Value::Object(m)
 }
 
@@ -162,14 +190,27 @@ fn throttle(t: &ThrottleDef) -> Value {
         TimeUnit::Hour => "HOUR",
         TimeUnit::Day => "DAY",
     };
-    let mut m = json!({"api-limit": t.api_limit, "interval": t.interval, "unit": unit, "shared": t.shared});
-    for (k, v) in [("user-limit", t.user_limit), ("app-limit", t.app_limit), ("ip-limit", t.ip_limit)] {
+    let mut m =
+        json!({"api-limit": t.api_limit, "interval": t.interval, "unit": unit, "shared": t.shared});
+    for (k, v) in [
+        ("user-limit", t.user_limit),
+        ("app-limit", t.app_limit),
+        ("ip-limit", t.ip_limit),
+    ] {
         if let Some(v) = v {
             m[k] = json!(v);
         }
     }
-    let mut special: Vec<Value> = t.special_apps.iter().map(|(i, l)| json!({"type": "APP", "limit": l, "instance": i})).collect();
-    special.extend(t.special_users.iter().map(|(i, l)| json!({"type": "USER", "limit": l, "instance": i})));
+    let mut special: Vec<Value> = t
+        .special_apps
+        .iter()
+        .map(|(i, l)| json!({"type": "APP", "limit": l, "instance": i}))
+        .collect();
+    special.extend(
+        t.special_users
+            .iter()
+            .map(|(i, l)| json!({"type": "USER", "limit": l, "instance": i})),
+    );
     if !special.is_empty() {
         m["special"] = Value::Array(special);
     }
@@ -204,9 +245,18 @@ pub struct Exported {
 }
 
 /// Exports one group (`group`, or the only one).
-pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) -> Result<Exported, String> {
+pub fn export(
+    defs: &Defs,
+    group: Option<&str>,
+    format: Format,
+    scope: Scope,
+) -> Result<Exported, String> {
     let g = match group {
-        Some(name) => defs.groups.iter().find(|g| g.def.name == name).ok_or_else(|| format!("no group `{name}`"))?,
+        Some(name) => defs
+            .groups
+            .iter()
+            .find(|g| g.def.name == name)
+            .ok_or_else(|| format!("no group `{name}`"))?,
         None if defs.groups.len() == 1 => &defs.groups[0],
         None => return Err("the definitions hold several groups; choose one with --group".into()),
     };
@@ -237,13 +287,17 @@ pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) ->
         if !pg.is_empty() {
             doc.insert("x-pylon-group".into(), Value::Object(pg));
         }
-        let envs: Vec<Value> = defs.environments.iter().map(|e| {
-            let mut m = json!({"name": e.def.name});
-            if !e.def.description.is_empty() {
-                m["description"] = json!(e.def.description);
-            }
-            m
-        }).collect();
+        let envs: Vec<Value> = defs
+            .environments
+            .iter()
+            .map(|e| {
+                let mut m = json!({"name": e.def.name});
+                if !e.def.description.is_empty() {
+                    m["description"] = json!(e.def.description);
+                }
+                m
+            })
+            .collect();
         if !envs.is_empty() {
             doc.insert("x-pylon-environments".into(), Value::Array(envs));
         }
@@ -268,7 +322,10 @@ pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) ->
                     if !resp.headers.is_empty() {
                         m.insert("x-pylon-headers".into(), to_value(&resp.headers));
                     }
-                    t.insert(to_value(ty).as_str().unwrap_or_default().to_string(), Value::Object(m));
+                    t.insert(
+                        to_value(ty).as_str().unwrap_or_default().to_string(),
+                        Value::Object(m),
+                    );
                 }
                 sets.insert(set.clone(), Value::Object(t));
             }
@@ -276,12 +333,18 @@ pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) ->
         }
     } else {
         doc.insert("openapi".into(), json!("3.0.3"));
-        if !g.domains.is_empty() || g.default || !g.responses.is_empty() || !g.variables.is_empty() {
+        if !g.domains.is_empty() || g.default || !g.responses.is_empty() || !g.variables.is_empty()
+        {
             r.push(Level::Unsupported, "#/info", "domains, variables and gateway responses have no place in plain OpenAPI; not exported");
         }
     }
 
-    let apis: Vec<&ApiDef> = defs.apis.iter().map(|a| &a.def).filter(|a| a.group == g.name).collect();
+    let apis: Vec<&ApiDef> = defs
+        .apis
+        .iter()
+        .map(|a| &a.def)
+        .filter(|a| a.group == g.name)
+        .collect();
     let mut paths: Map<String, Value> = Map::new();
     let mut uses_app = false;
     let mut uses_iam = false;
@@ -289,32 +352,66 @@ pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) ->
         r.operation = api.name.clone();
         let key = if api.method == Method::Any {
             if !vendor {
-                r.push(Level::Refused, &format!("#/paths/{}", escape(&api.path)), "ANY has no OpenAPI method; API not exported");
+                r.push(
+                    Level::Refused,
+                    &format!("#/paths/{}", escape(&api.path)),
+                    "ANY has no OpenAPI method; API not exported",
+                );
                 continue;
             }
-            if format == Format::Aliyun { "x-aliyun-apigateway-any-method" } else { "x-apigateway-any-method" }
+            if format == Format::Aliyun {
+                "x-aliyun-apigateway-any-method"
+            } else {
+                "x-apigateway-any-method"
+            }
         } else {
             lower_method(api.method)
         };
         let ptr = format!("#/paths/{}/{}", escape(&api.path), key);
-        let op = operation(defs, api, format, scope, &ptr, &mut r, &mut uses_app, &mut uses_iam);
+        let op = operation(
+            defs,
+            api,
+            format,
+            scope,
+            &ptr,
+            &mut r,
+            &mut uses_app,
+            &mut uses_iam,
+        );
         paths.entry(api.path.clone()).or_insert_with(|| json!({}))[key] = op;
     }
     doc.insert("paths".into(), Value::Object(paths));
     if !vendor && (uses_app || uses_iam) {
         let mut s = Map::new();
         if uses_app {
-            s.insert("apig-auth-app".into(), json!({"type": "apiKey", "name": "Authorization", "in": "header"}));
+            s.insert(
+                "apig-auth-app".into(),
+                json!({"type": "apiKey", "name": "Authorization", "in": "header"}),
+            );
         }
         if uses_iam {
-            s.insert("apig-auth-iam".into(), json!({"type": "apiKey", "name": "Authorization", "in": "header"}));
+            s.insert(
+                "apig-auth-iam".into(),
+                json!({"type": "apiKey", "name": "Authorization", "in": "header"}),
+            );
         }
         doc.insert("components".into(), json!({"securitySchemes": s}));
     }
     if scope == Scope::Extended {
-        let in_group = |b: &[crate::defs::GrantDef]| b.is_empty() || b.iter().any(|b| b.group == g.name);
-        let ts: Map<String, Value> = defs.throttles.iter().filter(|t| in_group(&t.def.bindings)).map(|t| (t.def.name.clone(), throttle(&t.def))).collect();
-        let acls: Map<String, Value> = defs.acls.iter().filter(|a| in_group(&a.def.bindings)).map(|a| (a.def.name.clone(), acl(&a.def))).collect();
+        let in_group =
+            |b: &[crate::defs::GrantDef]| b.is_empty() || b.iter().any(|b| b.group == g.name);
+        let ts: Map<String, Value> = defs
+            .throttles
+            .iter()
+            .filter(|t| in_group(&t.def.bindings))
+            .map(|t| (t.def.name.clone(), throttle(&t.def)))
+            .collect();
+        let acls: Map<String, Value> = defs
+            .acls
+            .iter()
+            .filter(|a| in_group(&a.def.bindings))
+            .map(|a| (a.def.name.clone(), acl(&a.def)))
+            .collect();
         r.operation.clear();
         if vendor {
             if !ts.is_empty() {
@@ -327,42 +424,64 @@ pub fn export(defs: &Defs, group: Option<&str>, format: Format, scope: Scope) ->
             r.push(Level::Unsupported, "#", "throttling and access-control policies have no place in plain OpenAPI; not exported");
         }
     }
-    Ok(Exported { doc: Value::Object(doc), reports: r.items })
+    Ok(Exported {
+        doc: Value::Object(doc),
+        reports: r.items,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str, r: &mut Reports, uses_app: &mut bool, uses_iam: &mut bool) -> Value {
+fn operation(
+    defs: &Defs,
+    api: &ApiDef,
+    format: Format,
+    scope: Scope,
+    ptr: &str,
+    r: &mut Reports,
+    uses_app: &mut bool,
+    uses_iam: &mut bool,
+) -> Value {
     let vendor = format != Format::Openapi;
     let mut op = Map::new();
     op.insert("operationId".into(), json!(api.name));
     if !api.description.is_empty() {
         op.insert("description".into(), json!(api.description));
     }
-    op.insert("responses".into(), json!({"default": {"description": "the backend's answer"}}));
+    op.insert(
+        "responses".into(),
+        json!({"default": {"description": "the backend's answer"}}),
+    );
     // Parameters.
-    let params: Vec<Value> = api.parameters.iter().map(|p| {
-        let mut m = Map::new();
-        m.insert("name".into(), json!(p.name));
-        m.insert("in".into(), json!(loc(p.location)));
-        if p.required || p.location == Location::Path {
-            m.insert("required".into(), json!(true));
-        }
-        if !p.description.is_empty() {
-            m.insert("description".into(), json!(p.description));
-        }
-        if vendor {
-            m.extend(schema_of(p));
-        } else {
-            m.insert("schema".into(), Value::Object(schema_of(p)));
-        }
-        if format == Format::Aliyun && scope >= Scope::Full {
-            if let Some(b) = first_mapping(api, &p.name) {
-                m.insert("x-aliyun-apigateway-backend-location".into(), json!(loc(b.location)));
-                m.insert("x-aliyun-apigateway-backend-name".into(), json!(b.name));
+    let params: Vec<Value> = api
+        .parameters
+        .iter()
+        .map(|p| {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(p.name));
+            m.insert("in".into(), json!(loc(p.location)));
+            if p.required || p.location == Location::Path {
+                m.insert("required".into(), json!(true));
             }
-        }
-        Value::Object(m)
-    }).collect();
+            if !p.description.is_empty() {
+                m.insert("description".into(), json!(p.description));
+            }
+            if vendor {
+                m.extend(schema_of(p));
+            } else {
+                m.insert("schema".into(), Value::Object(schema_of(p)));
+            }
+            if format == Format::Aliyun && scope >= Scope::Full {
+                if let Some(b) = first_mapping(api, &p.name) {
+                    m.insert(
+                        "x-aliyun-apigateway-backend-location".into(),
+                        json!(loc(b.location)),
+                    );
+                    m.insert("x-aliyun-apigateway-backend-name".into(), json!(b.name));
+                }
+            }
+            Value::Object(m)
+        })
+        .collect();
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
     }
@@ -391,10 +510,18 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
         }
         Format::Aliyun => {
             match api.auth {
-                AuthKind::App => { op.insert("x-aliyun-apigateway-auth-type".into(), json!("APP")); }
-                AuthKind::None => { op.insert("x-aliyun-apigateway-auth-type".into(), json!("ANONYMOUS")); }
+                AuthKind::App => {
+                    op.insert("x-aliyun-apigateway-auth-type".into(), json!("APP"));
+                }
+                AuthKind::None => {
+                    op.insert("x-aliyun-apigateway-auth-type".into(), json!("ANONYMOUS"));
+                }
                 AuthKind::Iam => {
-                    r.push(Level::Unsupported, &format!("{ptr}/security"), "Alibaba has no IAM authentication; written with Huawei's scheme");
+                    r.push(
+                        Level::Unsupported,
+                        &format!("{ptr}/security"),
+                        "Alibaba has no IAM authentication; written with Huawei's scheme",
+                    );
                     op.insert("security".into(), json!([{"apig-auth-iam": []}]));
                 }
             }
@@ -407,7 +534,14 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
                 op.insert("x-pylon-app-code".into(), json!("https"));
             }
             if api.auth == AuthKind::App {
-                op.insert("x-aliyun-apigateway-allow-signature-method".into(), json!(if api.allow_hmac_sha1 { "HmacSHA1,HmacSHA256" } else { "HmacSHA256" }));
+                op.insert(
+                    "x-aliyun-apigateway-allow-signature-method".into(),
+                    json!(if api.allow_hmac_sha1 {
+                        "HmacSHA1,HmacSHA256"
+                    } else {
+                        "HmacSHA256"
+                    }),
+                );
             } else if api.allow_hmac_sha1 {
                 op.insert("x-pylon-allow-hmac-sha1".into(), json!(true));
             }
@@ -416,14 +550,27 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
                 RequestMode::Mapping => "MAPPING",
                 RequestMode::MappingPassthrough => "MAPPING_PASSTHROUGH",
             };
-            op.insert("x-aliyun-apigateway-parameter-handling".into(), json!(handling));
+            op.insert(
+                "x-aliyun-apigateway-parameter-handling".into(),
+                json!(handling),
+            );
         }
         Format::Openapi => {
             if let Some(s) = scheme {
-                if api.auth == AuthKind::Iam { *uses_iam = true } else { *uses_app = true }
+                if api.auth == AuthKind::Iam {
+                    *uses_iam = true
+                } else {
+                    *uses_app = true
+                }
                 op.insert("security".into(), json!([{ s: [] }]));
             }
-            if api.app_code != AppCodeMode::Disabled || api.allow_hmac_sha1 || api.request_mode != RequestMode::MappingPassthrough || api.cors || api.match_mode == MatchMode::Prefix || api.response.is_some() {
+            if api.app_code != AppCodeMode::Disabled
+                || api.allow_hmac_sha1
+                || api.request_mode != RequestMode::MappingPassthrough
+                || api.cors
+                || api.match_mode == MatchMode::Prefix
+                || api.response.is_some()
+            {
                 r.push(Level::Unsupported, ptr, "gateway options (AppCode, HmacSHA1, request mode, CORS, prefix match, response set) have no place in plain OpenAPI; not exported");
             }
         }
@@ -434,7 +581,14 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
         }
         // Alibaba has no extension for these; Huawei's are written so a round
         // trip keeps them.
-        op.insert("x-apigateway-match-mode".into(), json!(if api.match_mode == MatchMode::Prefix { "SWA" } else { "NORMAL" }));
+        op.insert(
+            "x-apigateway-match-mode".into(),
+            json!(if api.match_mode == MatchMode::Prefix {
+                "SWA"
+            } else {
+                "NORMAL"
+            }),
+        );
         op.insert("x-apigateway-cors".into(), json!(api.cors));
         if format == Format::Huawei {
             op.insert("x-apigateway-request-type".into(), json!("public"));
@@ -449,7 +603,16 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
                 let mut b = Map::new();
                 huawei_endpoint(&api.backend, &mut b);
                 if !api.backend.params.is_empty() {
-                    b.insert("parameters".into(), Value::Array(api.backend.params.iter().map(huawei_backend_param).collect()));
+                    b.insert(
+                        "parameters".into(),
+                        Value::Array(
+                            api.backend
+                                .params
+                                .iter()
+                                .map(huawei_backend_param)
+                                .collect(),
+                        ),
+                    );
                 }
                 op.insert("x-apigateway-backend".into(), Value::Object(b));
             }
@@ -471,22 +634,67 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
         }
         if !api.policies.is_empty() {
             if vendor {
-                op.insert("x-apigateway-backend-policies".into(), Value::Array(api.policies.iter().map(policy).collect()));
+                op.insert(
+                    "x-apigateway-backend-policies".into(),
+                    Value::Array(api.policies.iter().map(policy).collect()),
+                );
             } else {
-                r.push(Level::Unsupported, ptr, "policy backends have no place in plain OpenAPI; not exported");
+                r.push(
+                    Level::Unsupported,
+                    ptr,
+                    "policy backends have no place in plain OpenAPI; not exported",
+                );
             }
         }
     }
     if scope == Scope::Extended && vendor {
-        let default_envs = if api.publish.is_empty() { vec!["RELEASE".to_string()] } else { api.publish.clone() };
-        let t: Vec<(String, Vec<String>)> = defs.throttles.iter().flat_map(|t| t.def.bindings.iter().filter(|b| b.group == api.group && b.api == api.name).map(move |b| (t.def.name.clone(), b.environments.clone()))).collect();
-        let a: Vec<(String, Vec<String>)> = defs.acls.iter().flat_map(|a| a.def.bindings.iter().filter(|b| b.group == api.group && b.api == api.name).map(move |b| (a.def.name.clone(), b.environments.clone()))).collect();
-        for (list, key, pylon_key) in [(t, "x-apigateway-ratelimit", "x-pylon-ratelimit-bindings"), (a, "x-apigateway-access-control", "x-pylon-access-control-bindings")] {
+        let default_envs = if api.publish.is_empty() {
+            vec!["RELEASE".to_string()]
+        } else {
+            api.publish.clone()
+        };
+        let t: Vec<(String, Vec<String>)> = defs
+            .throttles
+            .iter()
+            .flat_map(|t| {
+                t.def
+                    .bindings
+                    .iter()
+                    .filter(|b| b.group == api.group && b.api == api.name)
+                    .map(move |b| (t.def.name.clone(), b.environments.clone()))
+            })
+            .collect();
+        let a: Vec<(String, Vec<String>)> = defs
+            .acls
+            .iter()
+            .flat_map(|a| {
+                a.def
+                    .bindings
+                    .iter()
+                    .filter(|b| b.group == api.group && b.api == api.name)
+                    .map(move |b| (a.def.name.clone(), b.environments.clone()))
+            })
+            .collect();
+        for (list, key, pylon_key) in [
+            (t, "x-apigateway-ratelimit", "x-pylon-ratelimit-bindings"),
+            (
+                a,
+                "x-apigateway-access-control",
+                "x-pylon-access-control-bindings",
+            ),
+        ] {
             if let Some((first, _)) = list.first() {
                 op.insert(key.into(), json!(first));
             }
             if !(list.is_empty() || (list.len() == 1 && list[0].1 == default_envs)) {
-                op.insert(pylon_key.into(), Value::Array(list.iter().map(|(n, e)| json!({"name": n, "environments": e})).collect()));
+                op.insert(
+                    pylon_key.into(),
+                    Value::Array(
+                        list.iter()
+                            .map(|(n, e)| json!({"name": n, "environments": e}))
+                            .collect(),
+                    ),
+                );
             }
         }
     }
@@ -496,13 +704,20 @@ fn operation(defs: &Defs, api: &ApiDef, format: Format, scope: Scope, ptr: &str,
 /// The first backend parameter taking request parameter `name`, as Alibaba
 /// writes it on the parameter.
 fn first_mapping<'a>(api: &'a ApiDef, name: &str) -> Option<&'a BackendParamDef> {
-    api.backend.params.iter().find(|b| b.from.as_deref() == Some(name))
+    api.backend
+        .params
+        .iter()
+        .find(|b| b.from.as_deref() == Some(name))
 }
 
 fn aliyun_backend(api: &ApiDef, op: &mut Map<String, Value>) {
     let b = &api.backend;
     if let Some(h) = &b.http {
-        let scheme = if h.scheme == Scheme::Https { "https" } else { "http" };
+        let scheme = if h.scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
         let mut m = json!({"type": "HTTP", "address": format!("{scheme}://{}", h.address), "path": h.path, "timeout": h.timeout});
         m["method"] = json!(h.method.map_or("ANY", lower_method));
         if h.allow_internal_address {
@@ -531,10 +746,21 @@ fn aliyun_backend(api: &ApiDef, op: &mut Map<String, Value>) {
             v
         };
         match (&p.from, &p.constant, &p.system) {
-            (Some(f), _, _) if !mapped.contains(&f.as_str()) && p.description.is_empty() && first_mapping(api, f).is_some_and(|m| std::ptr::eq(m, p)) && api.parameters.iter().any(|d| &d.name == f) => mapped.push(f),
-            (_, Some(c), _) => constants.push(desc(json!({"backendName": p.name, "location": loc(p.location), "value": c.0}))),
+            (Some(f), _, _)
+                if !mapped.contains(&f.as_str())
+                    && p.description.is_empty()
+                    && first_mapping(api, f).is_some_and(|m| std::ptr::eq(m, p))
+                    && api.parameters.iter().any(|d| &d.name == f) =>
+            {
+                mapped.push(f)
+            }
+            (_, Some(c), _) => constants.push(desc(
+                json!({"backendName": p.name, "location": loc(p.location), "value": c.0}),
+            )),
             (_, _, Some(s)) => match ALIYUN_SYSTEM.iter().find(|(k, _)| k == s) {
-                Some((_, ca)) if p.description.is_empty() => systems.push(json!({"systemName": ca, "backendName": p.name, "location": loc(p.location)})),
+                Some((_, ca)) if p.description.is_empty() => systems.push(
+                    json!({"systemName": ca, "backendName": p.name, "location": loc(p.location)}),
+                ),
                 _ => extra.push(huawei_backend_param(p)),
             },
             _ => extra.push(huawei_backend_param(p)),
@@ -543,25 +769,62 @@ fn aliyun_backend(api: &ApiDef, op: &mut Map<String, Value>) {
     // The importer reads mappings, then constants, then systems: anything
     // out of that order goes to the Pylon list so the order survives.
     let order_ok = {
-        let kinds: Vec<u8> = api.backend.params.iter().map(|p| match (&p.from, &p.constant) {
-            (Some(_), _) => 0,
-            (_, Some(_)) => 1,
-            _ => 2,
-        }).collect();
-        kinds.windows(2).all(|w| w[0] <= w[1]) && extra.is_empty()
-            && mapped.len() == api.backend.params.iter().filter(|p| p.from.is_some()).count()
-            && api.parameters.iter().filter_map(|d| first_mapping(api, &d.name)).map(|m| m as *const _).eq(api.backend.params.iter().filter(|p| p.from.is_some()).map(|m| m as *const _))
+        let kinds: Vec<u8> = api
+            .backend
+            .params
+            .iter()
+            .map(|p| match (&p.from, &p.constant) {
+                (Some(_), _) => 0,
+                (_, Some(_)) => 1,
+                _ => 2,
+            })
+            .collect();
+        kinds.windows(2).all(|w| w[0] <= w[1])
+            && extra.is_empty()
+            && mapped.len()
+                == api
+                    .backend
+                    .params
+                    .iter()
+                    .filter(|p| p.from.is_some())
+                    .count()
+            && api
+                .parameters
+                .iter()
+                .filter_map(|d| first_mapping(api, &d.name))
+                .map(|m| m as *const _)
+                .eq(api
+                    .backend
+                    .params
+                    .iter()
+                    .filter(|p| p.from.is_some())
+                    .map(|m| m as *const _))
     };
     if !order_ok {
         // Keep everything in Pylon's list, in order; Alibaba's own fields are
         // still written on the parameters for the console.
-        op.insert("x-pylon-backend-parameters".into(), Value::Array(api.backend.params.iter().map(huawei_backend_param).collect()));
+        op.insert(
+            "x-pylon-backend-parameters".into(),
+            Value::Array(
+                api.backend
+                    .params
+                    .iter()
+                    .map(huawei_backend_param)
+                    .collect(),
+            ),
+        );
         return;
     }
     if !constants.is_empty() {
-        op.insert("x-aliyun-apigateway-constant-parameters".into(), Value::Array(constants));
+        op.insert(
+            "x-aliyun-apigateway-constant-parameters".into(),
+            Value::Array(constants),
+        );
     }
     if !systems.is_empty() {
-        op.insert("x-aliyun-apigateway-system-parameters".into(), Value::Array(systems));
+        op.insert(
+            "x-aliyun-apigateway-system-parameters".into(),
+            Value::Array(systems),
+        );
     }
 }

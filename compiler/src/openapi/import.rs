@@ -265,7 +265,12 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     };
     if let Some(m) = schemes.and_then(Value::as_object) {
         for (name, s) in m {
-            let kind = security_scheme(&mut ctx.r, name, s, &format!("{schemes_ptr}/{}", escape(name)));
+            let kind = security_scheme(
+                &mut ctx.r,
+                name,
+                s,
+                &format!("{schemes_ptr}/{}", escape(name)),
+            );
             ctx.schemes.insert(name.clone(), kind);
         }
     }
@@ -279,7 +284,10 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     // Root-level Huawei maps.
     let mut throttles = Vec::new();
     let mut acls = Vec::new();
-    if let Some(m) = root.get("x-apigateway-ratelimits").and_then(Value::as_object) {
+    if let Some(m) = root
+        .get("x-apigateway-ratelimits")
+        .and_then(Value::as_object)
+    {
         for (name, t) in m {
             let ptr = format!("#/x-apigateway-ratelimits/{}", escape(name));
             if let Some(t) = throttle(&mut ctx.r, name, t, &ptr) {
@@ -287,7 +295,10 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
             }
         }
     }
-    if let Some(m) = root.get("x-apigateway-access-controls").and_then(Value::as_object) {
+    if let Some(m) = root
+        .get("x-apigateway-access-controls")
+        .and_then(Value::as_object)
+    {
         for (name, a) in m {
             let ptr = format!("#/x-apigateway-access-controls/{}", escape(name));
             if let Some(a) = acl(&mut ctx.r, name, a, &ptr) {
@@ -377,7 +388,10 @@ fn security_scheme(
 ) -> Option<(AuthKind, AppCodeMode)> {
     let mut o = Obj::new(Some(s), ptr.to_string());
     let _ = (o.get("type"), o.get("in"), o.get("name"));
-    let code = match o.get("x-apigateway-auth-opt").and_then(|v| v.get("appcode-auth-type")) {
+    let code = match o
+        .get("x-apigateway-auth-opt")
+        .and_then(|v| v.get("appcode-auth-type"))
+    {
         Some(v) if v == "header" => AppCodeMode::Https,
         _ => AppCodeMode::Disabled,
     };
@@ -385,14 +399,20 @@ fn security_scheme(
         Some("AppSigv1") => Some((AuthKind::App, code)),
         Some("IAM") => Some((AuthKind::Iam, code)),
         Some("IAM_NONE") => {
-            r.push(Level::Note, &o.at("x-apigateway-auth-type"), "IAM_NONE taken as IAM");
+            r.push(
+                Level::Note,
+                &o.at("x-apigateway-auth-type"),
+                "IAM_NONE taken as IAM",
+            );
             Some((AuthKind::Iam, code))
         }
         Some(other) => {
             r.push(
                 Level::Unsupported,
                 &o.at("x-apigateway-auth-type"),
-                format!("`{other}` (custom authorizer) is not supported; APIs using it are refused"),
+                format!(
+                    "`{other}` (custom authorizer) is not supported; APIs using it are refused"
+                ),
             );
             None
         }
@@ -449,10 +469,18 @@ pub fn parse_backend_url(url: &str) -> Option<(HttpBackendDef, String)> {
 fn server_backend(servers: &Value, r: &mut Reports, ptr: &str) -> Option<(HttpBackendDef, String)> {
     let url = servers.get(0)?.get("url")?.as_str()?;
     if servers.as_array().is_some_and(|s| s.len() > 1) {
-        r.push(Level::Note, ptr, "only the first server is used as the backend");
+        r.push(
+            Level::Note,
+            ptr,
+            "only the first server is used as the backend",
+        );
     }
     if url.contains('{') {
-        r.push(Level::Unsupported, &format!("{ptr}/0/url"), "server variables are not supported");
+        r.push(
+            Level::Unsupported,
+            &format!("{ptr}/0/url"),
+            "server variables are not supported",
+        );
         return None;
     }
     let found = parse_backend_url(url);
@@ -475,12 +503,20 @@ fn throttle(r: &mut Reports, name: &str, t: &Value, ptr: &str) -> Option<Throttl
         Some("HOUR") => TimeUnit::Hour,
         Some("DAY") => TimeUnit::Day,
         other => {
-            r.push(Level::Refused, &o.at("unit"), format!("unit {other:?} is not SECOND, MINUTE, HOUR or DAY; policy left out"));
+            r.push(
+                Level::Refused,
+                &o.at("unit"),
+                format!("unit {other:?} is not SECOND, MINUTE, HOUR or DAY; policy left out"),
+            );
             return None;
         }
     };
     let Some(api_limit) = num(&mut o, "api-limit") else {
-        r.push(Level::Refused, &o.at("api-limit"), "missing; policy left out");
+        r.push(
+            Level::Refused,
+            &o.at("api-limit"),
+            "missing; policy left out",
+        );
         return None;
     };
     let mut def = ThrottleDef {
@@ -497,14 +533,24 @@ fn throttle(r: &mut Reports, name: &str, t: &Value, ptr: &str) -> Option<Throttl
         special_users: BTreeMap::new(),
         bindings: Vec::new(),
     };
-    for (i, s) in o.get("special").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, s) in o
+        .get("special")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("{}/special/{i}", ptr);
         let (Some(kind), Some(limit), Some(inst)) = (
             s.get("type").map(text),
             s.get("limit").and_then(|v| text(v).parse::<u64>().ok()),
             s.get("instance").map(text),
         ) else {
-            r.push(Level::Refused, &at, "needs type, limit and instance; left out");
+            r.push(
+                Level::Refused,
+                &at,
+                "needs type, limit and instance; left out",
+            );
             continue;
         };
         match kind.as_str() {
@@ -514,7 +560,11 @@ fn throttle(r: &mut Reports, name: &str, t: &Value, ptr: &str) -> Option<Throttl
             "USER" => {
                 def.special_users.insert(inst, limit);
             }
-            other => r.push(Level::Refused, &at, format!("type `{other}` is not APP or USER; left out")),
+            other => r.push(
+                Level::Refused,
+                &at,
+                format!("type `{other}` is not APP or USER; left out"),
+            ),
         }
     }
     o.finish(r);
@@ -527,7 +577,11 @@ fn acl(r: &mut Reports, name: &str, a: &Value, ptr: &str) -> Option<AclDef> {
         Some("PERMIT") => AclAction::Allow,
         Some("DENY") => AclAction::Deny,
         other => {
-            r.push(Level::Refused, &o.at("acl-type"), format!("{other:?} is not PERMIT or DENY; policy left out"));
+            r.push(
+                Level::Refused,
+                &o.at("acl-type"),
+                format!("{other:?} is not PERMIT or DENY; policy left out"),
+            );
             return None;
         }
     };
@@ -536,7 +590,11 @@ fn acl(r: &mut Reports, name: &str, a: &Value, ptr: &str) -> Option<AclDef> {
         Some("IP") | None => AclKind::Ip,
         Some("DOMAIN") => AclKind::Account,
         Some(other) => {
-            r.push(Level::Refused, &o.at("entity-type"), format!("`{other}` is not IP or DOMAIN; policy left out"));
+            r.push(
+                Level::Refused,
+                &o.at("entity-type"),
+                format!("`{other}` is not IP or DOMAIN; policy left out"),
+            );
             return None;
         }
     };
@@ -566,7 +624,11 @@ fn responses(ctx: &mut Ctx, v: &Value, ptr: &str) {
         for (ty, resp) in types.as_object().into_iter().flatten() {
             let at = format!("{ptr}/{}/{}", escape(set), escape(ty));
             let Ok(kind) = serde_json::from_value::<ErrorType>(Value::String(ty.clone())) else {
-                ctx.r.push(Level::Refused, &at, format!("`{ty}` is not a gateway error type; left out"));
+                ctx.r.push(
+                    Level::Refused,
+                    &at,
+                    format!("`{ty}` is not a gateway error type; left out"),
+                );
                 continue;
             };
             let mut o = Obj::new(Some(resp), at.clone());
@@ -577,7 +639,9 @@ fn responses(ctx: &mut Ctx, v: &Value, ptr: &str) {
                     if m.len() > 1 {
                         ctx.r.push(Level::Unsupported, &format!("{at}/body"), "one body per error type: the application/json one (else the first) is kept");
                     }
-                    m.get("application/json").or_else(|| m.values().next()).map(text)
+                    m.get("application/json")
+                        .or_else(|| m.values().next())
+                        .map(text)
                 }
                 _ => None,
             };
@@ -587,11 +651,19 @@ fn responses(ctx: &mut Ctx, v: &Value, ptr: &str) {
                 .unwrap_or_default();
             let _ = o.get("default");
             o.finish(&mut ctx.r);
-            entry.insert(kind, ResponseDef { status, body, headers });
+            entry.insert(
+                kind,
+                ResponseDef {
+                    status,
+                    body,
+                    headers,
+                },
+            );
         }
     }
     // `default: {}` is the set that always exists.
-    ctx.responses.retain(|k, v| !(k == "default" && v.is_empty()));
+    ctx.responses
+        .retain(|k, v| !(k == "default" && v.is_empty()));
 }
 
 const METHODS: [(&str, Method); 7] = [
@@ -671,16 +743,25 @@ fn operation(
         Some(id) => {
             let n = name_from(&id, "api");
             if n != id {
-                ctx.r.push(Level::Note, &o.at("operationId"), format!("API named `{n}`"));
+                ctx.r.push(
+                    Level::Note,
+                    &o.at("operationId"),
+                    format!("API named `{n}`"),
+                );
             }
             n
         }
         None => {
             let n = name_from(
-                &format!("{}{}", method_name(method).to_ascii_lowercase(), full_path.replace(['/', '{', '}', '+'], "_")),
+                &format!(
+                    "{}{}",
+                    method_name(method).to_ascii_lowercase(),
+                    full_path.replace(['/', '{', '}', '+'], "_")
+                ),
                 "api",
             );
-            ctx.r.push(Level::Note, ptr, format!("no operationId; API named `{n}`"));
+            ctx.r
+                .push(Level::Note, ptr, format!("no operationId; API named `{n}`"));
             n
         }
     };
@@ -691,17 +772,28 @@ fn operation(
             i += 1;
         }
         name = format!("{name}_{i}");
-        ctx.r.push(Level::Note, &o.at("operationId"), format!("name taken; API named `{name}`"));
+        ctx.r.push(
+            Level::Note,
+            &o.at("operationId"),
+            format!("name taken; API named `{name}`"),
+        );
     }
 
     let mut api = ApiDef {
         name,
         group: ctx.group.clone(),
-        description: o.str("description").or_else(|| o.str("summary")).unwrap_or_default(),
+        description: o
+            .str("description")
+            .or_else(|| o.str("summary"))
+            .unwrap_or_default(),
         method,
         path: full_path.clone(),
         match_mode: MatchMode::Exact,
-        backend: BackendDef { http: None, mock: None, params: Vec::new() },
+        backend: BackendDef {
+            http: None,
+            mock: None,
+            params: Vec::new(),
+        },
         publish: ctx.opts.publish.clone(),
         response: None,
         auth: AuthKind::None,
@@ -712,7 +804,10 @@ fn operation(
         parameters: Vec::new(),
         policies: Vec::new(),
     };
-    if let Some(p) = o.get("x-pylon-publish").and_then(|v| serde_json::from_value(v.clone()).ok()) {
+    if let Some(p) = o
+        .get("x-pylon-publish")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    {
         api.publish = p;
     }
 
@@ -748,7 +843,11 @@ fn operation(
             "APP" => api.auth = AuthKind::App,
             "ANONYMOUS" => api.auth = AuthKind::None,
             other => {
-                ctx.r.push(Level::Refused, &o.at("x-aliyun-apigateway-auth-type"), format!("`{other}` is not supported; API left out"));
+                ctx.r.push(
+                    Level::Refused,
+                    &o.at("x-aliyun-apigateway-auth-type"),
+                    format!("`{other}` is not supported; API left out"),
+                );
                 return None;
             }
         }
@@ -760,16 +859,27 @@ fn operation(
             "DISABLE" => AppCodeMode::Disabled,
             "HEADER_QUERY" | "DEFAULT" => AppCodeMode::HttpAllowed,
             "HEADER" => {
-                ctx.r.push(Level::Unsupported, &o.at("x-aliyun-apigateway-app-code-auth-type"), "Pylon also accepts the AppCode in the query");
+                ctx.r.push(
+                    Level::Unsupported,
+                    &o.at("x-aliyun-apigateway-app-code-auth-type"),
+                    "Pylon also accepts the AppCode in the query",
+                );
                 AppCodeMode::HttpAllowed
             }
             other => {
-                ctx.r.push(Level::Unsupported, &o.at("x-aliyun-apigateway-app-code-auth-type"), format!("`{other}` unknown; AppCodes disabled"));
+                ctx.r.push(
+                    Level::Unsupported,
+                    &o.at("x-aliyun-apigateway-app-code-auth-type"),
+                    format!("`{other}` unknown; AppCodes disabled"),
+                );
                 AppCodeMode::Disabled
             }
         };
     }
-    if let Some(v) = o.get("x-pylon-app-code").and_then(|v| serde_json::from_value(v.clone()).ok()) {
+    if let Some(v) = o
+        .get("x-pylon-app-code")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    {
         api.app_code = v;
     }
     if let Some(v) = o.str("x-aliyun-apigateway-allow-signature-method") {
@@ -778,7 +888,10 @@ fn operation(
     if let Some(v) = o.get("x-pylon-allow-hmac-sha1") {
         api.allow_hmac_sha1 = v.as_bool().unwrap_or(false);
     }
-    if o.get("x-aliyun-apigateway-api-force-nonce-check").and_then(Value::as_bool) == Some(true) {
+    if o.get("x-aliyun-apigateway-api-force-nonce-check")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         ctx.r.push(
             Level::Unsupported,
             &o.at("x-aliyun-apigateway-api-force-nonce-check"),
@@ -787,10 +900,18 @@ fn operation(
     }
 
     // Front-end options.
-    match o.str("x-apigateway-match-mode").or_else(|| o.str("x-pylon-match")).as_deref() {
+    match o
+        .str("x-apigateway-match-mode")
+        .or_else(|| o.str("x-pylon-match"))
+        .as_deref()
+    {
         None | Some("NORMAL") | Some("exact") => {}
         Some("SWA") | Some("prefix") => api.match_mode = MatchMode::Prefix,
-        Some(other) => ctx.r.push(Level::Unsupported, &o.at("x-apigateway-match-mode"), format!("`{other}` unknown; exact match")),
+        Some(other) => ctx.r.push(
+            Level::Unsupported,
+            &o.at("x-apigateway-match-mode"),
+            format!("`{other}` unknown; exact match"),
+        ),
     }
     if let Some(c) = o.get("x-apigateway-cors") {
         api.cors = c.as_bool().unwrap_or(false);
@@ -806,7 +927,11 @@ fn operation(
     }
     if let Some(v) = o.get("x-apigateway-plugins") {
         if v.as_array().is_some_and(|a| !a.is_empty()) {
-            ctx.r.push(Level::Unsupported, &o.at("x-apigateway-plugins"), "plug-ins are not supported");
+            ctx.r.push(
+                Level::Unsupported,
+                &o.at("x-apigateway-plugins"),
+                "plug-ins are not supported",
+            );
         }
     }
 
@@ -826,7 +951,15 @@ fn operation(
         .into_iter()
         .flatten()
         .enumerate()
-        .map(|(i, p)| (p, format!("{}/parameters/{i}", ptr.rsplit_once('/').map_or("", |x| x.0))))
+        .map(|(i, p)| {
+            (
+                p,
+                format!(
+                    "{}/parameters/{i}",
+                    ptr.rsplit_once('/').map_or("", |x| x.0)
+                ),
+            )
+        })
         .collect();
     for (p, at) in own_list.into_iter().chain(shared_list) {
         let (p, _) = deref(doc, p);
@@ -858,12 +991,19 @@ fn operation(
             }
             "PASSTHROUGH" => RequestMode::Passthrough,
             other => {
-                ctx.r.push(Level::Unsupported, ptr, format!("parameter handling `{other}` unknown"));
+                ctx.r.push(
+                    Level::Unsupported,
+                    ptr,
+                    format!("parameter handling `{other}` unknown"),
+                );
                 RequestMode::MappingPassthrough
             }
         };
     }
-    if let Some(v) = o.get("x-pylon-request-mode").and_then(|v| serde_json::from_value(v.clone()).ok()) {
+    if let Some(v) = o
+        .get("x-pylon-request-mode")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+    {
         api.request_mode = v;
     }
 
@@ -878,7 +1018,10 @@ fn operation(
             }
             None => return None,
         }
-    } else if let Some(b) = o.get("x-aliyun-apigateway-backend").or_else(|| aliyun_root("x-aliyun-apigateway-backend")) {
+    } else if let Some(b) = o
+        .get("x-aliyun-apigateway-backend")
+        .or_else(|| aliyun_root("x-aliyun-apigateway-backend"))
+    {
         let at = if op.get("x-aliyun-apigateway-backend").is_some() {
             o.at("x-aliyun-apigateway-backend")
         } else {
@@ -907,7 +1050,11 @@ fn operation(
                 api.backend.http = Some(h);
             }
             None => {
-                ctx.r.push(Level::Refused, ptr, "no backend in the document (a base-scope export?); give --backend URL");
+                ctx.r.push(
+                    Level::Refused,
+                    ptr,
+                    "no backend in the document (a base-scope export?); give --backend URL",
+                );
                 return None;
             }
         }
@@ -925,7 +1072,12 @@ fn operation(
         ("x-aliyun-apigateway-system-parameters", true),
     ] {
         let list = o.get(key).filter(|_| pylon_list.is_none());
-        for (i, c) in list.and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, c) in list
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let at = format!("{}/{i}", o.at(key));
             if let Some(p) = aliyun_backend_param(&mut ctx.r, c, &at, system) {
                 api.backend.params.push(p);
@@ -957,7 +1109,11 @@ fn operation(
     };
     for (key, pylon_key, throttle) in [
         ("x-apigateway-ratelimit", "x-pylon-ratelimit-bindings", true),
-        ("x-apigateway-access-control", "x-pylon-access-control-bindings", false),
+        (
+            "x-apigateway-access-control",
+            "x-pylon-access-control-bindings",
+            false,
+        ),
     ] {
         let named = o.str(key);
         let bindings: Vec<(String, Vec<String>)> = match o.get(pylon_key) {
@@ -972,9 +1128,16 @@ fn operation(
                     ))
                 })
                 .collect(),
-            None => named.into_iter().map(|n| (n, default_envs.clone())).collect(),
+            None => named
+                .into_iter()
+                .map(|n| (n, default_envs.clone()))
+                .collect(),
         };
-        let map = if throttle { &mut ctx.throttle_bindings } else { &mut ctx.acl_bindings };
+        let map = if throttle {
+            &mut ctx.throttle_bindings
+        } else {
+            &mut ctx.acl_bindings
+        };
         for (n, envs) in bindings {
             map.entry(n).or_default().push(GrantDef {
                 group: ctx.group.clone(),
@@ -994,13 +1157,21 @@ fn operation(
     }
     if let Some(v) = op.get("x-apigateway-is-send-fg-body-base64") {
         if v.as_bool() == Some(true) {
-            ctx.r.push(Level::Note, &o.at("x-apigateway-is-send-fg-body-base64"), "only for FunctionGraph backends; ignored");
+            ctx.r.push(
+                Level::Note,
+                &o.at("x-apigateway-is-send-fg-body-base64"),
+                "only for FunctionGraph backends; ignored",
+            );
         }
     }
     if ctx.v3 {
         if let Some(rb) = op.get("requestBody") {
             let _ = rb;
-            ctx.r.push(Level::Note, &o.at("requestBody"), "the body is forwarded as received, not checked");
+            ctx.r.push(
+                Level::Note,
+                &o.at("requestBody"),
+                "the body is forwarded as received, not checked",
+            );
             o.used.insert("requestBody");
         }
     }
@@ -1058,12 +1229,20 @@ fn parameter(ctx: &mut Ctx, p: &Value, ptr: &str) -> Option<(ParamDef, Option<Ba
         "number" => ParamType::Number,
         "integer" => {
             let at = sch.at("type");
-            ctx.r.push(Level::Unsupported, &at, "integer is checked as a number: decimals are not refused");
+            ctx.r.push(
+                Level::Unsupported,
+                &at,
+                "integer is checked as a number: decimals are not refused",
+            );
             ParamType::Number
         }
         other => {
             let at = sch.at("type");
-            ctx.r.push(Level::Unsupported, &at, format!("type `{other}` is checked as a string"));
+            ctx.r.push(
+                Level::Unsupported,
+                &at,
+                format!("type `{other}` is checked as a string"),
+            );
             ParamType::String
         }
     };
@@ -1091,7 +1270,8 @@ fn parameter(ctx: &mut Ctx, p: &Value, ptr: &str) -> Option<(ParamDef, Option<Ba
     if ctx.v3 {
         s.finish(&mut ctx.r);
     }
-    def.required = o.get("required").and_then(Value::as_bool).unwrap_or(false) || loc == Location::Path;
+    def.required =
+        o.get("required").and_then(Value::as_bool).unwrap_or(false) || loc == Location::Path;
     def.description = o.str("description").unwrap_or_default();
     if let Some(e) = o.str("x-aliyun-apigateway-enum") {
         def.allowed = e.split(',').map(|v| Text(v.trim().to_string())).collect();
@@ -1099,13 +1279,19 @@ fn parameter(ctx: &mut Ctx, p: &Value, ptr: &str) -> Option<(ParamDef, Option<Ba
     match o.str("x-apigateway-pass-through").as_deref() {
         Some("never") => {
             let at = o.at("x-apigateway-pass-through");
-            ctx.r.push(Level::Unsupported, &at, "Pylon forwards declared parameters; `never` is not honoured");
+            ctx.r.push(
+                Level::Unsupported,
+                &at,
+                "Pylon forwards declared parameters; `never` is not honoured",
+            );
         }
         _ => {}
     }
     let map = match (
         o.str("x-aliyun-apigateway-backend-name"),
-        o.str("x-aliyun-apigateway-backend-location").as_deref().and_then(location),
+        o.str("x-aliyun-apigateway-backend-location")
+            .as_deref()
+            .and_then(location),
     ) {
         (None, None) => None,
         (bn, bl) => Some(BackendParamDef {
@@ -1121,7 +1307,8 @@ fn parameter(ctx: &mut Ctx, p: &Value, ptr: &str) -> Option<(ParamDef, Option<Ba
         for k in ["style", "explode"] {
             if p.get(k).is_some() {
                 let at = o.at(k);
-                ctx.r.push(Level::Note, &at, "values are read as single strings");
+                ctx.r
+                    .push(Level::Note, &at, "values are read as single strings");
                 o.used.insert(k);
             }
         }
@@ -1155,7 +1342,11 @@ fn huawei_backend_param(r: &mut Reports, p: &Value, ptr: &str) -> Option<Backend
         description: o.str("description").unwrap_or_default(),
     };
     if loc.is_none() {
-        r.push(Level::Refused, &o.at("in"), "not header, query or path; backend parameter left out");
+        r.push(
+            Level::Refused,
+            &o.at("in"),
+            "not header, query or path; backend parameter left out",
+        );
         return None;
     }
     match o.str("origin").map(|s| s.to_ascii_uppercase()).as_deref() {
@@ -1164,12 +1355,20 @@ fn huawei_backend_param(r: &mut Reports, p: &Value, ptr: &str) -> Option<Backend
         Some("SYSTEM") => match system_from(&value) {
             Some(s) => def.system = Some(s),
             None => {
-                r.push(Level::Refused, &o.at("value"), format!("system parameter `{value}` is not one Pylon provides; left out"));
+                r.push(
+                    Level::Refused,
+                    &o.at("value"),
+                    format!("system parameter `{value}` is not one Pylon provides; left out"),
+                );
                 return None;
             }
         },
         other => {
-            r.push(Level::Refused, &o.at("origin"), format!("{other:?} is not REQUEST, CONSTANT or SYSTEM; left out"));
+            r.push(
+                Level::Refused,
+                &o.at("origin"),
+                format!("{other:?} is not REQUEST, CONSTANT or SYSTEM; left out"),
+            );
             return None;
         }
     }
@@ -1177,11 +1376,20 @@ fn huawei_backend_param(r: &mut Reports, p: &Value, ptr: &str) -> Option<Backend
     Some(def)
 }
 
-fn aliyun_backend_param(r: &mut Reports, p: &Value, ptr: &str, system: bool) -> Option<BackendParamDef> {
+fn aliyun_backend_param(
+    r: &mut Reports,
+    p: &Value,
+    ptr: &str,
+    system: bool,
+) -> Option<BackendParamDef> {
     let mut o = Obj::new(Some(p), ptr.to_string());
     let name = o.str("backendName").unwrap_or_default();
     let Some(loc) = o.str("location").as_deref().and_then(location) else {
-        r.push(Level::Refused, &o.at("location"), "not header, query or path; left out");
+        r.push(
+            Level::Refused,
+            &o.at("location"),
+            "not header, query or path; left out",
+        );
         return None;
     };
     let mut def = BackendParamDef {
@@ -1197,7 +1405,11 @@ fn aliyun_backend_param(r: &mut Reports, p: &Value, ptr: &str, system: bool) -> 
         match system_from(&sys) {
             Some(s) => def.system = Some(s),
             None => {
-                r.push(Level::Refused, &o.at("systemName"), format!("`{sys}` is not a system parameter Pylon provides; left out"));
+                r.push(
+                    Level::Refused,
+                    &o.at("systemName"),
+                    format!("`{sys}` is not a system parameter Pylon provides; left out"),
+                );
                 return None;
             }
         }
@@ -1210,7 +1422,11 @@ fn aliyun_backend_param(r: &mut Reports, p: &Value, ptr: &str, system: bool) -> 
 
 /// The endpoint of a Huawei backend (or policy backend) object.
 fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef> {
-    let mut b = BackendDef { http: None, mock: None, params: Vec::new() };
+    let mut b = BackendDef {
+        http: None,
+        mock: None,
+        params: Vec::new(),
+    };
     match kind {
         "HTTP" => {
             let at = o.at("httpEndpoints");
@@ -1232,17 +1448,28 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                 scheme,
                 path: e.str("path").unwrap_or_else(|| "/".into()),
                 method,
-                timeout: e.get("timeout").and_then(|t| text(t).parse().ok()).unwrap_or(5000),
-                allow_internal_address: e.get("x-pylon-allow-internal-address").and_then(Value::as_bool).unwrap_or(false),
+                timeout: e
+                    .get("timeout")
+                    .and_then(|t| text(t).parse().ok())
+                    .unwrap_or(5000),
+                allow_internal_address: e
+                    .get("x-pylon-allow-internal-address")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             });
             let _ = e.get("description");
             if e.str("retryCount").is_some_and(|r| r != "-1" && r != "0") {
                 let at = e.at("retryCount");
-                ctx.r.push(Level::Unsupported, &at, "backend retries are not supported");
+                ctx.r
+                    .push(Level::Unsupported, &at, "backend retries are not supported");
             }
             if e.get("enableClientSsl").and_then(Value::as_bool) == Some(true) {
                 let at = e.at("enableClientSsl");
-                ctx.r.push(Level::Unsupported, &at, "client certificates to backends are not supported");
+                ctx.r.push(
+                    Level::Unsupported,
+                    &at,
+                    "client certificates to backends are not supported",
+                );
             }
             e.used.insert("enableClientSsl");
             e.finish(&mut ctx.r);
@@ -1250,8 +1477,14 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
         "MOCK" => {
             let mut e = Obj::new(o.get("mockEndpoints"), o.at("mockEndpoints"));
             b.mock = Some(MockBackendDef {
-                status: e.get("x-pylon-status").and_then(|s| text(s).parse().ok()).unwrap_or(200),
-                headers: e.get("x-pylon-headers").and_then(|h| serde_json::from_value(h.clone()).ok()).unwrap_or_default(),
+                status: e
+                    .get("x-pylon-status")
+                    .and_then(|s| text(s).parse().ok())
+                    .unwrap_or(200),
+                headers: e
+                    .get("x-pylon-headers")
+                    .and_then(|h| serde_json::from_value(h.clone()).ok())
+                    .unwrap_or_default(),
                 body: e.str("result-content").unwrap_or_default(),
             });
             let _ = e.get("description");
@@ -1259,12 +1492,22 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
         }
         other => {
             let what = match other {
-                "HTTP-VPC" | "HTTP-VPC-MEMBER-GROUP" => "VPC channels (load balancing over a channel's members) are not supported",
+                "HTTP-VPC" | "HTTP-VPC-MEMBER-GROUP" => {
+                    "VPC channels (load balancing over a channel's members) are not supported"
+                }
                 "FUNCTION" => "FunctionGraph backends are not supported",
                 _ => "unknown backend type",
             };
-            ctx.r.push(Level::Refused, &o.at("type"), format!("`{other}`: {what}; left out"));
-            for k in ["httpVpcEndpoints", "httpVpcMemberGroupEndpoints", "functionEndpoints"] {
+            ctx.r.push(
+                Level::Refused,
+                &o.at("type"),
+                format!("`{other}`: {what}; left out"),
+            );
+            for k in [
+                "httpVpcEndpoints",
+                "httpVpcMemberGroupEndpoints",
+                "functionEndpoints",
+            ] {
                 o.used.insert(k);
             }
             return None;
@@ -1277,7 +1520,13 @@ fn huawei_backend(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<BackendDef> {
     let mut o = Obj::new(Some(v), ptr.to_string());
     let kind = o.str("type").unwrap_or_else(|| "HTTP".into());
     let mut b = huawei_endpoint(ctx, &mut o, &kind)?;
-    for (i, p) in o.get("parameters").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, p) in o
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("{ptr}/parameters/{i}");
         if let Some(p) = huawei_backend_param(&mut ctx.r, p, &at) {
             b.params.push(p);
@@ -1296,14 +1545,26 @@ fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
         _ => Effect::Any,
     };
     let mut backend = huawei_endpoint(ctx, &mut o, &kind)?;
-    for (i, p) in o.get("parameters").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, p) in o
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("{ptr}/parameters/{i}");
         if let Some(p) = huawei_backend_param(&mut ctx.r, p, &at) {
             backend.params.push(p);
         }
     }
     let mut conditions = Vec::new();
-    for (i, c) in o.get("conditions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, c) in o
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("{ptr}/conditions/{i}");
         let mut c = Obj::new(Some(c), at.clone());
         let value = c.str("value").map(Text);
@@ -1315,27 +1576,62 @@ fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
             Some("pattern") => Some(ConditionTest::Pattern),
             None | Some("") => None,
             Some(other) => {
-                ctx.r.push(Level::Refused, &c.at("type"), format!("`{other}` is not equal, enum or pattern; policy left out"));
+                ctx.r.push(
+                    Level::Refused,
+                    &c.at("type"),
+                    format!("`{other}` is not equal, enum or pattern; policy left out"),
+                );
                 return None;
             }
         };
-        let parameter = c.str("parameter").or_else(|| c.str("parameter_name")).unwrap_or_default();
+        let parameter = c
+            .str("parameter")
+            .or_else(|| c.str("parameter_name"))
+            .unwrap_or_default();
         let cond = match c.str("origin").as_deref() {
-            Some("source") => ConditionDef { source: value, param: None, system: None, test: None, value: None },
-            Some("request") | Some("param") => ConditionDef { source: None, param: Some(parameter), system: None, test, value },
+            Some("source") => ConditionDef {
+                source: value,
+                param: None,
+                system: None,
+                test: None,
+                value: None,
+            },
+            Some("request") | Some("param") => ConditionDef {
+                source: None,
+                param: Some(parameter),
+                system: None,
+                test,
+                value,
+            },
             Some("system") => {
                 let system = match parameter.as_str() {
                     "reqPath" => SystemCondition::ReqPath,
                     "reqMethod" => SystemCondition::ReqMethod,
                     other => {
-                        ctx.r.push(Level::Refused, &c.at("parameter"), format!("system condition on `{other}` is not supported; policy left out"));
+                        ctx.r.push(
+                            Level::Refused,
+                            &c.at("parameter"),
+                            format!(
+                                "system condition on `{other}` is not supported; policy left out"
+                            ),
+                        );
                         return None;
                     }
                 };
-                ConditionDef { source: None, param: None, system: Some(system), test, value }
+                ConditionDef {
+                    source: None,
+                    param: None,
+                    system: Some(system),
+                    test,
+                    value,
+                }
             }
             other => {
-                ctx.r.push(Level::Refused, &c.at("origin"), format!("condition origin {other:?} is not supported; policy left out"));
+                ctx.r.push(
+                    Level::Refused,
+                    &c.at("origin"),
+                    format!("condition origin {other:?} is not supported; policy left out"),
+                );
                 return None;
             }
         };
@@ -1343,30 +1639,52 @@ fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
         conditions.push(cond);
     }
     o.finish(&mut ctx.r);
-    Some(PolicyDef { name, effect, conditions, backend })
+    Some(PolicyDef {
+        name,
+        effect,
+        conditions,
+        backend,
+    })
 }
 
 fn aliyun_backend(ctx: &mut Ctx, v: &Value, ptr: &str, api_path: &str) -> Option<BackendDef> {
     let mut o = Obj::new(Some(v), ptr.to_string());
     let kind = o.str("type").unwrap_or_else(|| "HTTP".into());
-    let mut b = BackendDef { http: None, mock: None, params: Vec::new() };
+    let mut b = BackendDef {
+        http: None,
+        mock: None,
+        params: Vec::new(),
+    };
     match kind.as_str() {
         "HTTP" => {
             let address = o.str("address").unwrap_or_default();
-            let (mut h, base) = parse_backend_url(&address).or_else(|| parse_backend_url(&format!("http://{address}")))?;
+            let (mut h, base) = parse_backend_url(&address)
+                .or_else(|| parse_backend_url(&format!("http://{address}")))?;
             h.path = o.str("path").unwrap_or_else(|| format!("{base}{api_path}"));
             h.method = o
                 .str("method")
                 .filter(|m| !m.eq_ignore_ascii_case("any"))
                 .and_then(|m| serde_json::from_value(Value::String(m.to_ascii_uppercase())).ok());
-            h.timeout = o.get("timeout").and_then(|t| text(t).parse().ok()).unwrap_or(5000);
-            h.allow_internal_address = o.get("x-pylon-allow-internal-address").and_then(Value::as_bool).unwrap_or(false);
+            h.timeout = o
+                .get("timeout")
+                .and_then(|t| text(t).parse().ok())
+                .unwrap_or(5000);
+            h.allow_internal_address = o
+                .get("x-pylon-allow-internal-address")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             b.http = Some(h);
         }
         "MOCK" => {
             b.mock = Some(MockBackendDef {
-                status: o.get("mockStatusCode").and_then(|s| text(s).parse().ok()).unwrap_or(200),
-                headers: o.get("x-pylon-headers").and_then(|h| serde_json::from_value(h.clone()).ok()).unwrap_or_default(),
+                status: o
+                    .get("mockStatusCode")
+                    .and_then(|s| text(s).parse().ok())
+                    .unwrap_or(200),
+                headers: o
+                    .get("x-pylon-headers")
+                    .and_then(|h| serde_json::from_value(h.clone()).ok())
+                    .unwrap_or_default(),
                 body: o.str("mockResult").unwrap_or_default(),
             });
         }

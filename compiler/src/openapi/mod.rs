@@ -10,6 +10,8 @@
 pub mod export;
 pub mod import;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 
@@ -119,19 +121,26 @@ pub fn run_import(
     use std::path::Path;
     let cli = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     if opts.group.is_some() && files.len() > 1 {
-        return Err(cli("--group names the group of one document; import one file at a time".into()));
+        return Err(cli(
+            "--group names the group of one document; import one file at a time".into(),
+        ));
     }
     let mut outputs = Vec::new();
     let mut envs: Vec<EnvironmentDef> = Vec::new();
     let mut failures = 0;
     let mut count = 0;
     for file in files {
-        let text = std::fs::read_to_string(file).map_err(|e| cli(format!("{}: {e}", file.display())))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| cli(format!("{}: {e}", file.display())))?;
         let imported = import::import(&text, opts).map_err(|e| vec![DefError::file(file, e)])?;
         for r in &imported.reports {
             eprintln!("{}: {r}", file.display());
         }
-        failures += imported.reports.iter().filter(|r| r.level > report::Level::Note).count();
+        failures += imported
+            .reports
+            .iter()
+            .filter(|r| r.level > report::Level::Note)
+            .count();
         let mut defs = imported.defs;
         for e in std::mem::take(&mut defs.environments) {
             if !envs.iter().any(|x| x.name == e.name) {
@@ -141,39 +150,70 @@ pub fn run_import(
         count += defs.apis.len();
         let name = format!("{}.yaml", defs.groups[0].name);
         if outputs.iter().any(|(n, _): &(String, DefsOut)| *n == name) {
-            return Err(cli(format!("two documents make group `{}`; import them one at a time with --group", defs.groups[0].name)));
+            return Err(cli(format!(
+                "two documents make group `{}`; import them one at a time with --group",
+                defs.groups[0].name
+            )));
         }
         outputs.push((name, defs));
     }
     if strict && failures > 0 {
-        return Err(cli(format!("--strict: {failures} field(s) not honoured (reported above); nothing written")));
+        return Err(cli(format!(
+            "--strict: {failures} field(s) not honoured (reported above); nothing written"
+        )));
     }
     // The compiler's own checks, on the definitions as they will be written.
     let mut check = Defs::default();
     let at = |n: &str| out.join(n);
-    check.environments = envs.iter().map(|e| Located { file: at("environments.yaml"), def: e.clone() }).collect();
+    check.environments = envs
+        .iter()
+        .map(|e| Located {
+            file: at("environments.yaml"),
+            def: e.clone(),
+        })
+        .collect();
     for (name, d) in &outputs {
-        check.groups.extend(d.groups.iter().map(|g| Located { file: at(name), def: g.clone() }));
-        check.apis.extend(d.apis.iter().map(|g| Located { file: at(name), def: g.clone() }));
-        check.throttles.extend(d.throttles.iter().map(|g| Located { file: at(name), def: g.clone() }));
-        check.acls.extend(d.acls.iter().map(|g| Located { file: at(name), def: g.clone() }));
+        check.groups.extend(d.groups.iter().map(|g| Located {
+            file: at(name),
+            def: g.clone(),
+        }));
+        check.apis.extend(d.apis.iter().map(|g| Located {
+            file: at(name),
+            def: g.clone(),
+        }));
+        check.throttles.extend(d.throttles.iter().map(|g| Located {
+            file: at(name),
+            def: g.clone(),
+        }));
+        check.acls.extend(d.acls.iter().map(|g| Located {
+            file: at(name),
+            def: g.clone(),
+        }));
     }
-    let admin = crate::ssrf::Admin { ip: [127, 0, 0, 1].into(), port: 9901 };
+    let admin = crate::ssrf::Admin {
+        ip: [127, 0, 0, 1].into(),
+        port: 9901,
+    };
     crate::lower::lower(&check, &admin)?;
     std::fs::create_dir_all(out).map_err(|e| cli(format!("{}: {e}", out.display())))?;
     let header = "# Written by `pylon import`; edit freely.\n";
     if !envs.is_empty() {
-        let d = DefsOut { environments: envs, ..Default::default() };
+        let d = DefsOut {
+            environments: envs,
+            ..Default::default()
+        };
         let mut v = serde_yaml::to_value(&d).expect("serializes");
         if let Some(m) = v.as_mapping_mut() {
             m.retain(|k, _| k.as_str() == Some("environments"));
         }
         tidy(&mut v, "");
         let text = format!("{header}{}", serde_yaml::to_string(&v).expect("serializes"));
-        std::fs::write(at("environments.yaml"), text).map_err(|e| cli(format!("{}: {e}", out.display())))?;
+        std::fs::write(at("environments.yaml"), text)
+            .map_err(|e| cli(format!("{}: {e}", out.display())))?;
     }
     for (name, d) in &outputs {
-        std::fs::write(at(name), format!("{header}{}", to_yaml(d))).map_err(|e| cli(format!("{}: {e}", out.display())))?;
+        std::fs::write(at(name), format!("{header}{}", to_yaml(d)))
+            .map_err(|e| cli(format!("{}: {e}", out.display())))?;
     }
     Ok(format!(
         "imported {count} API(s) into {} ({failures} field(s) not honoured, see above)",
@@ -209,5 +249,28 @@ pub fn run_export(
             Ok(format!("exported to {}", p.display()))
         }
         None => Ok(text.trim_end().to_string()),
+    }
+}
+
+/// Definitions as the compiler reads them, located in `file`.
+#[cfg(test)]
+pub fn located(d: &DefsOut, file: &std::path::Path) -> crate::defs::Defs {
+    use crate::defs::{Defs, Located};
+    fn at<T: Clone>(file: &std::path::Path, items: &[T]) -> Vec<Located<T>> {
+        items
+            .iter()
+            .map(|def| Located {
+                file: file.to_path_buf(),
+                def: def.clone(),
+            })
+            .collect()
+    }
+    Defs {
+        environments: at(file, &d.environments),
+        groups: at(file, &d.groups),
+        apis: at(file, &d.apis),
+        throttles: at(file, &d.throttles),
+        acls: at(file, &d.acls),
+        ..Default::default()
     }
 }

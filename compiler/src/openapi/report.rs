@@ -58,5 +58,4 @@ impl Reports {
             message: message.into(),
         });
     }
-
 }
