@@ -1276,16 +1276,13 @@ fn parameter(ctx: &mut Ctx, p: &Value, ptr: &str) -> Option<(ParamDef, Option<Ba
     if let Some(e) = o.str("x-aliyun-apigateway-enum") {
         def.allowed = e.split(',').map(|v| Text(v.trim().to_string())).collect();
     }
-    match o.str("x-apigateway-pass-through").as_deref() {
-        Some("never") => {
-            let at = o.at("x-apigateway-pass-through");
-            ctx.r.push(
-                Level::Unsupported,
-                &at,
-                "Pylon forwards declared parameters; `never` is not honoured",
-            );
-        }
-        _ => {}
+    if o.str("x-apigateway-pass-through").as_deref() == Some("never") {
+        let at = o.at("x-apigateway-pass-through");
+        ctx.r.push(
+            Level::Unsupported,
+            &at,
+            "Pylon forwards declared parameters; `never` is not honoured",
+        );
     }
     let map = match (
         o.str("x-aliyun-apigateway-backend-name"),

@@ -233,7 +233,7 @@ fn exports_hold_no_secret() {
     let dir = std::env::temp_dir().join(format!("pylon-export-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("d.yaml"), text).unwrap();
-    let defs = crate::defs::load(&[dir.clone()]).unwrap();
+    let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
     for f in [Format::Huawei, Format::Aliyun, Format::Openapi] {
         let doc = export::export(&defs, None, f, Scope::Extended)
             .unwrap()
@@ -494,7 +494,7 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
                     description,
                     method,
                     path: format!("/r{i}/{{id}}"),
-                    match_mode: if i % 2 == 0 {
+                    match_mode: if i.is_multiple_of(2) {
                         MatchMode::Exact
                     } else {
                         MatchMode::Prefix
