@@ -36,7 +36,8 @@ struct Cli {
     command: Command,
     /// How definition errors are printed (on stderr): `text` lines
     /// `error: file:line:column: object.field: message`, or one `json`
-    /// document `{"errors": [{file, line, column, object, field, message}]}`.
+    /// document `{"errors": [{file, line, column, object, field, message}]}`;
+    /// for `export`, the document's format: huawei, aliyun or openapi.
     #[arg(long, global = true, value_enum, default_value = "text")]
     format: Format,
 }
@@ -45,6 +46,12 @@ struct Cli {
 enum Format {
     Text,
     Json,
+    /// `export`: Swagger 2.0 with Huawei APIG extensions (errors print as text).
+    Huawei,
+    /// `export`: Swagger 2.0 with Alibaba API Gateway extensions.
+    Aliyun,
+    /// `export`: plain OpenAPI 3.0.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -207,8 +214,6 @@ enum Command {
     Export {
         #[arg(required = true)]
         defs: Vec<PathBuf>,
-        #[arg(long, value_enum)]
-        format: openapi::Format,
         /// base: front end; full: plus backends; extended: plus throttling
         /// and access-control policies.
         #[arg(long, value_enum, default_value = "full")]
@@ -364,11 +369,21 @@ fn main() -> ExitCode {
         ),
         Command::Export {
             defs,
-            format,
             scope,
             group,
             out,
-        } => openapi::run_export(&defs, group.as_deref(), format, scope, out.as_deref()),
+        } => match format {
+            Format::Huawei => Ok(openapi::Format::Huawei),
+            Format::Aliyun => Ok(openapi::Format::Aliyun),
+            Format::Openapi => Ok(openapi::Format::Openapi),
+            _ => Err(vec![DefError::new(
+                Path::new("(command line)"),
+                "",
+                "",
+                "export needs --format huawei, aliyun or openapi",
+            )]),
+        }
+        .and_then(|f| openapi::run_export(&defs, group.as_deref(), f, scope, out.as_deref())),
     };
     match result {
         Ok(msg) => {
@@ -378,7 +393,7 @@ fn main() -> ExitCode {
         Err(mut errors) => {
             error::locate(&mut errors);
             match format {
-                Format::Text => {
+                Format::Text | Format::Huawei | Format::Aliyun | Format::Openapi => {
                     for e in &errors {
                         eprintln!("error: {e}");
                     }

@@ -482,6 +482,30 @@ fn operation(
             Value::Object(m)
         })
         .collect();
+    let mut params = params;
+    // Swagger and OpenAPI require every path template to be declared; Pylon
+    // takes an undeclared `{name}` as a string (marked so an import keeps it
+    // implicit).
+    for seg in api.path.split('/') {
+        let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            continue;
+        };
+        if api
+            .parameters
+            .iter()
+            .any(|p| p.name == name && p.location == Location::Path)
+        {
+            continue;
+        }
+        let mut m = json!({"name": name, "in": "path", "required": true});
+        if vendor {
+            m["type"] = json!("string");
+            m["x-pylon-implicit"] = json!(true);
+        } else {
+            m["schema"] = json!({"type": "string"});
+        }
+        params.push(m);
+    }
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
     }

@@ -51,7 +51,6 @@ const DOC_KEYS: &[&str] = &[
     "format",
     "definitions",
     "schemes",
-    "host",
     "x-apigateway-request-type",
     "x-apigateway-result-normal-sample",
     "x-apigateway-result-failure-sample",
@@ -225,6 +224,17 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     }
     if let Some(v) = pg.get("domains") {
         group.domains = serde_json::from_value(v.clone()).unwrap_or_default();
+    } else if let Some(host) = root.str("host").filter(|_| !v3) {
+        // A console export's host is the group's domain: callers keep it.
+        let domain = host.split(':').next().unwrap_or_default().to_string();
+        if !domain.is_empty() {
+            ctx.r.push(
+                Level::Note,
+                "#/host",
+                format!("the group answers on `{domain}`"),
+            );
+            group.domains.push(domain);
+        }
     }
     if let Some(v) = pg.get("variables") {
         group.variables = serde_json::from_value(v.clone()).unwrap_or_default();
@@ -966,6 +976,9 @@ fn operation(
         let key = (p.get("name").map(text), p.get("in").map(text));
         if !seen.insert(key) {
             continue; // an operation's own parameter overrides the path item's
+        }
+        if p.get("x-pylon-implicit").and_then(Value::as_bool) == Some(true) {
+            continue; // `pylon export` declared a path template Pylon leaves implicit
         }
         if let Some((def, map)) = parameter(ctx, p, &at) {
             if let Some(m) = map {
