@@ -88,7 +88,7 @@ fn tidy(v: &mut serde_yaml::Value, parent: &str) {
                     _ => false,
                 };
                 if drop {
-                    m.remove(&k);
+                    m.shift_remove(&k);
                 }
             }
         }
