@@ -12,7 +12,7 @@ use pylon_filter::plan::{
     ParamType, Protocol, RequestMode, SystemParam,
 };
 use pylon_filter::response::ErrorType;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::DefError;
 
@@ -39,7 +39,7 @@ struct FileDefs {
 
 /// A throttling policy: request limits per time window, bound to APIs per
 /// environment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleDef {
     pub name: String,
@@ -73,7 +73,7 @@ fn one() -> u64 {
     1
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     Second,
@@ -84,7 +84,7 @@ pub enum TimeUnit {
 
 /// An access control policy: allow or deny client IPs or account names,
 /// bound to APIs per environment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclDef {
     pub name: String,
@@ -241,7 +241,7 @@ impl<'de> serde::de::Visitor<'de> for SecretVisitor {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantDef {
     pub group: String,
@@ -273,7 +273,7 @@ pub struct GatewayDef {
     pub https_listen: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentDef {
     pub name: String,
@@ -283,7 +283,7 @@ pub struct EnvironmentDef {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupDef {
     pub name: String,
@@ -307,7 +307,7 @@ pub struct GroupDef {
     pub certificates: Vec<crate::tls::CertificateDef>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseDef {
     #[serde(default)]
@@ -318,7 +318,7 @@ pub struct ResponseDef {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiDef {
     pub name: String,
@@ -370,7 +370,7 @@ pub struct ApiDef {
 }
 
 /// A declared request parameter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDef {
     pub name: String,
@@ -402,7 +402,7 @@ pub struct ParamDef {
 
 /// One parameter the backend receives: exactly one of `from` (a request
 /// parameter), `constant` or `system`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendParamDef {
     pub name: String,
@@ -421,7 +421,7 @@ pub struct BackendParamDef {
 }
 
 /// A policy backend: its conditions and its own backend.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDef {
     pub name: String,
@@ -432,7 +432,7 @@ pub struct PolicyDef {
 }
 
 /// Exactly one of `source`, `param` or `system`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDef {
     /// Client addresses and CIDR blocks, comma-separated.
@@ -450,12 +450,19 @@ pub struct ConditionDef {
     pub value: Option<Text>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SystemCondition {
     #[serde(rename = "reqPath")]
     ReqPath,
     #[serde(rename = "reqMethod")]
     ReqMethod,
+}
+
+/// Written back as a string (`pylon import`).
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
 }
 
 /// A YAML scalar taken as text: `default: 10` and `default: "10"` alike.
@@ -495,7 +502,7 @@ impl<'de> Deserialize<'de> for Text {
 }
 
 /// Exactly one of `http` or `mock`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendDef {
     #[serde(default)]
@@ -508,7 +515,7 @@ pub struct BackendDef {
     pub params: Vec<BackendParamDef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     #[default]
@@ -516,7 +523,7 @@ pub enum Scheme {
     Https,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpBackendDef {
     /// `host[:port]`, may use `#variables#`.
@@ -545,7 +552,7 @@ fn default_timeout() -> u32 {
     5000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MockBackendDef {
     #[serde(default = "default_mock_status")]

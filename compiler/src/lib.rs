@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod lower;
 pub mod names;
+pub mod openapi;
 pub mod params;
 pub mod publish;
 pub mod release_store;

@@ -1,13 +1,13 @@
 //! `pylon`: compiles API definitions into an Envoy configuration. Only the
 //! command line lives here; the work is the `pylon` library's (`commands`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use pylon::commands::{compile, keygen, new_app, validate, OutputTarget};
 use pylon::error::{self, DefError};
-use pylon::{call, publish};
+use pylon::{call, openapi, publish};
 
 #[derive(Parser)]
 #[command(name = "pylon", version, about = "Pylon API gateway compiler")]
@@ -16,7 +16,8 @@ struct Cli {
     command: Command,
     /// How definition errors are printed (on stderr): `text` lines
     /// `error: file:line:column: object.field: message`, or one `json`
-    /// document `{"errors": [{file, line, column, object, field, message}]}`.
+    /// document `{"errors": [{file, line, column, object, field, message}]}`;
+    /// for `export`, the document's format: huawei, aliyun or openapi.
     #[arg(long, global = true, value_enum, default_value = "text")]
     format: Format,
 }
@@ -25,6 +26,12 @@ struct Cli {
 enum Format {
     Text,
     Json,
+    /// `export`: Swagger 2.0 with Huawei APIG extensions (errors print as text).
+    Huawei,
+    /// `export`: Swagger 2.0 with Alibaba API Gateway extensions.
+    Aliyun,
+    /// `export`: plain OpenAPI 3.0.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +164,47 @@ enum Command {
         #[arg(long)]
         stage: Option<String>,
     },
+    /// Read Swagger 2.0 / OpenAPI 3 documents (Huawei or Alibaba extensions,
+    /// or none) and write Pylon definitions that `pylon compile` accepts.
+    #[command(after_help = IMPORT_EXAMPLE)]
+    Import {
+        /// Swagger 2.0 or OpenAPI 3.x documents, YAML or JSON.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Directory for the definitions (one `<group>.yaml` per document).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Fail, writing nothing, if any field is not honoured.
+        #[arg(long)]
+        strict: bool,
+        /// Backend for operations the document gives none:
+        /// `http[s]://host[:port][/base]` (the API path is appended to /base).
+        #[arg(long, value_name = "URL")]
+        backend: Option<String>,
+        /// Group name (default: `info.title`).
+        #[arg(long)]
+        group: Option<String>,
+        /// Publish the imported APIs to this environment (repeatable; default:
+        /// none, as the consoles' imports).
+        #[arg(long = "publish", value_name = "ENV")]
+        publish: Vec<String>,
+    },
+    /// Write one group's APIs as a Swagger 2.0 document with Huawei or
+    /// Alibaba extensions, or as plain OpenAPI 3.
+    Export {
+        #[arg(required = true)]
+        defs: Vec<PathBuf>,
+        /// base: front end; full: plus backends; extended: plus throttling
+        /// and access-control policies.
+        #[arg(long, value_enum, default_value = "full")]
+        scope: openapi::Scope,
+        /// The group to export (needed when there are several).
+        #[arg(long)]
+        group: Option<String>,
+        /// Output file (`.json` for JSON, else YAML); default: stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Manage callers' apps.
     App {
         #[command(subcommand)]
@@ -172,6 +220,17 @@ enum AppCommand {
         name: String,
     },
 }
+
+const IMPORT_EXAMPLE: &str = "\
+Example (a Huawei console export, and back):
+  pylon import apis.json --out defs/ --publish RELEASE --strict
+  pylon compile defs/ --out build/
+  pylon export defs/ --format huawei --scope extended --out apis.yaml
+A document without backends (a base-scope export, plain OpenAPI without
+servers) needs --backend http://10.0.0.5:8080. Anything not honoured is
+reported with its JSON pointer, e.g.
+  refused: #/paths/~1test~1{path}/get/x-apigateway-backend-policies/0/type
+  (GET /test/{path}): `HTTP-VPC`: VPC channels ... are not supported; left out";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -264,6 +323,40 @@ fn main() -> ExitCode {
             publish::history(&defs, api.as_deref(), env.as_deref())
         }
         Command::Keygen { out } => keygen(out.as_deref()),
+        Command::Import {
+            files,
+            out,
+            strict,
+            backend,
+            group,
+            publish,
+        } => openapi::run_import(
+            &files,
+            &out,
+            strict,
+            &openapi::import::Options {
+                group,
+                backend,
+                publish,
+            },
+        ),
+        Command::Export {
+            defs,
+            scope,
+            group,
+            out,
+        } => match format {
+            Format::Huawei => Ok(openapi::Format::Huawei),
+            Format::Aliyun => Ok(openapi::Format::Aliyun),
+            Format::Openapi => Ok(openapi::Format::Openapi),
+            _ => Err(vec![DefError::new(
+                Path::new("(command line)"),
+                "",
+                "",
+                "export needs --format huawei, aliyun or openapi",
+            )]),
+        }
+        .and_then(|f| openapi::run_export(&defs, group.as_deref(), f, scope, out.as_deref())),
     };
     match result {
         Ok(msg) => {
@@ -273,7 +366,7 @@ fn main() -> ExitCode {
         Err(mut errors) => {
             error::locate(&mut errors);
             match format {
-                Format::Text => {
+                Format::Text | Format::Huawei | Format::Aliyun | Format::Openapi => {
                     for e in &errors {
                         eprintln!("error: {e}");
                     }

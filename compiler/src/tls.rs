@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use pylon_filter::plan::Protocol;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::defs::{Defs, Scheme};
@@ -51,7 +51,7 @@ const SYSTEM_CA_BUNDLES: [&str; 4] = [
 ];
 
 /// A group's certificate (`groups[].certificates[]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateDef {
     /// The certificate chain (pem), relative to the definition file.
@@ -66,7 +66,7 @@ pub struct CertificateDef {
     pub min_tls: MinTls,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum MinTls {
     #[serde(rename = "TLS1.1", alias = "1.1")]
     Tls11,
@@ -76,7 +76,7 @@ pub enum MinTls {
 }
 
 /// TLS toward an `https` backend (`backend.http.tls`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendTlsDef {
     /// CA bundle (pem) the backend's certificate must chain to (default:

@@ -1,0 +1,581 @@
+//! Round trips (import → export → import gives the same definitions;
+//! export → import → export the same document), real documents, scale.
+
+use std::path::Path;
+use std::time::Instant;
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+use super::import::{import, Options};
+use super::report::Level;
+use super::*;
+use crate::defs::{
+    AclDef, BackendDef, BackendParamDef, ConditionDef, GrantDef, HttpBackendDef, MockBackendDef,
+    ParamDef, PolicyDef, Text,
+};
+use pylon_filter::plan::{
+    AclAction, AclKind, AppCodeMode, AuthKind, ConditionTest, Effect, Location, MatchMode, Method,
+    ParamType, RequestMode, SystemParam,
+};
+
+fn data(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/openapi")
+        .join(name);
+    std::fs::read_to_string(p).unwrap()
+}
+
+fn opts() -> Options {
+    Options {
+        backend: Some("http://127.0.0.1:9000".into()),
+        publish: vec!["RELEASE".into()],
+        ..Default::default()
+    }
+}
+
+fn compiles(d: &DefsOut) {
+    let admin = crate::ssrf::Admin {
+        ip: [127, 0, 0, 1].into(),
+        port: 9901,
+    };
+    if let Err(e) = crate::lower::lower(&located(d, Path::new("imported.yaml")), &admin) {
+        panic!(
+            "{}\n{}",
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            to_yaml(d)
+        );
+    }
+}
+
+fn export_doc(d: &DefsOut, f: Format, s: Scope) -> Value {
+    export::export(&located(d, Path::new("x.yaml")), None, f, s)
+        .unwrap()
+        .doc
+}
+
+/// import → export → import gives the same definitions, and
+/// export → import → export the same document.
+fn round_trip(d1: &DefsOut, f: Format, s: Scope, o: &Options) {
+    let mut doc1 = export_doc(d1, f, s);
+    if f == Format::Openapi {
+        // Plain OpenAPI cannot hold every backend: start from a document
+        // that export wrote for what an import of it gives.
+        let d = import(&serde_json::to_string(&doc1).unwrap(), o)
+            .unwrap()
+            .defs;
+        doc1 = export_doc(&d, f, s);
+    }
+    let d2 = import(&serde_json::to_string(&doc1).unwrap(), o)
+        .unwrap()
+        .defs;
+    let doc2 = export_doc(&d2, f, s);
+    assert_eq!(
+        doc1, doc2,
+        "{f:?} {s:?}: export → import → export changed the document"
+    );
+    if s == Scope::Extended || (s == Scope::Full && f == Format::Openapi) {
+        let d3 = import(&serde_json::to_string(&doc2).unwrap(), o)
+            .unwrap()
+            .defs;
+        assert_eq!(to_yaml(&d2), to_yaml(&d3));
+    }
+    if f != Format::Openapi && s == Scope::Extended {
+        assert_eq!(
+            to_yaml(d1),
+            to_yaml(&d2),
+            "{f:?}: import → export → import changed the definitions"
+        );
+    }
+}
+
+#[test]
+fn huawei_console_export_imports_compiles_and_reports_the_vpc_policy() {
+    let imported = import(&data("huawei-export-example.json"), &opts()).unwrap();
+    compiles(&imported.defs);
+    let api = &imported.defs.apis[0];
+    assert_eq!(
+        (api.name.as_str(), api.path.as_str(), api.auth),
+        ("API_test", "/test/{path}", AuthKind::App)
+    );
+    let http = api.backend.http.as_ref().unwrap();
+    assert_eq!(
+        (http.address.as_str(), http.path.as_str()),
+        ("1.1.1.1:443", "/test/{path}")
+    );
+    assert_eq!(api.backend.params.len(), 3);
+    assert_eq!(api.parameters[2].kind, ParamType::Number);
+    let refused: Vec<_> = imported
+        .reports
+        .iter()
+        .filter(|r| r.level > Level::Note)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        refused[0].pointer,
+        "#/paths/~1test~1{path}/get/x-apigateway-backend-policies/0/type"
+    );
+    assert_eq!(refused[0].operation, "GET /test/{path}");
+}
+
+#[test]
+fn real_documents_import_compile_and_round_trip() {
+    for (file, apis) in [
+        ("huawei-export-example.json", 1),
+        ("petstore-swagger2.json", 3),
+        ("swagger-petstore-openapi3.yaml", 10),
+    ] {
+        let d = import(&data(file), &opts()).unwrap().defs;
+        assert_eq!(d.apis.len(), apis, "{file}");
+        compiles(&d);
+        for f in [Format::Huawei, Format::Aliyun, Format::Openapi] {
+            for s in [Scope::Base, Scope::Full, Scope::Extended] {
+                round_trip(&d, f, s, &opts());
+            }
+        }
+    }
+}
+
+#[test]
+fn petstore_base_path_and_integer_are_reported() {
+    let i = import(&data("petstore-swagger2.json"), &opts()).unwrap();
+    assert_eq!(i.defs.apis[0].path, "/v1/pets");
+    assert!(i
+        .reports
+        .iter()
+        .any(|r| r.pointer == "#/paths/~1pets/get/parameters/0/type"
+            && r.level == Level::Unsupported));
+}
+
+#[test]
+fn alibaba_documented_extensions_are_mapped() {
+    let doc = r#"
+swagger: "2.0"
+info: {title: shop, version: "1"}
+x-aliyun-apigateway-paramater-handling: MAPPING
+x-aliyun-apigateway-backend: {type: HTTP, address: "http://127.0.0.1:9000", path: "/backend/[id]", method: get, timeout: 3000}
+paths:
+  /items/{id}:
+    get:
+      operationId: getItem
+      x-aliyun-apigateway-auth-type: APP
+      x-aliyun-apigateway-allow-signature-method: HmacSHA1,HmacSHA256
+      x-aliyun-apigateway-app-code-auth-type: HEADER_QUERY
+      x-aliyun-apigateway-backend: {type: HTTP, address: "http://127.0.0.1:9000", path: "/backend/{bid}", method: get, timeout: 3000}
+      parameters:
+        - {name: id, in: path, required: true, type: string, x-aliyun-apigateway-backend-location: path, x-aliyun-apigateway-backend-name: bid}
+        - {name: q, in: query, type: string, x-aliyun-apigateway-enum: "a,b"}
+      x-aliyun-apigateway-constant-parameters:
+        - {backendName: tenant, value: "[apig]", location: query}
+      x-aliyun-apigateway-system-parameters:
+        - {systemName: CaClientIp, backendName: X-Real-IP, location: header}
+      responses: {200: {description: ok}}
+  /mock:
+    x-aliyun-apigateway-any-method:
+      operationId: mocked
+      x-aliyun-apigateway-auth-type: ANONYMOUS
+      x-aliyun-apigateway-backend: {type: MOCK, mockResult: '{"ok":true}', mockStatusCode: 201}
+      responses: {200: {description: ok}}
+"#;
+    let i = import(doc, &opts()).unwrap();
+    let d = &i.defs;
+    compiles(d);
+    let a = &d.apis[0];
+    assert_eq!(
+        (a.auth, a.allow_hmac_sha1, a.app_code, a.request_mode),
+        (
+            AuthKind::App,
+            true,
+            AppCodeMode::HttpAllowed,
+            RequestMode::Mapping
+        )
+    );
+    assert_eq!(a.backend.params.len(), 3);
+    assert_eq!(a.backend.params[1].constant, Some(Text("[apig]".into())));
+    assert_eq!(a.backend.params[2].system, Some(SystemParam::SourceIp));
+    assert_eq!(d.apis[1].method, Method::Any);
+    assert_eq!(d.apis[1].backend.mock.as_ref().unwrap().status, 201);
+    for f in [Format::Huawei, Format::Aliyun] {
+        round_trip(d, f, Scope::Extended, &opts());
+    }
+}
+
+#[test]
+fn unsupported_backends_and_authorizers_are_refused_with_their_pointer() {
+    let doc = r#"{"swagger":"2.0","info":{"title":"g","version":"1"},
+      "securityDefinitions":{"custom":{"type":"apiKey","name":"x","in":"header","x-apigateway-auth-type":"AUTHORIZER"}},
+      "paths":{"/f":{"get":{"operationId":"fn","x-apigateway-backend":{"type":"FUNCTION","functionEndpoints":{"function-urn":"urn:x","version":"latest","invocation-type":"sync","timeout":5000}},"responses":{}}},
+               "/c":{"get":{"operationId":"custom","security":[{"custom":[]}],"x-apigateway-backend":{"type":"MOCK","mockEndpoints":{"result-content":"x"}},"responses":{}}}}}"#;
+    let i = import(doc, &Options::default()).unwrap();
+    assert!(i.defs.apis.is_empty());
+    let ptrs: Vec<_> = i
+        .reports
+        .iter()
+        .filter(|r| r.level == Level::Refused)
+        .map(|r| r.pointer.as_str())
+        .collect();
+    assert!(
+        ptrs.contains(&"#/paths/~1f/get/x-apigateway-backend/type"),
+        "{ptrs:?}"
+    );
+    assert!(ptrs.contains(&"#/paths/~1c/get/security"), "{ptrs:?}");
+}
+
+#[test]
+fn exports_hold_no_secret() {
+    let text = "apps: [{name: m, key: 9772d51c5b6a31bb30d74233fa74a8f6, secret: TopSecretValue123, codes: [CodeValue12345678], authorizations: []}]\n\
+        accounts: [{name: t, ak: AK000001, sk: SkValue987654}]\n\
+        groups: [{name: g}]\n\
+        apis: [{name: a, group: g, method: GET, path: /a, auth: app, backend: {mock: {body: x}}}]\n";
+    let dir = std::env::temp_dir().join(format!("pylon-export-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("d.yaml"), text).unwrap();
+    let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
+    for f in [Format::Huawei, Format::Aliyun, Format::Openapi] {
+        let doc = export::export(&defs, None, f, Scope::Extended)
+            .unwrap()
+            .doc
+            .to_string();
+        for s in [
+            "TopSecretValue123",
+            "CodeValue12345678",
+            "SkValue987654",
+            "9772d51c",
+        ] {
+            assert!(!doc.contains(s), "{f:?} exported {s}");
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A Huawei document with `n` APIs, as a console export writes them.
+fn big_doc(n: usize) -> String {
+    let mut paths = serde_json::Map::new();
+    for i in 0..n {
+        paths.insert(format!("/svc{}/items{i}/{{id}}", i % 7), serde_json::json!({"get": {
+            "operationId": format!("api{i}"),
+            "security": [{"apig-auth-app": []}],
+            "parameters": [{"name": "id", "in": "path", "required": true, "type": "string"},
+                           {"name": "q", "in": "query", "type": "number", "maximum": 100}],
+            "x-apigateway-match-mode": "NORMAL",
+            "x-apigateway-backend": {"type": "HTTP", "httpEndpoints": {"address": "10.0.0.5:8080", "scheme": "http", "method": "GET", "path": "/items/{id}", "timeout": 5000},
+                "parameters": [{"name": "X-Q", "in": "HEADER", "origin": "REQUEST", "value": "q"}]},
+            "responses": {"default": {"description": "ok"}}
+        }}));
+    }
+    serde_json::json!({"swagger": "2.0", "info": {"title": "big", "version": "1"}, "paths": paths,
+        "securityDefinitions": {"apig-auth-app": {"type": "apiKey", "name": "Authorization", "in": "header", "x-apigateway-auth-type": "AppSigv1"}}}).to_string()
+}
+
+fn import_and_compile(n: usize) -> std::time::Duration {
+    let doc = big_doc(n);
+    let t = Instant::now();
+    let d = import(&doc, &opts()).unwrap().defs;
+    assert_eq!(d.apis.len(), n);
+    compiles(&d);
+    t.elapsed()
+}
+
+#[test]
+fn three_hundred_apis_import_and_compile_well_under_a_second() {
+    // The Huawei console imports at most 300 APIs per file (user guide §8.7.1).
+    let took = import_and_compile(300);
+    eprintln!("300 APIs: {took:?}");
+    assert!(took.as_millis() < 1000, "{took:?}");
+}
+
+/// `cargo test --release -p pylon ten_thousand -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn ten_thousand_apis() {
+    eprintln!("10000 APIs: {:?}", import_and_compile(10_000));
+}
+
+// ---- generated definitions ----
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_]{0,8}"
+}
+
+fn param() -> impl Strategy<Value = ParamDef> {
+    (
+        name(),
+        prop_oneof![Just(Location::Query), Just(Location::Header)],
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(0u32..20),
+        proptest::option::of("[a-z]{1,5}"),
+    )
+        .prop_map(|(n, loc, number, required, max_length, default)| ParamDef {
+            name: format!("p{n}"),
+            location: loc,
+            kind: if number {
+                ParamType::Number
+            } else {
+                ParamType::String
+            },
+            required,
+            default: if number {
+                default.map(|_| Text("7".into()))
+            } else {
+                default.map(Text)
+            },
+            min_length: None,
+            max_length: if number { None } else { max_length },
+            min: if number { Some(1.0) } else { None },
+            max: if number { Some(100.5) } else { None },
+            allowed: Vec::new(),
+            pattern: None,
+            description: String::new(),
+        })
+}
+
+fn backend(params: Vec<BackendParamDef>) -> impl Strategy<Value = BackendDef> {
+    prop_oneof![
+        (
+            any::<bool>(),
+            1u32..60000,
+            proptest::option::of(Just(Method::Post))
+        )
+            .prop_map(move |(https, timeout, method)| BackendDef {
+                http: Some(HttpBackendDef {
+                    address: "127.0.0.1:9000".into(),
+                    scheme: if https {
+                        crate::defs::Scheme::Https
+                    } else {
+                        crate::defs::Scheme::Http
+                    },
+                    path: "/b/{id}".into(),
+                    method,
+                    timeout,
+                    allow_internal_address: false,
+                    tls: None,
+                }),
+                mock: None,
+                params: params.clone(),
+            }),
+        (200u16..600, "[a-z ]{0,10}").prop_map(|(status, body)| BackendDef {
+            http: None,
+            mock: Some(MockBackendDef {
+                status,
+                headers: Default::default(),
+                body
+            }),
+            params: Vec::new(),
+        }),
+    ]
+}
+
+fn api(i: usize) -> impl Strategy<Value = ApiDef> {
+    (
+        proptest::collection::vec(param(), 0..3),
+        prop_oneof![
+            Just(AuthKind::None),
+            Just(AuthKind::App),
+            Just(AuthKind::Iam)
+        ],
+        prop_oneof![
+            Just(AppCodeMode::Disabled),
+            Just(AppCodeMode::Https),
+            Just(AppCodeMode::HttpAllowed)
+        ],
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![
+            Just(RequestMode::MappingPassthrough),
+            Just(RequestMode::Mapping)
+        ],
+        prop_oneof![Just(Method::Get), Just(Method::Post), Just(Method::Any)],
+        "[a-z ]{0,12}",
+        0usize..4,
+    )
+        .prop_flat_map(
+            move |(mut params, auth, app_code, cors, sha1, mode, method, description, mapping)| {
+                params.dedup_by(|a, b| a.name == b.name);
+                let mut bps = vec![];
+                if mapping & 1 == 1 {
+                    bps.push(BackendParamDef {
+                        name: "X-Const".into(),
+                        location: Location::Header,
+                        from: None,
+                        constant: Some(Text("[c]".into())),
+                        system: None,
+                        description: String::new(),
+                    });
+                }
+                if mapping & 2 == 2 {
+                    bps.push(BackendParamDef {
+                        name: "X-Ip".into(),
+                        location: Location::Header,
+                        from: None,
+                        constant: None,
+                        system: Some(SystemParam::SourceIp),
+                        description: String::new(),
+                    });
+                }
+                if let Some(p) = params.first() {
+                    bps.insert(
+                        0,
+                        BackendParamDef {
+                            name: "mapped".into(),
+                            location: Location::Query,
+                            from: Some(p.name.clone()),
+                            constant: None,
+                            system: None,
+                            description: String::new(),
+                        },
+                    );
+                }
+                let app_code = if auth == AuthKind::App {
+                    app_code
+                } else {
+                    AppCodeMode::Disabled
+                };
+                (
+                    backend(bps),
+                    Just((
+                        params,
+                        auth,
+                        app_code,
+                        cors,
+                        sha1,
+                        mode,
+                        method,
+                        description,
+                    )),
+                    any::<bool>(),
+                )
+            },
+        )
+        .prop_map(
+            move |(
+                backend,
+                (parameters, auth, app_code, cors, sha1, mode, method, description),
+                policy,
+            )| {
+                let policies = if policy && backend.http.is_some() {
+                    vec![PolicyDef {
+                        name: "office".into(),
+                        effect: Effect::All,
+                        conditions: vec![
+                            ConditionDef {
+                                source: Some(Text("10.0.0.0/8".into())),
+                                param: None,
+                                system: None,
+                                test: None,
+                                value: None,
+                            },
+                            ConditionDef {
+                                source: None,
+                                param: None,
+                                system: Some(crate::defs::SystemCondition::ReqMethod),
+                                test: Some(ConditionTest::Enum),
+                                value: Some(Text("GET,POST".into())),
+                            },
+                        ],
+                        backend: BackendDef {
+                            http: None,
+                            mock: Some(MockBackendDef {
+                                status: 203,
+                                headers: [("x-a".to_string(), "1".to_string())].into(),
+                                body: "p".into(),
+                            }),
+                            params: vec![],
+                        },
+                    }]
+                } else {
+                    vec![]
+                };
+                ApiDef {
+                    name: format!("api{i}"),
+                    group: "g".into(),
+                    description,
+                    method,
+                    path: format!("/r{i}/{{id}}"),
+                    match_mode: if i.is_multiple_of(2) {
+                        MatchMode::Exact
+                    } else {
+                        MatchMode::Prefix
+                    },
+                    backend,
+                    publish: vec!["RELEASE".into()],
+                    response: None,
+                    auth,
+                    allow_hmac_sha1: sha1 && auth == AuthKind::App,
+                    app_code,
+                    request_mode: mode,
+                    cors,
+                    protocol: Default::default(),
+                    websocket: false,
+                    parameters,
+                    policies,
+                }
+            },
+        )
+}
+
+fn defs() -> impl Strategy<Value = DefsOut> {
+    (api(0), api(1), api(2), 1u64..100).prop_map(|(a, b, c, limit)| DefsOut {
+        environments: vec![],
+        groups: vec![crate::defs::GroupDef {
+            name: "g".into(),
+            description: "generated".into(),
+            domains: vec!["g.example.com".into()],
+            default: true,
+            variables: Default::default(),
+            responses: Default::default(),
+            certificates: Vec::new(),
+        }],
+        throttles: vec![crate::defs::ThrottleDef {
+            name: "t".into(),
+            description: String::new(),
+            unit: crate::defs::TimeUnit::Minute,
+            interval: 2,
+            api_limit: limit + 10,
+            user_limit: Some(limit),
+            app_limit: None,
+            ip_limit: None,
+            shared: false,
+            special_apps: [("mobile".to_string(), 3)].into(),
+            special_users: Default::default(),
+            bindings: vec![GrantDef {
+                group: "g".into(),
+                api: "api0".into(),
+                environments: vec!["RELEASE".into()],
+            }],
+        }],
+        acls: vec![AclDef {
+            name: "office".into(),
+            description: String::new(),
+            kind: AclKind::Ip,
+            action: AclAction::Deny,
+            values: vec!["10.0.0.0/8".into(), "192.0.2.7".into()],
+            bindings: vec![GrantDef {
+                group: "g".into(),
+                api: "api1".into(),
+                environments: vec!["RELEASE".into()],
+            }],
+        }],
+        apis: vec![a, b, c],
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_definitions_round_trip(d in defs()) {
+        // import → export → import: start from what an import produces.
+        let o = Options { publish: vec!["RELEASE".into()], ..Default::default() };
+        for f in [Format::Huawei, Format::Aliyun] {
+            let doc = export_doc(&d, f, Scope::Extended);
+            let d1 = import(&serde_json::to_string(&doc).unwrap(), &o).unwrap().defs;
+            prop_assert_eq!(to_yaml(&d), to_yaml(&d1));
+            round_trip(&d1, f, Scope::Extended, &o);
+            round_trip(&d1, f, Scope::Full, &o);
+        }
+    }
+}
