@@ -267,6 +267,10 @@ pub struct GatewayDef {
     /// (default 200).
     #[serde(default)]
     pub default_limit: Option<u64>,
+    /// Per-API metrics and access-log fields (default on; off only to
+    /// measure their cost).
+    #[serde(default)]
+    pub metrics: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -274,6 +274,11 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         acls,
         throttles,
         default_limit,
+        metrics: defs
+            .gateway
+            .as_ref()
+            .and_then(|g| g.def.metrics)
+            .unwrap_or(true),
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

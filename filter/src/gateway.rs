@@ -52,13 +52,25 @@ pub struct Reply {
 
 /// Names a routed API, stage and chosen backend without borrowing the
 /// gateway, so the adapter can keep it across callbacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiHandle {
     group: u32,
     api: u32,
     stage: u16,
     /// 0: the API's backend; n: its policy backend n.
     backend: u8,
+}
+
+impl ApiHandle {
+    /// The API and stage, whichever backend was chosen.
+    pub fn without_policy(self) -> ApiHandle {
+        ApiHandle { backend: 0, ..self }
+    }
+
+    /// 0: the API's own backend; n: its policy backend n.
+    pub fn policy(self) -> u8 {
+        self.backend
+    }
 }
 
 /// A request matched to a published API.
@@ -166,6 +178,8 @@ struct CompiledResponse {
 #[derive(Debug)]
 pub struct Gateway {
     pub max_body_bytes: u64,
+    /// Metrics and access-log fields are recorded (plan `metrics`).
+    pub metrics: bool,
     stages: HashMap<String, u16>,
     stage_names: Vec<String>,
     hosts: HostIndex,
@@ -227,6 +241,7 @@ impl Gateway {
         }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
+            metrics: plan.metrics,
             stages,
             stage_names: plan.stages.clone(),
             hosts,
@@ -358,6 +373,12 @@ impl Gateway {
 
     fn api(&self, h: ApiHandle) -> &Api {
         &self.groups[h.group as usize].apis[h.api as usize]
+    }
+
+    /// The group's name (metrics and access logs).
+    pub fn group_name(&self, h: ApiHandle) -> &str {
+        let key = &self.api(h).counter_name;
+        key.split_once('/').map_or(key.as_str(), |(g, _)| g)
     }
 
     /// `(api id, api name, stage)` for response templates.
@@ -828,6 +849,7 @@ mod tests {
             version: PLAN_VERSION,
             max_body_bytes: 100,
             default_limit: 200,
+            metrics: true,
             throttles: vec![],
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],
