@@ -271,6 +271,9 @@ pub struct GatewayDef {
     /// measure their cost).
     #[serde(default)]
     pub metrics: Option<bool>,
+    /// The JSON access log's file (default `/dev/stdout`; `off`: none).
+    #[serde(default)]
+    pub access_log: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -33,6 +33,8 @@ pub struct Cluster {
 pub struct Compiled {
     pub plan: Plan,
     pub clusters: Vec<Cluster>,
+    /// The JSON access log's path (`None`: off).
+    pub access_log: Option<String>,
 }
 
 pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
@@ -299,7 +301,16 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             port,
         })
         .collect();
-    Ok(Compiled { plan, clusters })
+    let access_log = match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
+        Some(off) if off == "off" => None,
+        Some(path) => Some(path),
+        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
+    };
+    Ok(Compiled {
+        plan,
+        clusters,
+        access_log,
+    })
 }
 
 fn check_environments(defs: &Defs, errs: &mut Vec<DefError>) -> Vec<String> {

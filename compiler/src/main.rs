@@ -11,6 +11,7 @@ mod error;
 mod files;
 mod istio;
 mod lower;
+mod observability;
 mod params;
 mod publish;
 mod release_store;
