@@ -2,6 +2,7 @@
 
 mod acls;
 mod apps;
+mod audit;
 mod bindings;
 mod call;
 mod defs;
@@ -80,6 +81,9 @@ enum Command {
         /// (`oci://…`, `https://…`, `file://…`); default: file:// of DIR's copy.
         #[arg(long, value_name = "URL")]
         wasm_url: Option<String>,
+        /// Why this compile, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
     },
     /// Publish APIs to an environment: record them in the release store
     /// (DEFS/.pylon/releases) and update the live files.
@@ -131,6 +135,17 @@ enum Command {
         #[arg(long)]
         env: Option<String>,
         /// The definitions (whose `.pylon/releases` is the store).
+        #[arg(long, default_value = ".")]
+        defs: Vec<PathBuf>,
+    },
+    /// Show the audit trail: every compile, publish, rollback and offline,
+    /// with the APIs it added (+), changed (~) or removed (-) per environment.
+    Audit {
+        /// Only this API (`NAME` or `GROUP/NAME`).
+        api: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// The definitions (whose `.pylon/audit.jsonl` is the trail).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
     },
@@ -258,6 +273,7 @@ fn main() -> ExitCode {
             seal_key_file,
             target,
             wasm_url,
+            note,
         } => compile(
             &defs,
             &out,
@@ -266,7 +282,8 @@ fn main() -> ExitCode {
             admin,
             seal_key_file,
             (target, wasm_url),
-        ),
+        )
+        .map(|msg| audit_compile(&defs, &note, msg)),
         Command::Publish {
             defs,
             env,
@@ -290,6 +307,8 @@ fn main() -> ExitCode {
         Command::History { api, env, defs } => {
             publish::history(&defs, api.as_deref(), env.as_deref())
         }
+        Command::Audit { api, env, defs } => audit::show(&defs, env.as_deref(), api.as_deref())
+            .map_err(|m| vec![DefError::new(Path::new("(audit)"), "", "", m)]),
         Command::Keygen { out } => keygen(out.as_deref()),
     };
     match result {
@@ -511,6 +530,18 @@ fn compile(
             "; secrets sealed with key {id}"
         ))
     ))
+}
+
+/// Records a successful compile in the audit trail; the output is written,
+/// so a trail that cannot be written is reported, not fatal.
+fn audit_compile(inputs: &[PathBuf], note: &str, msg: String) -> String {
+    let recorded = defs::load(inputs)
+        .map_err(|_| "definitions unreadable".to_string())
+        .and_then(|defs| audit::record_compile(inputs, &defs, note, &msg));
+    match recorded {
+        Ok(()) => msg,
+        Err(e) => format!("{msg}\nwarning: audit trail not written: {e}"),
+    }
 }
 
 /// Seals every secret of the plan (none in plaintext reaches envoy.yaml or
