@@ -81,6 +81,18 @@ mod tests {
     }
 
     #[test]
+    fn the_access_log_writes_one_json_line_per_request_or_nothing() {
+        let log = access_log(Some("/var/log/pylon.json"));
+        assert_eq!(log[0]["typed_config"]["path"], "/var/log/pylon.json");
+        let fields = &log[0]["typed_config"]["log_format"]["json_format"];
+        assert_eq!(
+            fields["error_code"],
+            "%FILTER_STATE(wasm.pylon_error_code:PLAIN)%"
+        );
+        assert_eq!(access_log(None), json!([]));
+    }
+
+    #[test]
     fn the_access_log_reads_no_credential_header() {
         for (_, v) in ACCESS_LOG_FIELDS {
             let v = v.to_ascii_lowercase();
