@@ -27,11 +27,13 @@ CODE = "mobile-code-0000000001"
 
 DEFS = """
 gateway: {{access_log: "{log}"}}
+environments:
+  - name: TEST
 groups:
   - name: shop
     default: true
 apis:
-  - {{name: items, group: shop, method: GET, path: /items, backend: {{http: {{address: "{backend}", path: /be/items}}}}, publish: [RELEASE]}}
+  - {{name: items, group: shop, method: GET, path: /items, backend: {{http: {{address: "{backend}", path: /be/items}}}}, publish: [RELEASE, TEST]}}
   - {{name: coded, group: shop, method: GET, path: /coded, auth: app, app_code: http_allowed,
      backend: {{http: {{address: "{backend}", path: /be/coded}}}}, publish: [RELEASE]}}
   - {{name: limited, group: shop, method: GET, path: /limited, auth: app, app_code: http_allowed,
@@ -147,6 +149,9 @@ def traffic(gw, ids):
 
     for _ in range(3):
         go("/items", want=200)
+    go("/items", {"X-Stage": "TEST"}, want=200)
+    # A stage nobody defined is the caller's text: never a label value.
+    go("/items", {"X-Stage": "caller-text-42"}, want=404)
     for _ in range(2):
         go("/coded", CODE_HEADER, want=200)
         go("/coded", want=401)
@@ -179,14 +184,14 @@ def setup():
                 # Prometheus must see every series before the second phase
                 # raises it, so rates are not zero (Envoy flushes histograms
                 # every 5 s).
-                wait_for(prom, 'pylon_request_duration_milliseconds_count{api="items"}', 3)
+                wait_for(prom, 'pylon_request_duration_milliseconds_count{api="items",stage="RELEASE"}', 3)
                 signed.append(traffic(gw, ids))
                 limited += [gw.request("GET", "/limited", CODE_HEADER).status for _ in range(2)]
                 assert limited.count(429) == 4
                 # An AppCode in the query must not reach metrics or logs.
                 r = gw.request("GET", f"/coded?AppCode={CODE}&x=1")
                 assert r.status == 200
-                wait_for(prom, 'pylon_request_duration_milliseconds_count{api="items"}', 6)
+                wait_for(prom, 'pylon_request_duration_milliseconds_count{api="items",stage="RELEASE"}', 6)
                 yield gw, prom, ids, log, signed
             finally:
                 prom.stop()
@@ -213,8 +218,11 @@ def test_prometheus_counts_requests_per_api_and_status_class(setup):
     assert count(prom, 'pylon_requests_total{api="limited",class="2xx"}') == 2
     assert count(prom, 'pylon_requests_total{api="limited",class="4xx"}') == 4
     assert count(prom, 'pylon_requests_total{api="down",class="5xx"}') == 2
-    # Before routing there is no API: one series, whatever path was asked.
-    assert count(prom, 'pylon_requests_total{api="",class="4xx"}') == 2
+    assert count(prom, 'pylon_requests_total{api="items",stage="TEST",class="2xx"}') == 2
+    # Before routing there is no API: one series, whatever path or stage
+    # was asked.
+    assert count(prom, 'pylon_requests_total{api="",stage="",class="4xx"}') == 4
+    assert not prom.query('{__name__=~"pylon_.*", stage="caller-text-42"}')
 
 
 def test_prometheus_counts_errors_auth_acl_throttling_nonces_policies_apps(setup):
@@ -222,7 +230,7 @@ def test_prometheus_counts_errors_auth_acl_throttling_nonces_policies_apps(setup
     assert count(prom, 'pylon_gateway_errors_total{api="coded",error_type="AUTH_HEADER_MISSING"}') == 4
     assert count(prom, 'pylon_gateway_errors_total{api="limited",error_type="THROTTLED",code="APIG.0308"}') == 4
     assert count(prom, 'pylon_gateway_errors_total{api="down",error_type="BACKEND_UNAVAILABLE"}') == 2
-    assert count(prom, 'pylon_gateway_errors_total{api="",error_type="NOT_FOUND"}') == 2
+    assert count(prom, 'pylon_gateway_errors_total{api="",error_type="NOT_FOUND"}') == 4
     assert count(prom, 'pylon_throttled_requests_total{api="limited",dimension="app"}') == 4
     assert count(prom, 'pylon_app_throttled_requests_total{app="mobile"}') == 4
     assert count(prom, 'pylon_acl_refusals_total{api="fenced",acl="ip"}') == 2
@@ -239,8 +247,8 @@ def test_prometheus_counts_errors_auth_acl_throttling_nonces_policies_apps(setup
 
 def test_latency_histograms_total_and_backend(setup):
     _, prom, _, _, _ = setup
-    assert count(prom, 'pylon_request_duration_milliseconds_count{api="items"}') == 6
-    assert count(prom, 'pylon_backend_duration_milliseconds_count{api="items"}') == 6
+    assert count(prom, 'pylon_request_duration_milliseconds_count{api="items",stage="RELEASE"}') == 6
+    assert count(prom, 'pylon_backend_duration_milliseconds_count{api="items",stage="RELEASE"}') == 6
     # A mock has no backend.
     assert count(prom, 'pylon_backend_duration_milliseconds_count{api="fenced"}') == 0
     p99 = prom.value('histogram_quantile(0.99, sum by (le) (pylon_request_duration_milliseconds_bucket{api="items"}))')
@@ -297,7 +305,7 @@ def log_lines(log):
     lines = []
     while time.time() < deadline:
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        if len(lines) >= 2 * 15 + 7:
+        if len(lines) >= 2 * 17 + 7:
             break
         time.sleep(0.2)
     return {line["request_id"]: line for line in lines}
