@@ -1353,6 +1353,37 @@ def metrics_cost(tools: dict, backend_port: int, proxy_core: int | None, load_co
             rows.append((n, mode, load, before, after))
             log(f"metrics cost N={n} {mode}: {load['proxy_cpu_us_per_req']:.1f} µs/req, "
                 f"RSS {before['rss_kib'] / 1024:.1f} → {after['rss_kib'] / 1024:.1f} MiB after every API was called")
+    # 1,000 apps, each calling one AppCode API once: what per-app series cost.
+    app_rows = []
+    for mode in ("off", "metrics"):
+        defs, out = WORK / f"obs-apps-{mode}", WORK / f"obs-apps-{mode}-out"
+        write_definitions(defs, 10, backend_port)
+        gw = defs / "gateway.yaml"
+        gw.write_text(gw.read_text().replace("gateway:\n", "gateway:\n" + modes[mode], 1))
+        (defs / "obs-apps.yaml").write_text("\n".join(
+            ["apis:",
+             "  - {name: coded, group: bench, method: GET, path: /coded, auth: app, app_code: http_allowed,",
+             "     backend: {mock: {body: ok}}, publish: [RELEASE]}",
+             "apps:"]
+            + [f'  - {{name: app{i}, key: obsKey{i:06d}, secret: obs-secret-{i:012d}, codes: ["obs-code-{i:023d}"],'
+               f" authorizations: [{{group: bench, api: coded, environments: [RELEASE]}}]}}" for i in range(1000)]) + "\n")
+        port, admin = free_ports(2)
+        proxy = Envoy(f"obs-apps-{mode}", out / "envoy.yaml", port, admin, proxy_core)
+        pylon_compile(defs, out, port, admin)
+        proxy.start(tools["envoy"], tools["taskset"])
+        before = proxy.memory()
+        for i in range(1000):
+            status, _, body = http_request(port, "/coded", [("X-Apig-AppCode", f"obs-code-{i:023d}")])
+            if status != 200:
+                raise BenchError(f"obs-apps-{mode}: app{i} got {status} {body[:200]!r}")
+        time.sleep(6)
+        after = proxy.memory()
+        CHILDREN.procs = [(k, p) for k, p in CHILDREN.procs if p is not proxy.proc]
+        proxy.proc.terminate()
+        proxy.proc.wait(10)
+        app_rows.append((mode, before, after))
+        log(f"metrics cost, 1,000 apps {mode}: RSS {before['rss_kib'] / 1024:.1f} → "
+            f"{after['rss_kib'] / 1024:.1f} MiB after every app called")
     lines = [
         "", "## Metrics and access log cost", "",
         "Pass-through API, wrk with the run's connections; memory after one request to every API "
@@ -1365,6 +1396,13 @@ def metrics_cost(tools: dict, backend_port: int, proxy_core: int | None, load_co
             f"| {n} | {mode} | {load['proxy_cpu_us_per_req']:.1f} | {load['rps']:.0f} | "
             f"{us(load['p50'])} | {before['rss_kib'] / 1024:.1f} MiB | {after['rss_kib'] / 1024:.1f} MiB | "
             f"{mib(after['allocated'])} |")
+    lines += [
+        "", "1,000 apps, each calling one AppCode API once (10 APIs):", "",
+        "| metrics | RSS idle | RSS after every app called | heap after |", "|---|---|---|---|",
+    ]
+    for mode, before, after in app_rows:
+        lines.append(f"| {mode} | {before['rss_kib'] / 1024:.1f} MiB | {after['rss_kib'] / 1024:.1f} MiB | "
+                     f"{mib(after['allocated'])} |")
     return "\n".join(lines) + "\n"
 
 
