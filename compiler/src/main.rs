@@ -112,6 +112,9 @@ enum Command {
         env: String,
         #[arg(long = "to", value_name = "VERSION")]
         to: u64,
+        /// Why, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
         /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
@@ -123,6 +126,9 @@ enum Command {
         api: String,
         #[arg(long)]
         env: String,
+        /// Why, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
         /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
@@ -295,15 +301,17 @@ fn main() -> ExitCode {
             api,
             env,
             to,
+            note,
             defs,
             live,
-        } => publish::rollback(&live.target(defs), &api, &env, to),
+        } => publish::rollback(&live.target(defs), &api, &env, to, &note),
         Command::Offline {
             api,
             env,
+            note,
             defs,
             live,
-        } => publish::offline(&live.target(defs), &api, &env),
+        } => publish::offline(&live.target(defs), &api, &env, &note),
         Command::History { api, env, defs } => {
             publish::history(&defs, api.as_deref(), env.as_deref())
         }

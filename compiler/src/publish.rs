@@ -157,7 +157,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
 
 /// `pylon rollback`: makes a kept version of one API current again in one
 /// environment; no other API changes (Huawei user guide §5.2.5).
-pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Errors> {
+pub fn rollback(t: &Target, api: &str, env: &str, to: u64, note: &str) -> Result<String, Errors> {
     let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
@@ -172,13 +172,13 @@ pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Err
         "{}/{} in {env} is now v{to}; live: {summary}",
         r.group, r.api
     );
-    Ok(audited(&t.defs, "rollback", "", msg, &before, &records))
+    Ok(audited(&t.defs, "rollback", note, msg, &before, &records))
 }
 
 /// `pylon offline`: removes one API from one environment; its callers get
 /// NOT_FOUND (Huawei user guide §5.2.6). Its history is kept, so it can be
 /// made current again with `rollback`.
-pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
+pub fn offline(t: &Target, api: &str, env: &str, note: &str) -> Result<String, Errors> {
     let (defs, _, admin) = crate::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
@@ -193,7 +193,7 @@ pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
     save(&store, &records, &[at])?;
     let r = &records[at];
     let msg = format!("{}/{} is offline in {env}; live: {summary}", r.group, r.api);
-    Ok(audited(&t.defs, "offline", "", msg, &before, &records))
+    Ok(audited(&t.defs, "offline", note, msg, &before, &records))
 }
 
 /// Appends the change to the audit trail (`audit.rs`); the change itself is

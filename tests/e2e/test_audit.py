@@ -28,7 +28,7 @@ def test_every_change_is_recorded_and_readable(workdir):
     try:
         lv.write(alpha="alpha-2")
         lv.ok("publish", str(lv.defs), "--env", "RELEASE", "--api", "alpha", "--note", "alpha two")
-        lv.ok("rollback", "alpha", "--env", "RELEASE", "--to", "1")
+        lv.ok("rollback", "alpha", "--env", "RELEASE", "--to", "1", "--note", "alpha two broke")
         lv.ok("offline", "gamma", "--env", "RELEASE")
         compile_(lv, "first build")
         lv.write(alpha="alpha-3")
@@ -48,6 +48,7 @@ def test_every_change_is_recorded_and_readable(workdir):
     assert entries[2]["note"] == "alpha two"
     assert entries[2]["changes"] == [{"environment": "RELEASE", "changed": ["shop/alpha"]}]
     assert entries[3]["changes"] == [{"environment": "RELEASE", "changed": ["shop/alpha"]}]
+    assert entries[3]["note"] == "alpha two broke" and "is now v1" in entries[3]["detail"]
     assert entries[4]["changes"] == [{"environment": "RELEASE", "removed": ["shop/gamma"]}]
     # The first compile adds everything its definitions publish; the second
     # only what changed since.
