@@ -12,7 +12,7 @@ export PYLON_WASM := $(CURDIR)/$(WASM)
 # index is refreshed first: a fresh machine's may never have been.
 APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: all build wasm-target wasm pylon venv node run test unit e2e golden bench bench-publish fuzz lint clean
+.PHONY: all build wasm-target wasm pylon venv node prometheus run test unit e2e golden bench bench-publish fuzz lint clean
 
 all: build
 
@@ -44,13 +44,16 @@ test: lint unit e2e
 unit:
 	cargo test --workspace --quiet
 
-e2e: build venv node
+e2e: build venv node prometheus
 	$(PY) -m pytest -q tests/e2e
 
 # Rewrite the golden outputs (compiler/tests/golden/: the example's
 # envoy.yaml and plan) after an intended change; review their diff.
 golden:
 	UPDATE_GOLDEN=1 cargo test -p pylon --test golden
+# A real Prometheus (and promtool) for the monitoring tests.
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus; }
 
 # Vendor client SDKs from npm (Alibaba's Node SDK) for interop tests.
 node: tests/node/node_modules/.installed
@@ -74,7 +77,8 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
-lint: wasm-target
+lint: wasm-target prometheus
+	promtool check rules docs/monitoring/pylon-alerts.yml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo clippy -p pylon-filter --target wasm32-wasip1 --quiet -- -D warnings

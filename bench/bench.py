@@ -1313,6 +1313,99 @@ def partial_summary(*, args, small: int, names: list[str], loaded: dict, unloade
 # Main
 
 
+def metrics_cost(tools: dict, backend_port: int, proxy_core: int | None, load_core: int | None,
+                 args, log) -> str:
+    """What per-API metrics and the JSON access log cost (README
+    "Monitoring"): the pass-through API at 10 and 10,000 APIs with both off
+    (`metrics: false`, `access_log: "off"`), metrics on, and metrics plus
+    the access log (to a file); proxy CPU per request under load, and
+    memory after one request to every API, when every API's series exist.
+    Returns a markdown section."""
+    modes = {
+        "off": '  metrics: false\n  access_log: "off"\n',
+        "metrics": '  access_log: "off"\n',
+        "metrics+log": f'  access_log: "{WORK / "obs-access.log"}"\n',
+    }
+    rows = []
+    for n in (10, 10000):
+        for mode, extra in modes.items():
+            defs, out = WORK / f"obs{n}-{mode}", WORK / f"obs{n}-{mode}-out"
+            write_definitions(defs, n, backend_port)
+            gw = defs / "gateway.yaml"
+            gw.write_text(gw.read_text().replace("gateway:\n", "gateway:\n" + extra, 1))
+            port, admin = free_ports(2)
+            proxy = Envoy(f"obs{n}-{mode}", out / "envoy.yaml", port, admin, proxy_core)
+            pylon_compile(defs, out, port, admin)
+            proxy.start(tools["envoy"], tools["taskset"])
+            sanity_check(proxy, target_path(n), "/items/42")
+            before = proxy.memory()
+            deadline = time.monotonic() + 120
+            for i in range(exact_count(n)):
+                if time.monotonic() > deadline:
+                    raise BenchError(f"obs{n}-{mode}: touching every API took over 120 s")
+                http_request(port, f"/svc{i}/items/42", [])
+            time.sleep(6)  # Envoy merges histograms every 5 s
+            after = proxy.memory()
+            load = measure(tools, load_core, proxy, proxy.url(target_path(n)), args.connections, args.duration)
+            CHILDREN.procs = [(k, p) for k, p in CHILDREN.procs if p is not proxy.proc]
+            proxy.proc.terminate()
+            proxy.proc.wait(10)
+            rows.append((n, mode, load, before, after))
+            log(f"metrics cost N={n} {mode}: {load['proxy_cpu_us_per_req']:.1f} µs/req, "
+                f"RSS {before['rss_kib'] / 1024:.1f} → {after['rss_kib'] / 1024:.1f} MiB after every API was called")
+    # 1,000 apps, each calling one AppCode API once: what per-app series cost.
+    app_rows = []
+    for mode in ("off", "metrics"):
+        defs, out = WORK / f"obs-apps-{mode}", WORK / f"obs-apps-{mode}-out"
+        write_definitions(defs, 10, backend_port)
+        gw = defs / "gateway.yaml"
+        gw.write_text(gw.read_text().replace("gateway:\n", "gateway:\n" + modes[mode], 1))
+        (defs / "obs-apps.yaml").write_text("\n".join(
+            ["apis:",
+             "  - {name: coded, group: bench, method: GET, path: /coded, auth: app, app_code: http_allowed,",
+             "     backend: {mock: {body: ok}}, publish: [RELEASE]}",
+             "apps:"]
+            + [f'  - {{name: app{i}, key: obsKey{i:06d}, secret: obs-secret-{i:012d}, codes: ["obs-code-{i:023d}"],'
+               f" authorizations: [{{group: bench, api: coded, environments: [RELEASE]}}]}}" for i in range(1000)]) + "\n")
+        port, admin = free_ports(2)
+        proxy = Envoy(f"obs-apps-{mode}", out / "envoy.yaml", port, admin, proxy_core)
+        pylon_compile(defs, out, port, admin)
+        proxy.start(tools["envoy"], tools["taskset"])
+        before = proxy.memory()
+        for i in range(1000):
+            status, _, body = http_request(port, "/coded", [("X-Apig-AppCode", f"obs-code-{i:023d}")])
+            if status != 200:
+                raise BenchError(f"obs-apps-{mode}: app{i} got {status} {body[:200]!r}")
+        time.sleep(6)
+        after = proxy.memory()
+        CHILDREN.procs = [(k, p) for k, p in CHILDREN.procs if p is not proxy.proc]
+        proxy.proc.terminate()
+        proxy.proc.wait(10)
+        app_rows.append((mode, before, after))
+        log(f"metrics cost, 1,000 apps {mode}: RSS {before['rss_kib'] / 1024:.1f} → "
+            f"{after['rss_kib'] / 1024:.1f} MiB after every app called")
+    lines = [
+        "", "## Metrics and access log cost", "",
+        "Pass-through API, wrk with the run's connections; memory after one request to every API "
+        "(so every API's request counter and latency histograms exist).", "",
+        "| APIs | metrics / access log | proxy CPU µs/req | req/s | p50 latency | RSS idle | RSS after all APIs called | heap after |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, mode, load, before, after in rows:
+        lines.append(
+            f"| {n} | {mode} | {load['proxy_cpu_us_per_req']:.1f} | {load['rps']:.0f} | "
+            f"{us(load['p50'])} | {before['rss_kib'] / 1024:.1f} MiB | {after['rss_kib'] / 1024:.1f} MiB | "
+            f"{mib(after['allocated'])} |")
+    lines += [
+        "", "1,000 apps, each calling one AppCode API once (10 APIs):", "",
+        "| metrics | RSS idle | RSS after every app called | heap after |", "|---|---|---|---|",
+    ]
+    for mode, before, after in app_rows:
+        lines.append(f"| {mode} | {before['rss_kib'] / 1024:.1f} MiB | {after['rss_kib'] / 1024:.1f} MiB | "
+                     f"{mib(after['allocated'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10,1000,10000", help="API counts (default 10,1000,10000)")
@@ -1330,6 +1423,8 @@ def main() -> int:
                     help="quick check: measure only these configurations (comma-separated: noop, pylonN, signed, "
                          "appcode, guard_hot, xff, guard_many, orch), plus bare Envoy and the pass-through Pylon at "
                          "the smallest N as references; prints their figures, writes no report, runs no profile")
+    ap.add_argument("--metrics-only", action="store_true",
+                    help="measure only what metrics and the access log cost (10 and 10,000 APIs)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or min(sizes) < 3:
@@ -1371,6 +1466,9 @@ def main() -> int:
     backend.config.write_text(json.dumps(backend_bootstrap(backend.port, backend.admin), indent=1))
     backend.start(tools["envoy"], tools["taskset"])
     log(f"backend Envoy ready on {HOST}:{backend.port}")
+    if args.metrics_only:
+        print(metrics_cost(tools, backend.port, proxy_core, load_core, args, log))
+        return 0
 
     # 2. Bare Envoy.
     bare = Envoy("bare", WORK / "bare.json", next(ports), next(ports), proxy_core)
@@ -1534,6 +1632,7 @@ def main() -> int:
             profiles[name] = prof
             log(f"perf {name}: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in prof.items()))
 
+    metrics_doc = "" if args.only else metrics_cost(tools, backend.port, proxy_core, load_core, args, log)
     CHILDREN.stop_all()
     elapsed = time.monotonic() - started
 
@@ -1552,6 +1651,7 @@ def main() -> int:
                **{f"pylon{n}": p.ready_s for n, p in pylons.items()}},
         elapsed=elapsed,
     )
+    report["doc"] += metrics_doc
     print(report["summary"])
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)

@@ -214,6 +214,18 @@ pub fn compile(
     ))
 }
 
+/// Records a successful compile in the audit trail; the output is written,
+/// so a trail that cannot be written is reported, not fatal.
+pub fn audit_compile(inputs: &[PathBuf], note: &str, msg: String) -> String {
+    let recorded = crate::defs::load(inputs)
+        .map_err(|_| "definitions unreadable".to_string())
+        .and_then(|defs| crate::audit::record_compile(inputs, &defs, note, &msg));
+    match recorded {
+        Ok(()) => msg,
+        Err(e) => format!("{msg}\nwarning: audit trail not written: {e}"),
+    }
+}
+
 /// Seals every secret of the plan (none in plaintext reaches envoy.yaml or
 /// config_dump) with the key from `key_file` or `$PYLON_SEAL_KEY`; returns
 /// the key's id, or `None` when the plan holds no secret and no key file

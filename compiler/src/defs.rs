@@ -271,6 +271,13 @@ pub struct GatewayDef {
     /// 127.0.0.1:8443; compiler/src/tls.rs).
     #[serde(default)]
     pub https_listen: Option<String>,
+    /// Per-API metrics and access-log fields (default on; off only to
+    /// measure their cost).
+    #[serde(default)]
+    pub metrics: Option<bool>,
+    /// The JSON access log's file (default `/dev/stdout`; `off`: none).
+    #[serde(default)]
+    pub access_log: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -4,6 +4,7 @@
 
 pub mod acls;
 pub mod apps;
+pub mod audit;
 pub mod bindings;
 pub mod call;
 pub mod check;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod lower;
 pub mod names;
+pub mod observability;
 pub mod openapi;
 pub mod params;
 pub mod publish;

@@ -36,6 +36,8 @@ pub struct Compiled {
     pub clusters: Vec<Cluster>,
     /// The HTTPS listener's certificates (compiler/src/tls.rs).
     pub tls: crate::tls::Tls,
+    /// The JSON access log's path (`None`: off).
+    pub access_log: Option<String>,
 }
 
 /// The phases after reading (`defs.rs`): check (`check.rs`), resolve —
@@ -77,6 +79,11 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         acls,
         throttles,
         default_limit,
+        metrics: defs
+            .gateway
+            .as_ref()
+            .and_then(|g| g.def.metrics)
+            .unwrap_or(true),
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {
@@ -98,10 +105,16 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             tls,
         })
         .collect();
+    let access_log = match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
+        Some(off) if off == "off" => None,
+        Some(path) => Some(path),
+        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
+    };
     Ok(Compiled {
         plan,
         clusters,
         tls,
+        access_log,
     })
 }
 

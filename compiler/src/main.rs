@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pylon::commands::{compile, keygen, new_app, validate, OutputTarget};
+use pylon::commands::{audit_compile, compile, keygen, new_app, validate, OutputTarget};
 use pylon::error::{self, DefError};
-use pylon::{call, openapi, publish};
+use pylon::{audit, call, openapi, publish};
 
 #[derive(Parser)]
 #[command(name = "pylon", version, about = "Pylon API gateway compiler")]
@@ -67,6 +67,9 @@ enum Command {
         /// (`oci://…`, `https://…`, `file://…`); default: file:// of DIR's copy.
         #[arg(long, value_name = "URL")]
         wasm_url: Option<String>,
+        /// Why this compile, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
     },
     /// Publish APIs to an environment: record them in the release store
     /// (DEFS/.pylon/releases) and update the live files.
@@ -95,6 +98,9 @@ enum Command {
         env: String,
         #[arg(long = "to", value_name = "VERSION")]
         to: u64,
+        /// Why, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
         /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
@@ -106,6 +112,9 @@ enum Command {
         api: String,
         #[arg(long)]
         env: String,
+        /// Why, recorded in the audit trail (`pylon audit`).
+        #[arg(long, default_value = "")]
+        note: String,
         /// The definitions (whose `.pylon/releases` is the store).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
@@ -118,6 +127,17 @@ enum Command {
         #[arg(long)]
         env: Option<String>,
         /// The definitions (whose `.pylon/releases` is the store).
+        #[arg(long, default_value = ".")]
+        defs: Vec<PathBuf>,
+    },
+    /// Show the audit trail: every compile, publish, rollback and offline,
+    /// with the APIs it added (+), changed (~) or removed (-) per environment.
+    Audit {
+        /// Only this API (`NAME` or `GROUP/NAME`).
+        api: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// The definitions (whose `.pylon/audit.jsonl` is the trail).
         #[arg(long, default_value = ".")]
         defs: Vec<PathBuf>,
     },
@@ -290,6 +310,7 @@ fn main() -> ExitCode {
             seal_key_file,
             target,
             wasm_url,
+            note,
         } => compile(
             &defs,
             &out,
@@ -298,7 +319,8 @@ fn main() -> ExitCode {
             admin,
             seal_key_file,
             (target, wasm_url),
-        ),
+        )
+        .map(|msg| audit_compile(&defs, &note, msg)),
         Command::Publish {
             defs,
             env,
@@ -310,18 +332,22 @@ fn main() -> ExitCode {
             api,
             env,
             to,
+            note,
             defs,
             live,
-        } => publish::rollback(&live.target(defs), &api, &env, to),
+        } => publish::rollback(&live.target(defs), &api, &env, to, &note),
         Command::Offline {
             api,
             env,
+            note,
             defs,
             live,
-        } => publish::offline(&live.target(defs), &api, &env),
+        } => publish::offline(&live.target(defs), &api, &env, &note),
         Command::History { api, env, defs } => {
             publish::history(&defs, api.as_deref(), env.as_deref())
         }
+        Command::Audit { api, env, defs } => audit::show(&defs, env.as_deref(), api.as_deref())
+            .map_err(|m| vec![DefError::new(Path::new("(audit)"), "", "", m)]),
         Command::Keygen { out } => keygen(out.as_deref()),
         Command::Import {
             files,

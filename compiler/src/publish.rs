@@ -123,6 +123,7 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
+    let before = crate::audit::state_of_records(&records);
     let stamp = now();
     let by = publisher();
     let mut changed = Vec::new();
@@ -151,34 +152,34 @@ pub fn publish(t: &Target, env: &str, names: &[String], note: &str) -> Result<St
     }
     let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &changed)?;
-    Ok(format!(
-        "published {} to {env}; live: {summary}",
-        report.join(", ")
-    ))
+    let msg = format!("published {} to {env}; live: {summary}", report.join(", "));
+    Ok(audited(&t.defs, "publish", note, msg, &before, &records))
 }
 
 /// `pylon rollback`: makes a kept version of one API current again in one
 /// environment; no other API changes (Huawei user guide §5.2.5).
-pub fn rollback(t: &Target, api: &str, env: &str, to: u64) -> Result<String, Errors> {
+pub fn rollback(t: &Target, api: &str, env: &str, to: u64, note: &str) -> Result<String, Errors> {
     let (defs, _, admin) = crate::commands::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
     let mut records = load_records(&store)?;
     let at = find_record(&records, api, env)?;
+    let before = crate::audit::state_of_records(&records);
     records[at].rollback(to).map_err(cli_err)?;
     let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &[at])?;
     let r = &records[at];
-    Ok(format!(
+    let msg = format!(
         "{}/{} in {env} is now v{to}; live: {summary}",
         r.group, r.api
-    ))
+    );
+    Ok(audited(&t.defs, "rollback", note, msg, &before, &records))
 }
 
 /// `pylon offline`: removes one API from one environment; its callers get
 /// NOT_FOUND (Huawei user guide §5.2.6). Its history is kept, so it can be
 /// made current again with `rollback`.
-pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
+pub fn offline(t: &Target, api: &str, env: &str, note: &str) -> Result<String, Errors> {
     let (defs, _, admin) = crate::commands::load_and_lower(&t.defs, None)?;
     let store = store_of(&t.defs);
     let _lock = store.lock().map_err(cli_err)?;
@@ -187,14 +188,30 @@ pub fn offline(t: &Target, api: &str, env: &str) -> Result<String, Errors> {
     if records[at].current.is_none() {
         return Err(cli_err(format!("api '{api}' is not published in '{env}'")));
     }
+    let before = crate::audit::state_of_records(&records);
     records[at].current = None;
     let summary = go_live(t, &store, defs, admin, &records)?;
     save(&store, &records, &[at])?;
     let r = &records[at];
-    Ok(format!(
-        "{}/{} is offline in {env}; live: {summary}",
-        r.group, r.api
-    ))
+    let msg = format!("{}/{} is offline in {env}; live: {summary}", r.group, r.api);
+    Ok(audited(&t.defs, "offline", note, msg, &before, &records))
+}
+
+/// Appends the change to the audit trail (`audit.rs`); the change itself is
+/// done, so a trail that cannot be written is reported, not undone.
+fn audited(
+    defs: &[PathBuf],
+    action: &str,
+    note: &str,
+    msg: String,
+    before: &crate::audit::State,
+    records: &[Record],
+) -> String {
+    let changes = crate::audit::diff(before, &crate::audit::state_of_records(records));
+    match crate::audit::record(defs, action, note, &msg, changes) {
+        Ok(()) => msg,
+        Err(e) => format!("{msg}\nwarning: audit trail not written: {e}"),
+    }
 }
 
 /// `pylon history`: the kept versions, newest first, per API and
@@ -631,7 +648,7 @@ fn now() -> String {
 
 /// Who publishes: `$PYLON_PUBLISHER` (a CI job can name itself), else the
 /// user name, if known.
-fn publisher() -> String {
+pub(crate) fn publisher() -> String {
     ["PYLON_PUBLISHER", "USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))

@@ -125,6 +125,11 @@ impl Store {
         }
     }
 
+    /// The store's directory (`.pylon/releases`).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Holds the store's lock until dropped: two commands at once would
     /// each read the store, and the second would undo the first's change
     /// in the store and in the live files.

@@ -2,14 +2,17 @@
 //! events (`pipeline/`) and the pipeline's outcomes into host calls. No
 //! gateway decision lives here, and nothing else touches proxy-wasm.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::SystemTime;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::gateway::Gateway;
+use crate::metrics::{self, Kind, Op, Series};
 use crate::nonce;
 use crate::pipeline::{CallAnswer, Event, HeaderOp, Host, Outcome, Pipeline};
 use crate::plan::Plan;
@@ -20,12 +23,18 @@ use crate::throttle;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(PylonRoot { gateway: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(PylonRoot { gateway: None, metric_ids: Rc::default() }) });
 }}
 
 struct PylonRoot {
     gateway: Option<Rc<Gateway>>,
+    /// This VM's metric ids, defined at a series' first use: defining all
+    /// series of 10,000 APIs up front would create stats never used.
+    /// Keys are plan indexes, so each plan gets a fresh table.
+    metric_ids: MetricIds,
 }
+
+type MetricIds = Rc<RefCell<HashMap<Series, u32>>>;
 
 impl Context for PylonRoot {}
 
@@ -58,6 +67,7 @@ impl RootContext for PylonRoot {
                 }
                 throttle::prepare(&HostStore(self), &plan.throttles);
                 self.gateway = Some(Rc::new(gw));
+                self.metric_ids = Rc::default();
                 true
             }
             Err(e) => {
@@ -78,6 +88,8 @@ impl RootContext for PylonRoot {
         Some(Box::new(PylonHttp {
             pipeline: Pipeline::new(self.gateway.clone()),
             call: None,
+            gateway: self.gateway.clone(),
+            metric_ids: self.metric_ids.clone(),
         }))
     }
 
@@ -90,6 +102,8 @@ struct PylonHttp {
     pipeline: Pipeline,
     /// The token of the pipeline's call-out in flight.
     call: Option<u32>,
+    gateway: Option<Rc<Gateway>>,
+    metric_ids: MetricIds,
 }
 
 /// The host's shared data (one store per Envoy process, all workers).
@@ -185,6 +199,41 @@ impl Context for PylonHttp {
 }
 
 impl PylonHttp {
+    /// The request is over: its access-log fields go to filter state
+    /// (`wasm.pylon_*`, one host call each) and its series are counted
+    /// (one host call each; `metrics::updates` says which).
+    fn record(&self) {
+        for (key, value) in self.pipeline.access_log() {
+            hostcalls::set_property(vec![key], Some(value.as_bytes())).ok();
+        }
+        let (Some(summary), Some(gw)) = (self.pipeline.summary(&Envoy), &self.gateway) else {
+            return;
+        };
+        let mut ids = self.metric_ids.borrow_mut();
+        metrics::updates(&summary, |series, op| {
+            let id = match ids.get(&series) {
+                Some(id) => *id,
+                None => {
+                    let kind = match series.metric.kind() {
+                        Kind::Counter => MetricType::Counter,
+                        Kind::Histogram => MetricType::Histogram,
+                    };
+                    let name = metrics::series_name(gw, series);
+                    let Ok(id) = hostcalls::define_metric(kind, &name) else {
+                        return;
+                    };
+                    ids.insert(series, id);
+                    id
+                }
+            };
+            match op {
+                Op::Increment => hostcalls::increment_metric(id, 1),
+                Op::Record(v) => hostcalls::record_metric(id, v),
+            }
+            .ok();
+        });
+    }
+
     /// Feeds one event to the pipeline and carries out its outcome;
     /// `headers` is the map the event's header changes apply to.
     fn apply(&mut self, event: Event, headers: MapType) -> Action {
@@ -274,5 +323,9 @@ impl HttpContext for PylonHttp {
             end_of_stream,
         };
         self.apply(event, MapType::HttpResponseHeaders)
+    }
+
+    fn on_log(&mut self) {
+        self.record();
     }
 }

@@ -39,13 +39,25 @@ pub struct ErrorScope {
 
 /// Names a routed API, stage and chosen backend without borrowing the
 /// gateway, so the adapter can keep it across callbacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiHandle {
     group: u32,
     api: u32,
     stage: u16,
     /// 0: the API's backend; n: its policy backend n.
     backend: u8,
+}
+
+impl ApiHandle {
+    /// The API and stage, whichever backend was chosen.
+    pub fn without_policy(self) -> ApiHandle {
+        ApiHandle { backend: 0, ..self }
+    }
+
+    /// 0: the API's own backend; n: its policy backend n.
+    pub fn policy(self) -> u8 {
+        self.backend
+    }
 }
 
 /// A request matched to a published API.
@@ -144,6 +156,8 @@ struct Group {
 #[derive(Debug)]
 pub struct Gateway {
     pub max_body_bytes: u64,
+    /// Metrics and access-log fields are recorded (plan `metrics`).
+    pub metrics: bool,
     stages: StageIndex,
     hosts: HostIndex,
     groups: Vec<Group>,
@@ -293,6 +307,12 @@ impl Gateway {
 
 impl<'g> ApiView<'g> {
     /// The name of the handle's stage.
+    /// The group's name (metrics and access logs).
+    pub fn group_name(&self) -> &'g str {
+        let key = &self.api.counter_name;
+        key.split_once('/').map_or(key.as_str(), |(g, _)| g)
+    }
+
     pub fn stage(&self) -> &'g str {
         self.gw.stages.name(self.handle.stage)
     }
@@ -452,6 +472,7 @@ mod tests {
             version: PLAN_VERSION,
             max_body_bytes: 100,
             default_limit: 200,
+            metrics: true,
             throttles: vec![],
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],

@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod huawei_sign;
 pub mod limits;
 pub mod mapping;
+pub mod metrics;
 pub mod nonce;
 pub mod params;
 pub mod path_template;

@@ -43,6 +43,18 @@ pub struct Plan {
     /// IAM-style accounts (tenants) with AK/SK credentials.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<AccountPlan>,
+    /// Per-API metrics and access-log fields (`metrics.rs`); off only to
+    /// measure what they cost.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub metrics: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

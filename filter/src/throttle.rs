@@ -31,7 +31,7 @@ pub const POLICY_SLOTS: u32 = 2048;
 const TABLE: &str = "pylon.rate";
 
 /// The dimensions of the Huawei user guide (§5.3), named as in the debug headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dimension {
     Api,
     User,
@@ -42,6 +42,18 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// The limit's name as a metric label (Huawei user guide §5.3: API,
+    /// user, app, source IP limits; `default` for an API without a policy).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Api => "api",
+            Dimension::User => "user",
+            Dimension::App => "app",
+            Dimension::Ip => "ip",
+            Dimension::ApiAllEnv => "default",
+        }
+    }
+
     pub fn header(self) -> &'static str {
         match self {
             Dimension::Api => "x-apig-ratelimit-api",

@@ -107,6 +107,7 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                         },
                         // What Envoy answers itself is a gateway response too.
                         "local_reply_config": local_reply_config(),
+                        "access_log": crate::observability::access_log(compiled.access_log.as_deref()),
                         // Every client is external: Envoy then replaces any
                         // client-sent x-request-id and drops x-envoy-* headers.
                         "internal_address_config": {"cidr_ranges": [{"address_prefix": "255.255.255.255", "prefix_len": 32}]},
@@ -141,6 +142,7 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
         // Certificates come through SDS, which needs a node name.
         "node": {"id": "pylon", "cluster": "pylon"},
         "admin": {"address": socket(listen.admin_address, listen.admin_port)},
+        "stats_config": crate::observability::stats_config(),
         "static_resources": {
             "listeners": listeners,
             "clusters": compiled.clusters.iter().map(cluster).collect::<Vec<_>>(),

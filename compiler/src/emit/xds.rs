@@ -156,6 +156,7 @@ pub fn split(static_bootstrap: &Value, dir: &Path) -> LiveFiles {
     let bootstrap = json!({
         "node": {"id": "pylon", "cluster": "pylon"},
         "admin": static_bootstrap["admin"],
+        "stats_config": static_bootstrap["stats_config"],
         "dynamic_resources": {
             "lds_config": file_source(dir, LDS),
             "cds_config": file_source(dir, CDS),

@@ -57,6 +57,7 @@ impl Gateway {
         }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
+            metrics: plan.metrics,
             stages,
             hosts,
             groups,

@@ -16,12 +16,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::gateway::{ApiHandle, Backend, ErrorScope, Gateway, Routed};
 use crate::mapping::Rewrite;
+use crate::metrics::{AuthOutcome, Scheme, Summary};
 use crate::plan::AuthKind;
 use crate::request_head::RequestHead;
 use crate::request_path;
 use crate::response::{GatewayError, Reply};
 use crate::shared_store::SharedStore;
-use crate::throttle::Tally;
+use crate::throttle::{Dimension, Tally};
 
 /// The internal header the filter sets for Envoy's second routing pass; a
 /// client's own value is always removed first. (Clients' `x-envoy-*`
@@ -244,9 +245,19 @@ pub struct Pipeline {
     state: State,
     /// The stage a paused request resumes at.
     resume: usize,
-    /// Clock readings, taken only in debug mode.
+    /// Clock readings, taken in debug mode or for metrics.
     started: SystemTime,
     upstream_started: Option<SystemTime>,
+    /// When the response headers came (metrics: backend latency).
+    responded: Option<SystemTime>,
+    /// The backend's status, as its response headers said.
+    status: u16,
+    /// The gateway error answered or rewritten (metrics, access log).
+    error: Option<GatewayError>,
+    /// How authentication went (metrics).
+    auth: Option<(Scheme, AuthOutcome)>,
+    /// The limit that refused the request (metrics).
+    throttled: Option<Dimension>,
     /// The signature is checked once the whole body (`body_size` bytes) is
     /// in. (Envoy's buffer filter, after this one, holds the request from
     /// the router until then; proxy-wasm cannot pause headers and still see
@@ -255,6 +266,8 @@ pub struct Pipeline {
     body_size: usize,
     /// No body follows the request headers.
     headers_ended: bool,
+    /// The routed API (kept when the request is refused after routing).
+    api: Option<ApiHandle>,
     /// The authenticated (or, while held, claimed) app: `$context.appId`.
     app: Option<u32>,
     /// The authenticated account (IAM-style APIs): the caller's identity.
@@ -295,9 +308,15 @@ impl Pipeline {
             resume: 0,
             started: SystemTime::UNIX_EPOCH,
             upstream_started: None,
+            responded: None,
+            status: 0,
+            error: None,
+            auth: None,
+            throttled: None,
             auth_pending: false,
             body_size: 0,
             headers_ended: false,
+            api: None,
             app: None,
             account: None,
             client_ip: None,
@@ -350,7 +369,7 @@ impl Pipeline {
         if let Some(err) = crate::limits::check(&self.head) {
             return self.refuse(host, ErrorScope::default(), None, err);
         }
-        if self.head.debug() {
+        if self.timed() {
             self.started = host.now();
         }
         let Some(gw) = self.gateway.clone() else {
@@ -394,7 +413,7 @@ impl Pipeline {
         }
         if !self.auth_pending {
             if end {
-                self.upstream_started = self.now_if_debug(host);
+                self.upstream_started = self.now_if_timed(host);
             }
             return Outcome::go_on();
         }
@@ -476,6 +495,7 @@ impl Pipeline {
                 Stage::Route => match self.route(gw, path) {
                     Ok(r) => {
                         self.state = State::Forwarded(r.handle);
+                        self.api = Some(r.handle);
                         routed = Some(r);
                         Flow::Next
                     }
@@ -607,6 +627,91 @@ impl Pipeline {
 
     fn now_if_debug(&self, host: &dyn Host) -> Option<SystemTime> {
         self.head.debug().then(|| host.now())
+    }
+
+    /// Metrics are on (the plan's `metrics`).
+    fn metered(&self) -> bool {
+        self.gateway.as_ref().is_some_and(|gw| gw.metrics)
+    }
+
+    /// Latencies are measured: for debug headers or for metrics.
+    fn timed(&self) -> bool {
+        self.head.debug() || self.metered()
+    }
+
+    fn now_if_timed(&self, host: &dyn Host) -> Option<SystemTime> {
+        self.timed().then(|| host.now())
+    }
+
+    /// What the metrics need to know about the finished request (`None`
+    /// with metrics off). Reads the clock once.
+    pub fn summary(&self, host: &dyn Host) -> Option<Summary> {
+        if !self.metered() {
+            return None;
+        }
+        let api = self.api;
+        let status = match (&self.state, self.mock, &self.reply) {
+            (State::Replied, Some(h), _) => match self.gateway.as_deref()?.view(h).backend() {
+                Backend::Mock(r) => r.status,
+                Backend::Http(_) => 0,
+            },
+            (_, _, Some(reply)) => reply.status,
+            _ => self.status,
+        };
+        let ms = |from: SystemTime, to: SystemTime| {
+            to.duration_since(from)
+                .unwrap_or(Duration::ZERO)
+                .as_millis() as u64
+        };
+        // A request refused before its head was read has no start.
+        let total_ms =
+            (self.started != SystemTime::UNIX_EPOCH).then(|| ms(self.started, host.now()));
+        let backend_ms = match (self.upstream_started, self.responded) {
+            (Some(from), Some(to)) => Some(ms(from, to)),
+            _ => None,
+        };
+        Some(Summary {
+            api,
+            status,
+            error: self.error,
+            auth: self.auth,
+            throttled: self.throttled,
+            app: self.app,
+            total_ms,
+            backend_ms,
+        })
+    }
+
+    /// The access-log fields the filter knows, as `(filter state key,
+    /// value)`: Envoy's access log reads them (`FILTER_STATE(wasm.<key>)`).
+    /// Never a credential: the path goes without its query (an AppCode may
+    /// be there), and no header is copied.
+    pub fn access_log(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::with_capacity(7);
+        let Some(gw) = self.gateway.as_deref().filter(|gw| gw.metrics) else {
+            return out;
+        };
+        let path = self.head.path();
+        if !path.is_empty() {
+            out.push(("pylon_path", path.split('?').next().unwrap_or("")));
+        }
+        if let Some(h) = self.api {
+            let view = gw.view(h);
+            out.push(("pylon_api_id", view.api.id.as_str()));
+            out.push(("pylon_api", view.api.name.as_str()));
+            out.push(("pylon_group", view.group_name()));
+            out.push(("pylon_stage", view.stage()));
+        }
+        if let Some(app) = self.app {
+            out.push(("pylon_app_id", gw.apps.get(app).id.as_str()));
+        }
+        if let Some(account) = self.account {
+            out.push(("pylon_account", gw.accounts.get(account).name.as_str()));
+        }
+        if let Some(err) = self.error {
+            out.push(("pylon_error_code", err.code));
+        }
+        out
     }
 
     /// The client address, read from the host once.

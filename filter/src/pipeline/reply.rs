@@ -47,6 +47,7 @@ impl Pipeline {
         } else {
             response::header_value(&format!("{}: {detail}", err.message)).into_owned()
         };
+        self.error = Some(err);
         self.reply = Some(self.render(host, scope, handle, &err, detail));
         self.finish_reply(host);
         Flow::Replied
@@ -158,7 +159,8 @@ impl Pipeline {
             return Outcome::go_on();
         };
         let mut ops: Vec<(&'static str, Option<String>)> = Vec::new();
-        if let Some(now) = self.now_if_debug(host) {
+        self.responded = self.now_if_timed(host);
+        if let (true, Some(now)) = (self.head.debug(), self.responded) {
             let total = millis_between(self.started, now);
             let upstream = millis_between(self.upstream_started.unwrap_or(now), now);
             ops.push(("x-apig-latency", Some(total)));
@@ -180,6 +182,7 @@ impl Pipeline {
             .response_header(":status")
             .and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok())
             .unwrap_or(502);
+        self.status = status;
         let mut rewrite = false;
         if status >= 400 {
             let details = host.response_details();
@@ -187,6 +190,7 @@ impl Pipeline {
                 if let Some(gw) = self.gateway.clone() {
                     // Envoy answered for the backend: a gateway response.
                     let err = GatewayError::from_envoy_reply(&details, status);
+                    self.error = Some(err);
                     self.reply = Some(self.render(host, gw.view(h).scope(), Some(h), &err, ""));
                     rewrite = true;
                     if !end {

@@ -9,6 +9,7 @@ use super::{now_ms, CallAnswer, Flow, Host, Pipeline, State};
 use crate::aliyun_sign::MAX_SKEW_MS;
 use crate::app_auth::{self, AuthFailure, AuthPolicy};
 use crate::gateway::{ApiHandle, Backend, Caller, ErrorScope, Gateway, Request, Routed};
+use crate::metrics::{AuthOutcome, Scheme};
 use crate::nonce::{self, Verdict};
 use crate::plan::AuthKind;
 use crate::response::GatewayError;
@@ -130,16 +131,29 @@ impl Pipeline {
         let claimed = body.map(|_| (self.app, self.account));
         let body = body.unwrap_or(&[]);
         let now_ms = now_ms(host);
-        let verdict = match api.api.auth {
+        let scheme = self
+            .metered()
+            .then(|| Scheme::of(gw.view(h).api.auth, &self.head));
+        let verdict = match gw.view(h).api.auth {
             AuthKind::Iam => gw
                 .accounts
                 .authenticate_account(&self.head, body, now_ms)
                 .map(|account| self.account = Some(account)),
             _ => self.authenticate_app(host, gw, h, body, now_ms),
         };
+        let mismatch = claimed.is_some_and(|c| c != (self.app, self.account));
+        if let Some(scheme) = scheme {
+            let outcome = match &verdict {
+                Ok(()) if mismatch => AuthOutcome::Failure,
+                Ok(()) => AuthOutcome::Success,
+                Err(f) if f.detail == NONCE_USED => AuthOutcome::Replayed,
+                Err(f) => AuthOutcome::of_error(&f.error),
+            };
+            self.auth = Some((scheme, outcome));
+        }
         match verdict {
-            Ok(()) if claimed.is_some_and(|c| c != (self.app, self.account)) => {
-                let err = match api.api.auth {
+            Ok(()) if mismatch => {
+                let err = match gw.view(h).api.auth {
                     AuthKind::Iam => GatewayError::IAM_AUTH_FAILURE,
                     _ => GatewayError::AUTH_FAILURE,
                 };
@@ -180,7 +194,7 @@ impl Pipeline {
             Verdict::Fresh => Ok(()),
             Verdict::Replayed => Err(AuthFailure {
                 error: GatewayError::AUTH_FAILURE,
-                detail: "Nonce Used".into(),
+                detail: NONCE_USED.into(),
             }),
             Verdict::Busy => Err(AuthFailure {
                 error: GatewayError::INTERNAL,
@@ -226,7 +240,11 @@ impl Pipeline {
         let now = now_ms(host);
         let (admitted, tallies) = match throttle::admit(host.store(), now, &counters) {
             Decision::Admit(t) => (true, t),
-            Decision::Throttle(t) => (false, t),
+            Decision::Throttle(t) => {
+                // The last counter is the one the request did not fit under.
+                self.throttled = t.last().map(|t| t.dimension);
+                (false, t)
+            }
             Decision::Busy => (false, Vec::new()),
             Decision::Full => {
                 warn_full(host, now);
@@ -306,6 +324,7 @@ impl Pipeline {
             self.rewrite = Some(rw);
         }
         self.state = State::Forwarded(d.handle);
+        self.api = Some(d.handle);
         Ok(())
     }
 
@@ -321,13 +340,16 @@ impl Pipeline {
             Backend::Http(_) => {
                 // The backend's latency runs from the end of the request.
                 if end {
-                    self.upstream_started = self.now_if_debug(host);
+                    self.upstream_started = self.now_if_timed(host);
                 }
                 Flow::Forward
             }
         }
     }
 }
+
+/// The detail of a replayed nonce's refusal (Alibaba's wording).
+const NONCE_USED: &str = "Nonce Used";
 
 /// A full counter or nonce slot refused a request: say so, rate-limited.
 fn warn_full(host: &dyn Host, now_ms: u64) {

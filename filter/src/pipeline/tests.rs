@@ -177,6 +177,7 @@ fn gateway() -> Rc<Gateway> {
         version: PLAN_VERSION,
         max_body_bytes: 100,
         default_limit: 200,
+        metrics: true,
         stages: vec![RELEASE.into()],
         groups: vec![GroupPlan {
             name: "g".into(),
@@ -1031,4 +1032,86 @@ fn a_call_out_before_a_held_body_holds_it_after_the_answer() {
         end_of_stream: true,
     };
     assert_eq!(event(&mut p, &host, end), Outcome::Continue(vec![]));
+}
+
+// Metrics and access-log fields (metrics.rs).
+
+#[test]
+fn a_refused_request_keeps_its_api_error_and_auth_for_metrics() {
+    let host = Fake::new();
+    let mut p = pipeline();
+    let out = headers(
+        &mut p,
+        &host,
+        signed("/signed", b"", "key1", "wrong", &[]),
+        true,
+    );
+    assert_eq!(refused(&out).0, 401);
+    let s = p.summary(&host).unwrap();
+    assert_eq!(s.status, 401);
+    assert!(s.api.is_some(), "the routed API is kept after a refusal");
+    assert_eq!(s.error, Some(GatewayError::AUTH_FAILURE));
+    assert_eq!(
+        s.auth,
+        Some((Scheme::HuaweiSignature, AuthOutcome::Failure))
+    );
+    let log = p.access_log();
+    assert!(log.contains(&("pylon_api", "signed")));
+    assert!(log.contains(&("pylon_group", "g")));
+    assert!(log.contains(&("pylon_error_code", "APIG.0303")));
+}
+
+#[test]
+fn a_forwarded_request_reports_its_status_and_backend_latency() {
+    let host = Fake {
+        response: vec![(":status".into(), "200".into())],
+        details: "via_upstream".into(),
+        ..Fake::new()
+    };
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/signed", b""), true);
+    event(
+        &mut p,
+        &host,
+        Event::ResponseHeaders {
+            end_of_stream: true,
+        },
+    );
+    let s = p.summary(&host).unwrap();
+    assert_eq!(s.status, 200);
+    assert_eq!(
+        s.auth,
+        Some((Scheme::HuaweiSignature, AuthOutcome::Success))
+    );
+    assert_eq!(s.app, Some(0));
+    assert!(s.total_ms.is_some() && s.backend_ms.is_some());
+    assert!(s.error.is_none());
+    let log = p.access_log();
+    assert!(log.contains(&("pylon_app_id", "app-id")));
+}
+
+#[test]
+fn a_throttled_request_names_the_limit_it_did_not_fit() {
+    let host = Fake::new();
+    let mut p = pipeline();
+    headers(&mut p, &host, app_signed("/limited?n=1", b""), true);
+    let mut p = pipeline();
+    let out = headers(&mut p, &host, app_signed("/limited?n=1", b""), true);
+    assert_eq!(refused(&out).0, 429);
+    assert_eq!(p.summary(&host).unwrap().throttled, Some(Dimension::Api));
+}
+
+#[test]
+fn the_access_log_never_carries_the_query_or_credentials() {
+    let host = Fake::new();
+    let mut p = pipeline();
+    let h = head(
+        "GET",
+        "/open?AppCode=s3cr3t&x=1",
+        &[("x-apig-appcode", "s3cr3t")],
+    );
+    headers(&mut p, &host, h, true);
+    let log = p.access_log();
+    assert!(log.contains(&("pylon_path", "/open")));
+    assert!(log.iter().all(|(_, v)| !v.contains("s3cr3t")));
 }
