@@ -172,8 +172,8 @@ pub fn credential_name(secret: &str) -> String {
     let (group, n) = secret.rsplit_once('_').unwrap_or((secret, "0"));
     let safe: String = group
         .chars()
-        .map(|c| match c {
-            'a'..='z' | '0'..='9' | '-' => c,
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
             _ => '-',
         })
         .collect();
