@@ -669,7 +669,9 @@ apis:
 
     #[test]
     fn each_certificate_is_an_https_server_with_its_secret_and_versions() {
-        let files = ["shop.pem", "shop.key", "it's.pem", "it's.key", "pay.pem", "pay.key"];
+        let files = [
+            "shop.pem", "shop.key", "it's.pem", "it's.key", "pay.pem", "pay.key",
+        ];
         let (compiled, docs) = compile_with("tls", TLS_DEFS, &files);
         let gw = of_kind(&docs, "Gateway")[0];
         let servers = gw["spec"]["servers"].as_array().unwrap();
@@ -691,19 +693,26 @@ apis:
             .contains(&json!("ECDHE-RSA-AES128-SHA")));
         let pay = by_hosts(json!(["pay.example.com"]));
         let pay_secret = pay["tls"]["credentialName"].as_str().unwrap();
-        assert!(pay_secret.starts_with("pylon-tls-pay-desk-0-"), "{pay_secret}");
+        assert!(
+            pay_secret.starts_with("pylon-tls-pay-desk-0-"),
+            "{pay_secret}"
+        );
         // The default group's first certificate answers any other name.
-        assert_eq!(by_hosts(json!(["*"]))["tls"]["credentialName"], "pylon-tls-shop-0");
+        assert_eq!(
+            by_hosts(json!(["*"]))["tls"]["credentialName"],
+            "pylon-tls-shop-0"
+        );
         let names: Vec<&Value> = servers.iter().map(|s| &s["port"]["name"]).collect();
         assert_eq!(names.len(), 4);
-        assert!(names.iter().enumerate().all(|(i, n)| !names[..i].contains(n)));
+        assert!(names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| !names[..i].contains(n)));
 
         // The script makes each secret once, from the files, quoted.
         let script = secrets_script(&compiled).unwrap();
         assert_eq!(script.matches("kubectl create secret tls").count(), 3);
-        assert!(script.contains(&format!(
-            "kubectl create secret tls {pay_secret} --cert='/"
-        )));
+        assert!(script.contains(&format!("kubectl create secret tls {pay_secret} --cert='/")));
         assert!(script.contains("/it'\\''s.key' -n \"$ns\""));
         // Plain HTTP still comes with an API that takes it.
         assert!(secrets_script(&compile_with("plain", DEFS, &[]).0).is_none());
