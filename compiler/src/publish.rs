@@ -590,6 +590,27 @@ fn live_plan(
 /// Runs `envoy --mode validate` on the configuration (as a static
 /// bootstrap: the same listener, routes, clusters and filter), when an
 /// Envoy binary is available.
+/// Sets the module file of every `pylon` HTTP filter in `v` to `module`.
+fn point_filters_at(v: &mut Value, module: &Value) {
+    match v {
+        Value::Object(o) => {
+            // The HTTP filter (a listener may be called `pylon` too).
+            let file = "/typed_config/config/vm_config/code/local/filename";
+            if o.get("name").is_some_and(|n| n == "pylon") {
+                if let Some(f) = v.pointer_mut(file) {
+                    *f = module.clone();
+                    return;
+                }
+            }
+            if let Value::Object(o) = v {
+                o.values_mut().for_each(|c| point_filters_at(c, module));
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|c| point_filters_at(c, module)),
+        _ => {}
+    }
+}
+
 fn validate_with_envoy(t: &Target, bootstrap: &Value, wasm: &Path) -> Result<(), Errors> {
     let envoy = t
         .envoy
@@ -608,15 +629,13 @@ fn validate_with_envoy(t: &Target, bootstrap: &Value, wasm: &Path) -> Result<(),
     let dir = std::env::temp_dir().join(format!("pylon-validate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| cli_err(format!("{}: {e}", dir.display())))?;
     let mut bootstrap = bootstrap.clone();
-    // Validate against the module as it is now; the live copy may be older.
-    let filters = &mut bootstrap["static_resources"]["listeners"][0]["filter_chains"][0]["filters"]
-        [0]["typed_config"]["http_filters"];
-    if let Some(list) = filters.as_array_mut() {
-        for f in list.iter_mut().filter(|f| f["name"] == "pylon") {
-            f["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] =
-                Value::String(wasm.to_string_lossy().into_owned());
-        }
-    }
+    // Validate against the module as it is now; the live copy may be older
+    // or, on a first publish, absent. Every listener runs the filter (the
+    // HTTPS one in each certificate's chain), so every copy is pointed at it.
+    point_filters_at(
+        &mut bootstrap,
+        &Value::String(wasm.to_string_lossy().into_owned()),
+    );
     let file = dir.join("envoy.yaml");
     let text = serde_yaml::to_string(&bootstrap).expect("bootstrap serializes");
     let outcome = crate::files::write_atomically(&file, text.as_bytes())

@@ -314,11 +314,21 @@ pub fn listener(tls: &Tls, http: &Value, dir: &Path) -> Option<Value> {
     Some(listener)
 }
 
+/// The TLS 1.2 (and 1.1) suites a certificate's domains accept; the Istio
+/// target names the same ones.
+pub fn cipher_suites(min: MinTls) -> Vec<&'static str> {
+    match min {
+        MinTls::Tls12 => CIPHERS.to_vec(),
+        MinTls::Tls11 => [&CIPHERS[..], &TLS11_CIPHERS[..]].concat(),
+    }
+}
+
 fn downstream_context(c: &Chain, dir: &Path) -> Value {
-    let (min, ciphers): (&str, Vec<&str>) = match c.min_tls {
-        MinTls::Tls12 => ("TLSv1_2", CIPHERS.to_vec()),
-        MinTls::Tls11 => ("TLSv1_1", [&CIPHERS[..], &TLS11_CIPHERS[..]].concat()),
+    let min = match c.min_tls {
+        MinTls::Tls12 => "TLSv1_2",
+        MinTls::Tls11 => "TLSv1_1",
     };
+    let ciphers = cipher_suites(c.min_tls);
     json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {

@@ -275,6 +275,14 @@ impl Gateway {
                     app_id: caller.app.map(|a| self.apps.get(a).id.as_str()),
                     request_id: head.request_id(),
                     account: caller.account.map(|a| self.accounts.get(a).name.as_str()),
+                    // Both from the request head, so no host call: Envoy
+                    // sets x-forwarded-proto from the connection.
+                    protocol: if crate::protocol::is_https(head) {
+                        "https"
+                    } else {
+                        "http"
+                    },
+                    domain: crate::router::strip_port(head.authority()),
                 };
                 Some(t.mapping.build(&api.params, &incoming, &system)?)
             }
@@ -402,8 +410,9 @@ impl<'g> ApiView<'g> {
 mod tests {
     use super::*;
     use crate::plan::{
-        ApiPlan, BackendPlan, GroupPlan, HttpBackend, MatchMode, MockBackend, Plan, RequestMode,
-        ResponseSpec, PLAN_VERSION, RELEASE,
+        ApiPlan, BackendParamPlan, BackendPlan, GroupPlan, HttpBackend, Location, MatchMode,
+        MockBackend, ParamSource, Plan, RequestMode, ResponseSpec, SystemParam, PLAN_VERSION,
+        RELEASE,
     };
     use crate::response::{default_set, ErrorType, DEFAULT_SET};
     use crate::router::MAX_STAGES;
@@ -566,6 +575,59 @@ mod tests {
             forwarded(&gw, req("x", "GET", "/items/42", "TEST")),
             ("c2".into(), "/v2/items/42".to_string())
         );
+    }
+
+    #[test]
+    fn protocol_and_domain_reach_the_backend_from_the_connection() {
+        // Alibaba system parameters CaHttpSchema and CaDomain (the protocol
+        // and domain the client called).
+        let mut p = plan();
+        let Some(BackendPlan::Http(b)) = p.groups[0].apis[0].stages.get_mut(RELEASE) else {
+            unreachable!()
+        };
+        b.path = "/v1/{d}".into();
+        b.params = vec![
+            BackendParamPlan {
+                name: "x-proto".into(),
+                location: Location::Header,
+                value: ParamSource::System(SystemParam::Protocol),
+            },
+            BackendParamPlan {
+                name: "d".into(),
+                location: Location::Path,
+                value: ParamSource::System(SystemParam::Domain),
+            },
+            BackendParamPlan {
+                name: "host".into(),
+                location: Location::Query,
+                value: ParamSource::System(SystemParam::Domain),
+            },
+        ];
+        let gw = Gateway::from_plan(&p).unwrap();
+        let r = req("Shop.Example:8443", "GET", "/items/42", RELEASE);
+        let routed = gw.route(&r).unwrap();
+        for (sent, proto) in [
+            (vec![("x-forwarded-proto", "https")], "https"),
+            (vec![("x-forwarded-proto", "http")], "http"),
+            (vec![], "http"),
+        ] {
+            let mut pairs = vec![
+                (":method", "GET"),
+                (":path", "/items/42"),
+                (":authority", "Shop.Example:8443"),
+            ];
+            pairs.extend(sent);
+            let head = RequestHead::from_pairs(&pairs);
+            let rw = gw
+                .dispatch(&routed, &head, &Caller::default())
+                .unwrap()
+                .rewrite
+                .unwrap();
+            assert_eq!(rw.path, "/v1/Shop.Example?host=Shop.Example");
+            assert!(rw
+                .headers
+                .contains(&("x-proto".to_string(), Some(proto.to_string()))));
+        }
     }
 
     #[test]

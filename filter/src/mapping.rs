@@ -80,6 +80,10 @@ pub struct System<'a> {
     pub app_id: Option<&'a str>,
     pub request_id: &'a str,
     pub account: Option<&'a str>,
+    /// `http` or `https`, of the client's connection.
+    pub protocol: &'a str,
+    /// The host the client named, port removed.
+    pub domain: &'a str,
 }
 
 impl System<'_> {
@@ -91,6 +95,8 @@ impl System<'_> {
             SystemParam::AppId => self.app_id,
             SystemParam::RequestId => Some(self.request_id),
             SystemParam::Account => self.account,
+            SystemParam::Protocol => Some(self.protocol),
+            SystemParam::Domain => Some(self.domain),
         }
     }
 }

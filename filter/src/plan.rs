@@ -424,16 +424,23 @@ pub enum SystemParam {
     RequestId,
     /// The authenticated account's name (IAM-style APIs).
     Account,
+    /// `http` or `https`: how the client reached the gateway (Alibaba
+    /// system parameter `CaHttpSchema`).
+    Protocol,
+    /// The domain the client called, without its port (Alibaba `CaDomain`).
+    Domain,
 }
 
 impl SystemParam {
-    pub const ALL: [SystemParam; 6] = [
+    pub const ALL: [SystemParam; 8] = [
         SystemParam::SourceIp,
         SystemParam::Stage,
         SystemParam::ApiId,
         SystemParam::AppId,
         SystemParam::RequestId,
         SystemParam::Account,
+        SystemParam::Protocol,
+        SystemParam::Domain,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -444,6 +451,8 @@ impl SystemParam {
             SystemParam::AppId => "appId",
             SystemParam::RequestId => "requestId",
             SystemParam::Account => "account",
+            SystemParam::Protocol => "protocol",
+            SystemParam::Domain => "domain",
         }
     }
 }

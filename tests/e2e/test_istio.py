@@ -3,12 +3,14 @@ published CRD schemas (@kubernetes-models/istio, run by
 tests/node/validate_istio.mjs), for the bundled example and for a large
 generated definition set; no secret is in the output in plaintext."""
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
 from conftest import PYLON, ROOT, SEAL_KEY, WASM, Backend, Envoy, compile_defs, free_port, seal_env
+from pki import Ca
 
 VALIDATOR = ROOT / "tests/node/validate_istio.mjs"
 
@@ -105,6 +107,72 @@ def test_a_large_definition_set_compiles_to_valid_istio_resources(workdir):
     for secret in secrets:
         assert secret not in out_text
     assert SEAL_KEY not in out_text
+
+
+HTTPS_DEFS = """
+groups:
+  - name: shop
+    default: true
+    domains: [shop.example.com, "*.shop.example.com", legacy.example.com]
+    certificates:
+      - {{cert: "{certs}/shop.example.com.pem", key: "{certs}/shop.example.com.key",
+         domains: [shop.example.com, "*.shop.example.com"]}}
+      - {{cert: "{certs}/legacy.example.com.pem", key: "{certs}/legacy.example.com.key",
+         domains: [legacy.example.com], min_tls: TLS1.1}}
+apis:
+  - {{name: secure, group: shop, method: GET, path: /secure, protocol: HTTPS,
+     backend: {{http: {{address: "10.0.0.5:8080", path: /s}}}}, publish: [RELEASE]}}
+  - {{name: either, group: shop, method: GET, path: /either,
+     backend: {{http: {{address: "10.0.0.5:8080", path: /e}}}}, publish: [RELEASE]}}
+"""
+
+
+def test_certificates_become_https_servers_and_secrets_made_by_a_script(workdir):
+    ca = Ca(workdir / "certs")
+    for name in ("shop.example.com", "legacy.example.com"):
+        ca.issue(name)
+    defs = workdir / "defs"
+    defs.mkdir()
+    (defs / "apis.yaml").write_text(HTTPS_DEFS.format(certs=workdir / "certs"))
+    out = workdir / "out"
+    text, docs = compile_istio(defs, out)
+    validate(docs)
+    servers = next(d for d in docs if d["kind"] == "Gateway")["spec"]["servers"]
+    by_port = sorted((s["port"]["number"], tuple(s["hosts"]), s.get("tls", {}).get("minProtocolVersion"))
+                     for s in servers)
+    assert by_port == [(80, ("*",), None),
+                       (443, ("*",), "TLSV1_2"),
+                       (443, ("legacy.example.com",), "TLSV1_1"),
+                       (443, ("shop.example.com", "*.shop.example.com"), "TLSV1_2")]
+    # No key material in anything written; the script names the files.
+    keys = [p.read_text() for p in (workdir / "certs").glob("*.key")]
+    script = out / "istio-secrets.sh"
+    for f in out.iterdir():
+        if f.suffix != ".wasm":
+            assert not any(k in f.read_text() for k in keys), f
+    # `kubectl apply -f DIR` reads only the YAML; the script runs as is.
+    assert sorted(p.name for p in out.iterdir()) == ["istio-secrets.sh", "istio.yaml", "pylon_filter.wasm"]
+    assert os.access(script, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    # Run with a stand-in kubectl: each secret is made from its files.
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    log = workdir / "kubectl.log"
+    (bin_dir / "kubectl").write_text(f'#!/bin/sh\necho "$@" >> {log}\ncat > /dev/null\n')
+    (bin_dir / "kubectl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NAMESPACE": "gw"}
+    subprocess.run(["sh", str(script)], check=True, env=env, timeout=30)
+    calls = log.read_text().splitlines()
+    creates = [c for c in calls if c.startswith("create secret tls")]
+    names = {s["tls"]["credentialName"] for s in servers if "tls" in s}
+    assert sorted(c.split()[3] for c in creates) == sorted(names) == ["pylon-tls-shop-0", "pylon-tls-shop-1"]
+    assert f"--cert={(workdir / 'certs/legacy.example.com.pem').resolve()}" in next(
+        c for c in creates if c.split()[3] == "pylon-tls-shop-1")
+    assert all("-n gw" in c for c in calls)
+    # Certificates gone: the script goes too.
+    (defs / "apis.yaml").write_text(TWO_BACKENDS.format(one="10.0.0.1:80", two="10.0.0.2:80"))
+    compile_istio(defs, out)
+    assert not script.exists()
 
 
 def test_the_validator_refuses_what_istio_refuses(workdir):

@@ -78,6 +78,20 @@ impl Emitter for Istio {
         let yaml = istio::render(model, &base(model, site), site.wasm_url, site.wasm);
         let dest = out.join(istio::OUTPUT);
         write_atomically(&dest, yaml.as_bytes())?;
+        let script = out.join(istio::SECRETS_SCRIPT);
+        match istio::secrets_script(model) {
+            Some(text) => {
+                write_atomically(&script, text.as_bytes())?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+                }
+            }
+            // No certificates any more: no stale commands.
+            None if script.exists() => std::fs::remove_file(&script)?,
+            None => {}
+        }
         Ok(dest)
     }
 }
