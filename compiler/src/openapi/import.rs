@@ -232,6 +232,8 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
         group.default = v.as_bool().unwrap_or(false);
     }
     if let Some(v) = pg.get("domains") {
+        // Pylon's list holds the domains `host` names.
+        root.used.insert("host");
         group.domains = serde_json::from_value(v.clone()).unwrap_or_default();
     } else if let Some(host) = root.str("host").filter(|_| !v3) {
         // A console export's host is the group's domain: callers keep it.
@@ -255,7 +257,7 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
         match serde_json::from_value::<Vec<CertificateDef>>(v.clone()) {
             Ok(c) => {
                 if !c.is_empty() {
-                    ctx.r.push(Level::Note, &at, "certificate paths kept as written: they are relative to the definitions file, check they resolve from the output directory");
+                    ctx.r.push(Level::Note, &at, "certificate paths kept as written: relative to the definitions file, so they must resolve from the output directory");
                 }
                 group.certificates = c;
             }
