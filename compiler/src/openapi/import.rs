@@ -261,7 +261,11 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
                 }
                 group.certificates = c;
             }
-            Err(e) => ctx.r.push(Level::Unsupported, &at, format!("not a list of certificates ({e}); ignored")),
+            Err(e) => ctx.r.push(
+                Level::Unsupported,
+                &at,
+                format!("not a list of certificates ({e}); ignored"),
+            ),
         }
     }
     pg.finish(&mut ctx.r);
@@ -385,7 +389,10 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     if ctx.huawei_websocket_note {
         r.push(Level::Note, "#", "Huawei APIs take WebSocket over their request protocol (user guide §8.3.13: HTTP is ws, HTTPS is wss); Pylon refuses an upgrade unless the API says `websocket: true`: set it on the APIs WebSocket callers use");
     }
-    let https_only = apis.iter().filter(|a| a.protocol == Protocol::Https).count();
+    let https_only = apis
+        .iter()
+        .filter(|a| a.protocol == Protocol::Https)
+        .count();
     if https_only > 0 && group.certificates.is_empty() {
         // Written anyway: the consoles never export certificates (Huawei user
         // guide §5.1.2, "此证书不支持导入"), and the user has them at hand.
@@ -966,7 +973,12 @@ fn operation(
     // Alibaba's request protocol ("HTTP,HTTPS,WEBSOCKET", the console's
     // 协议 check boxes) and WebSocket API type.
     if let Some(c) = o.get("x-aliyun-apigateway-request-config") {
-        request_config(ctx, &mut api, c, &o.at("x-aliyun-apigateway-request-config"));
+        request_config(
+            ctx,
+            &mut api,
+            c,
+            &o.at("x-aliyun-apigateway-request-config"),
+        );
     }
     if let Some(t) = o.str("x-aliyun-apigateway-websocket-api-type") {
         api.websocket = true;
@@ -1069,7 +1081,10 @@ fn operation(
     let handling = o
         .str("x-aliyun-apigateway-parameter-handling")
         .or_else(|| o.str("x-aliyun-apigateway-paramater-handling"))
-        .or_else(|| op.pointer("/x-aliyun-apigateway-request-config/requestMode").map(text))
+        .or_else(|| {
+            op.pointer("/x-aliyun-apigateway-request-config/requestMode")
+                .map(text)
+        })
         .or_else(|| aliyun_root("x-aliyun-apigateway-parameter-handling").map(text))
         .or_else(|| aliyun_root("x-aliyun-apigateway-paramater-handling").map(text));
     if let Some(h) = handling {
@@ -1332,16 +1347,23 @@ fn request_config(ctx: &mut Ctx, api: &mut ApiDef, c: &Value, ptr: &str) {
     // Read with the other parameter-handling keys (the operation's request mode).
     o.used.insert("requestMode");
     // They restate the operation's method and path.
-    if o
-        .str("requestHttpMethod")
+    if o.str("requestHttpMethod")
         .is_some_and(|m| !m.eq_ignore_ascii_case(method_name(api.method)))
     {
         let at = o.at("requestHttpMethod");
-        ctx.r.push(Level::Unsupported, &at, "differs from the operation's method; the operation's is used");
+        ctx.r.push(
+            Level::Unsupported,
+            &at,
+            "differs from the operation's method; the operation's is used",
+        );
     }
     if o.str("requestPath").is_some_and(|p| p != api.path) {
         let at = o.at("requestPath");
-        ctx.r.push(Level::Unsupported, &at, "differs from the operation's path; the operation's is used");
+        ctx.r.push(
+            Level::Unsupported,
+            &at,
+            "differs from the operation's path; the operation's is used",
+        );
     }
     o.finish(&mut ctx.r);
 }
@@ -1643,7 +1665,11 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
             }
             // Mutual TLS toward the backend (user guide §8.4.1): the console
             // keeps the client certificate; Pylon needs its files.
-            let client = b.http.as_ref().and_then(|h| h.tls.as_ref()).is_some_and(|t| t.cert.is_some());
+            let client = b
+                .http
+                .as_ref()
+                .and_then(|h| h.tls.as_ref())
+                .is_some_and(|t| t.cert.is_some());
             if e.get("enableClientSsl").and_then(Value::as_bool) == Some(true) && !client {
                 let at = e.at("enableClientSsl");
                 ctx.r.push(

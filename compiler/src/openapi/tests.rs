@@ -181,9 +181,10 @@ fn huawei_export_with_https_scheme_imports_as_https_and_compiles_once_certified(
         ip: [127, 0, 0, 1].into(),
         port: 9901,
     };
-    let errs = crate::lower::lower(&located(&i.defs, Path::new("imported.yaml")), &admin)
-        .err()
-        .expect("HTTPS without a certificate compiles");
+    let Err(errs) = crate::lower::lower(&located(&i.defs, Path::new("imported.yaml")), &admin)
+    else {
+        panic!("HTTPS without a certificate compiles");
+    };
     assert!(
         errs.iter()
             .any(|e| e.to_string().contains("HTTPS needs a certificate")),
