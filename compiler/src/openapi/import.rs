@@ -1115,6 +1115,9 @@ fn operation(
 
     // Backend.
     let mut have_backend = false;
+    let vendor_backend = op.get("x-apigateway-backend").is_some()
+        || op.get("x-aliyun-apigateway-backend").is_some()
+        || aliyun_root("x-aliyun-apigateway-backend").is_some();
     if let Some(b) = o.get("x-apigateway-backend") {
         let at = o.at("x-apigateway-backend");
         match huawei_backend(ctx, b, &at) {
@@ -1146,6 +1149,25 @@ fn operation(
             h.path = format!("{base}{path}");
             api.backend.http = Some(h);
             have_backend = true;
+        }
+    }
+    // An OpenAPI 3 export with a vendor backend (Huawei's OAS3 exports): its
+    // `servers` are the gateway's addresses, so their schemes are the
+    // request protocol (without one they name the backend, read above).
+    if ctx.v3 && vendor_backend {
+        let servers = o.get("servers").or_else(|| doc.get("servers"));
+        let (mut http, mut https) = (false, false);
+        for url in servers.and_then(Value::as_array).into_iter().flatten() {
+            let url = url
+                .get("url")
+                .map(text)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            http |= url.starts_with("http://");
+            https |= url.starts_with("https://");
+        }
+        if let Some(p) = protocol_of(http, https) {
+            api.protocol = p;
         }
     }
     if !have_backend {

@@ -316,6 +316,34 @@ paths:
 }
 
 #[test]
+fn openapi3_vendor_export_takes_the_protocol_from_its_servers() {
+    // With a vendor backend, `servers` are the gateway's addresses.
+    let doc = r#"
+openapi: 3.0.1
+info: {title: g, version: "1"}
+servers: [{url: "https://g.example.com"}]
+paths:
+  /a:
+    get:
+      operationId: a
+      x-apigateway-backend: {type: MOCK, mockEndpoints: {result-content: ok}}
+      responses: {default: {description: ok}}
+  /b:
+    get:
+      operationId: b
+      servers: [{url: "http://g.example.com"}, {url: "https://g.example.com"}]
+      x-apigateway-backend: {type: MOCK, mockEndpoints: {result-content: ok}}
+      responses: {default: {description: ok}}
+"#;
+    let d = import(doc, &opts()).unwrap().defs;
+    assert_eq!(d.apis[0].protocol, Protocol::Https);
+    assert_eq!(d.apis[1].protocol, Protocol::Both);
+    // Without one, `servers` name the backend and the protocol stays both.
+    let plain = import(&data("swagger-petstore-openapi3.yaml"), &opts()).unwrap();
+    assert!(plain.defs.apis.iter().all(|a| a.protocol == Protocol::Both));
+}
+
+#[test]
 fn petstore_base_path_and_integer_are_reported() {
     let i = import(&data("petstore-swagger2.json"), &opts()).unwrap();
     assert_eq!(i.defs.apis[0].path, "/v1/pets");
