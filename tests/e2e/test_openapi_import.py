@@ -118,3 +118,79 @@ def test_strict_import_fails_on_what_is_not_honoured(tmp_path):
     assert res.returncode != 0
     assert "#/paths/~1test~1{path}/get/x-apigateway-backend-policies/0/type" in res.stderr
     assert not (tmp_path / "defs").exists()
+
+
+TLS_DEFS = """
+groups:
+  - name: chat
+    domains: [chat.example.com]
+    certificates:
+      - {cert: tls/chat.pem, key: tls/chat.key}
+apis:
+  - name: room
+    group: chat
+    method: GET
+    path: /room
+    protocol: HTTPS
+    websocket: true
+    backend:
+      http:
+        address: chat.internal:8443
+        scheme: https
+        path: /ws
+        tls: {ca: tls/ca.pem, cert: tls/gw.pem, key: tls/gw.key}
+  - name: plain
+    group: chat
+    method: GET
+    path: /plain
+    protocol: HTTP
+    backend: {http: {address: 10.0.0.5:8080, path: /plain}}
+"""
+
+
+def test_protocol_websocket_and_tls_export_valid_and_import_back(tmp_path):
+    """HTTPS, WebSocket, backend TLS and certificates survive a console
+    document both ways, which stays valid; key contents are never written."""
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs/chat.yaml").write_text(TLS_DEFS)
+    for fmt in ("huawei", "aliyun", "openapi"):
+        for scope in ("base", "full", "extended"):
+            out = tmp_path / f"{fmt}-{scope}.json"
+            res = pylon("export", tmp_path / "defs", "--format", fmt, "--scope", scope, "--out", out)
+            assert res.returncode == 0, res.stderr
+            validate(json.loads(out.read_text()))
+    hw = json.loads((tmp_path / "huawei-full.json").read_text())
+    assert hw["paths"]["/room"]["get"]["schemes"] == ["https"]
+    assert hw["paths"]["/plain"]["get"]["schemes"] == ["http"]
+    ali = json.loads((tmp_path / "aliyun-full.json").read_text())
+    assert ali["paths"]["/room"]["get"]["x-aliyun-apigateway-request-config"] == {
+        "requestProtocol": "HTTPS,WEBSOCKET"}
+    assert "protocol" in pylon("export", tmp_path / "defs", "--format", "openapi").stderr
+    for fmt in ("huawei", "aliyun"):
+        # Paths stay relative to the definitions: the import checks them there.
+        (tmp_path / f"back-{fmt}/tls").mkdir(parents=True)
+        for f in ("ca.pem", "gw.pem", "gw.key", "chat.pem", "chat.key"):
+            (tmp_path / f"back-{fmt}/tls" / f).write_text("pem\n")
+        res = pylon("import", tmp_path / f"{fmt}-full.json", "--out", tmp_path / f"back-{fmt}",
+                    "--strict")
+        assert res.returncode == 0, res.stderr
+        back = yaml.safe_load((tmp_path / f"back-{fmt}/chat.yaml").read_text())
+        apis = {a["name"]: a for a in back["apis"]}
+        room = apis["room"]
+        assert (room["protocol"], room["websocket"]) == ("HTTPS", True)
+        assert room["backend"]["http"]["tls"] == {"ca": "tls/ca.pem", "cert": "tls/gw.pem",
+                                                  "key": "tls/gw.key"}
+        assert back["groups"][0]["certificates"] == [{"cert": "tls/chat.pem", "key": "tls/chat.key"}]
+        assert apis["plain"]["protocol"] == "HTTP"
+
+
+def test_https_only_huawei_export_imports_and_compile_asks_for_a_certificate(tmp_path):
+    """The Huawei reference export (`schemes: [https]`) imports as HTTPS even
+    though no console exports certificates; compile then names what is missing."""
+    res = pylon("import", DATA / "huawei-export-example.json", "--out", tmp_path / "defs")
+    assert res.returncode == 0, res.stderr
+    assert "groups[].certificates" in res.stderr
+    assert "protocol: HTTPS" in (tmp_path / "defs/APIGroup_test.yaml").read_text()
+    res = pylon("validate", tmp_path / "defs")
+    assert res.returncode != 0
+    assert "HTTPS needs a certificate" in res.stderr + res.stdout

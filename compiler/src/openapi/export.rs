@@ -4,8 +4,8 @@
 //! written: no vendor format holds them.
 
 use pylon_filter::plan::{
-    AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, RequestMode,
-    SystemParam,
+    AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, Protocol,
+    RequestMode, SystemParam,
 };
 use serde_json::{json, Map, Value};
 
@@ -113,6 +113,22 @@ fn huawei_backend_param(p: &BackendParamDef) -> Value {
     m
 }
 
+/// `x-pylon-tls`: a backend's CA, client certificate and key as paths
+/// (never their contents), and the verification opt-out; no vendor field
+/// holds them.
+fn tls_value(t: &crate::tls::BackendTlsDef) -> Option<Value> {
+    let mut m = Map::new();
+    for (k, p) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
+        if let Some(p) = p {
+            m.insert(k.into(), json!(p.to_string_lossy()));
+        }
+    }
+    if t.insecure_skip_verify {
+        m.insert("insecure_skip_verify".into(), json!(true));
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
 /// `type` and the endpoint object of a Huawei backend.
 fn huawei_endpoint(b: &BackendDef, m: &mut Map<String, Value>) {
     if let Some(h) = &b.http {
@@ -125,6 +141,15 @@ fn huawei_endpoint(b: &BackendDef, m: &mut Map<String, Value>) {
         });
         if h.allow_internal_address {
             e["x-pylon-allow-internal-address"] = json!(true);
+        }
+        if let Some(t) = &h.tls {
+            // Huawei's two-way authentication toward the backend (user guide §8.4.1).
+            if t.cert.is_some() {
+                e["enableClientSsl"] = json!(true);
+            }
+            if let Some(v) = tls_value(t) {
+                e["x-pylon-tls"] = v;
+            }
         }
         m.insert("type".into(), json!("HTTP"));
         m.insert("httpEndpoints".into(), e);
@@ -284,6 +309,12 @@ pub fn export(
         if !g.variables.is_empty() && scope >= Scope::Full {
             pg.insert("variables".into(), to_value(&g.variables));
         }
+        if !g.certificates.is_empty() {
+            // Paths only; the consoles bind certificates per domain and
+            // never import them (Huawei user guide §5.1.2).
+            pg.insert("certificates".into(), to_value(&g.certificates));
+            r.push(Level::Note, "#/x-pylon-group/certificates", "the vendor's format has no certificates: written as Pylon's extension (paths only); bind them in the console");
+        }
         if !pg.is_empty() {
             doc.insert("x-pylon-group".into(), Value::Object(pg));
         }
@@ -333,9 +364,13 @@ pub fn export(
         }
     } else {
         doc.insert("openapi".into(), json!("3.0.3"));
-        if !g.domains.is_empty() || g.default || !g.responses.is_empty() || !g.variables.is_empty()
+        if !g.domains.is_empty()
+            || g.default
+            || !g.responses.is_empty()
+            || !g.variables.is_empty()
+            || !g.certificates.is_empty()
         {
-            r.push(Level::Unsupported, "#/info", "domains, variables and gateway responses have no place in plain OpenAPI; not exported");
+            r.push(Level::Unsupported, "#/info", "domains, variables, gateway responses and certificates have no place in plain OpenAPI; not exported");
         }
     }
 
@@ -509,6 +544,36 @@ fn operation(
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
     }
+    // Request protocol: Swagger's `schemes`, as Huawei's exporter writes it
+    // (user guide §5.2.1); Alibaba's request config lists it too, with
+    // WEBSOCKET; Huawei has no WebSocket flag (every API takes it, §8.3.13).
+    let schemes: &[&str] = match api.protocol {
+        Protocol::Http => &["http"],
+        Protocol::Https => &["https"],
+        Protocol::Both => &["http", "https"],
+    };
+    match format {
+        Format::Huawei | Format::Aliyun => {
+            op.insert("schemes".into(), json!(schemes));
+            if format == Format::Aliyun {
+                let mut p = schemes.join(",").to_ascii_uppercase();
+                if api.websocket {
+                    p.push_str(",WEBSOCKET");
+                }
+                op.insert(
+                    "x-aliyun-apigateway-request-config".into(),
+                    json!({ "requestProtocol": p }),
+                );
+            } else if api.websocket {
+                op.insert("x-pylon-websocket".into(), json!(true));
+            }
+        }
+        Format::Openapi => {
+            if api.protocol != Protocol::Both || api.websocket {
+                r.push(Level::Unsupported, ptr, "the request protocol and WebSocket have no place in plain OpenAPI (`servers` hold the backend); not exported");
+            }
+        }
+    }
     // Authentication.
     let scheme = match (api.auth, api.app_code) {
         (AuthKind::None, _) => None,
@@ -648,8 +713,8 @@ fn operation(
                     (Some(h), Some(base)) if h.method.is_none() && api.backend.params.is_empty() && !h.address.contains('#') && !base.contains('#') => {
                         let scheme = if h.scheme == Scheme::Https { "https" } else { "http" };
                         op.insert("servers".into(), json!([{"url": format!("{scheme}://{}{base}", h.address)}]));
-                        if h.timeout != 5000 || h.allow_internal_address {
-                            r.push(Level::Unsupported, &format!("{ptr}/servers"), "backend timeout and internal-address permission not exported");
+                        if h.timeout != 5000 || h.allow_internal_address || h.tls.as_ref().and_then(tls_value).is_some() {
+                            r.push(Level::Unsupported, &format!("{ptr}/servers"), "backend timeout, internal-address permission and TLS files not exported");
                         }
                     }
                     _ => r.push(Level::Unsupported, &format!("{ptr}/servers"), "this backend (mock, variables, own method, path or parameters) cannot be written as an OpenAPI server; not exported"),
@@ -746,6 +811,9 @@ fn aliyun_backend(api: &ApiDef, op: &mut Map<String, Value>) {
         m["method"] = json!(h.method.map_or("ANY", lower_method));
         if h.allow_internal_address {
             m["x-pylon-allow-internal-address"] = json!(true);
+        }
+        if let Some(v) = h.tls.as_ref().and_then(tls_value) {
+            m["x-pylon-tls"] = v;
         }
         op.insert("x-aliyun-apigateway-backend".into(), m);
     } else if let Some(mock) = &b.mock {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pylon_filter::plan::{
     AclAction, AclKind, AppCodeMode, AuthKind, ConditionTest, Effect, Location, MatchMode, Method,
-    ParamType, RequestMode, SystemParam,
+    ParamType, Protocol, RequestMode, SystemParam,
 };
 use pylon_filter::response::ErrorType;
 use serde_json::{Map, Value};
@@ -19,6 +19,7 @@ use crate::defs::{
     HttpBackendDef, MockBackendDef, ParamDef, PolicyDef, ResponseDef, Scheme, SystemCondition,
     Text, ThrottleDef, TimeUnit,
 };
+use crate::tls::{BackendTlsDef, CertificateDef};
 
 /// Choices the document cannot make.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +51,6 @@ const DOC_KEYS: &[&str] = &[
     "examples",
     "format",
     "definitions",
-    "schemes",
     "x-apigateway-request-type",
     "x-apigateway-result-normal-sample",
     "x-apigateway-result-failure-sample",
@@ -68,6 +68,8 @@ const DOC_KEYS: &[&str] = &[
     "requestBodies",
     "headers",
     "securitySchemes",
+    "bodyFormat",
+    "postBodyDescription",
 ];
 
 /// An object being read: remembers which keys were used.
@@ -166,6 +168,10 @@ struct Ctx<'a> {
     acl_bindings: BTreeMap<String, Vec<GrantDef>>,
     responses: BTreeMap<String, BTreeMap<ErrorType, ResponseDef>>,
     names: BTreeSet<String>,
+    /// Swagger 2.0 root `schemes`: the default request protocol.
+    root_schemes: Option<&'a Value>,
+    /// A Huawei operation was read without Pylon's WebSocket flag.
+    huawei_websocket_note: bool,
 }
 
 pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
@@ -199,6 +205,8 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
         acl_bindings: BTreeMap::new(),
         responses: BTreeMap::new(),
         names: BTreeSet::new(),
+        root_schemes: None,
+        huawei_websocket_note: false,
     };
     if opts.group.is_none() && group_name != title {
         ctx.r.push(
@@ -224,6 +232,8 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
         group.default = v.as_bool().unwrap_or(false);
     }
     if let Some(v) = pg.get("domains") {
+        // Pylon's list holds the domains `host` names.
+        root.used.insert("host");
         group.domains = serde_json::from_value(v.clone()).unwrap_or_default();
     } else if let Some(host) = root.str("host").filter(|_| !v3) {
         // A console export's host is the group's domain: callers keep it.
@@ -239,6 +249,24 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     }
     if let Some(v) = pg.get("variables") {
         group.variables = serde_json::from_value(v.clone()).unwrap_or_default();
+    }
+    // Certificates by path (`pylon export` writes them here: the vendors'
+    // formats have none, Huawei user guide §5.1.2 binds them per domain).
+    if let Some(v) = pg.get("certificates") {
+        let at = pg.at("certificates");
+        match serde_json::from_value::<Vec<CertificateDef>>(v.clone()) {
+            Ok(c) => {
+                if !c.is_empty() {
+                    ctx.r.push(Level::Note, &at, "certificate paths kept as written: relative to the definitions file, so they must resolve from the output directory");
+                }
+                group.certificates = c;
+            }
+            Err(e) => ctx.r.push(
+                Level::Unsupported,
+                &at,
+                format!("not a list of certificates ({e}); ignored"),
+            ),
+        }
     }
     pg.finish(&mut ctx.r);
     let environments: Vec<EnvironmentDef> = root
@@ -286,6 +314,9 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
         }
     }
     ctx.root_security = root.get("security");
+    if !v3 {
+        ctx.root_schemes = root.get("schemes");
+    }
     if v3 {
         if let Some(servers) = root.get("servers") {
             ctx.root_backend = server_backend(servers, &mut ctx.r, "#/servers");
@@ -355,6 +386,18 @@ pub fn import(source: &str, opts: &Options) -> Result<Imported, String> {
     let mut r = std::mem::take(&mut ctx.r);
     r.operation.clear();
     root.finish(&mut r);
+    if ctx.huawei_websocket_note {
+        r.push(Level::Note, "#", "Huawei APIs take WebSocket over their request protocol (user guide §8.3.13: HTTP is ws, HTTPS is wss); Pylon refuses an upgrade unless the API says `websocket: true`: set it on the APIs WebSocket callers use");
+    }
+    let https_only = apis
+        .iter()
+        .filter(|a| a.protocol == Protocol::Https)
+        .count();
+    if https_only > 0 && group.certificates.is_empty() {
+        // Written anyway: the consoles never export certificates (Huawei user
+        // guide §5.1.2, "此证书不支持导入"), and the user has them at hand.
+        r.push(Level::Note, "#", format!("{https_only} HTTPS-only API(s): add the domains' certificates as `groups[].certificates` (pem paths); `pylon compile` refuses HTTPS without one"));
+    }
 
     group.responses = std::mem::take(&mut ctx.responses);
     for t in &mut throttles {
@@ -913,6 +956,48 @@ fn operation(
         );
     }
 
+    // Request protocol. Huawei exports write it as the operation's Swagger
+    // `schemes` (user guide §5.2.1: HTTP, HTTPS or HTTP&HTTPS); Swagger's
+    // `ws` / `wss` are WebSocket over each.
+    let schemes_at = if op.get("schemes").is_some() {
+        o.at("schemes")
+    } else {
+        "#/schemes".to_string()
+    };
+    if let Some(s) = o.get("schemes").or(ctx.root_schemes) {
+        if let Some((p, ws)) = protocol_from_schemes(&mut ctx.r, s, &schemes_at) {
+            api.protocol = p;
+            api.websocket |= ws;
+        }
+    }
+    // Alibaba's request protocol ("HTTP,HTTPS,WEBSOCKET", the console's
+    // 协议 check boxes) and WebSocket API type.
+    if let Some(c) = o.get("x-aliyun-apigateway-request-config") {
+        request_config(
+            ctx,
+            &mut api,
+            c,
+            &o.at("x-aliyun-apigateway-request-config"),
+        );
+    }
+    if let Some(t) = o.str("x-aliyun-apigateway-websocket-api-type") {
+        api.websocket = true;
+        if t != "COMMON" {
+            ctx.r.push(
+                Level::Unsupported,
+                &o.at("x-aliyun-apigateway-websocket-api-type"),
+                format!("`{t}`: Alibaba's two-way notification channel is not supported; forwarded as a plain WebSocket"),
+            );
+        }
+    }
+    match o.get("x-pylon-websocket") {
+        Some(v) => api.websocket = v.as_bool().unwrap_or(false),
+        None if op.get("x-apigateway-backend").is_some() && !api.websocket => {
+            ctx.huawei_websocket_note = true
+        }
+        None => {}
+    }
+
     // Front-end options.
     match o
         .str("x-apigateway-match-mode")
@@ -996,6 +1081,10 @@ fn operation(
     let handling = o
         .str("x-aliyun-apigateway-parameter-handling")
         .or_else(|| o.str("x-aliyun-apigateway-paramater-handling"))
+        .or_else(|| {
+            op.pointer("/x-aliyun-apigateway-request-config/requestMode")
+                .map(text)
+        })
         .or_else(|| aliyun_root("x-aliyun-apigateway-parameter-handling").map(text))
         .or_else(|| aliyun_root("x-aliyun-apigateway-paramater-handling").map(text));
     if let Some(h) = handling {
@@ -1026,6 +1115,9 @@ fn operation(
 
     // Backend.
     let mut have_backend = false;
+    let vendor_backend = op.get("x-apigateway-backend").is_some()
+        || op.get("x-aliyun-apigateway-backend").is_some()
+        || aliyun_root("x-aliyun-apigateway-backend").is_some();
     if let Some(b) = o.get("x-apigateway-backend") {
         let at = o.at("x-apigateway-backend");
         match huawei_backend(ctx, b, &at) {
@@ -1057,6 +1149,25 @@ fn operation(
             h.path = format!("{base}{path}");
             api.backend.http = Some(h);
             have_backend = true;
+        }
+    }
+    // An OpenAPI 3 export with a vendor backend (Huawei's OAS3 exports): its
+    // `servers` are the gateway's addresses, so their schemes are the
+    // request protocol (without one they name the backend, read above).
+    if ctx.v3 && vendor_backend {
+        let servers = o.get("servers").or_else(|| doc.get("servers"));
+        let (mut http, mut https) = (false, false);
+        for url in servers.and_then(Value::as_array).into_iter().flatten() {
+            let url = url
+                .get("url")
+                .map(text)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            http |= url.starts_with("http://");
+            https |= url.starts_with("https://");
+        }
+        if let Some(p) = protocol_of(http, https) {
+            api.protocol = p;
         }
     }
     if !have_backend {
@@ -1194,6 +1305,102 @@ fn operation(
     }
     o.finish(&mut ctx.r);
     Some(api)
+}
+
+/// Swagger 2.0 `schemes` → request protocol and WebSocket.
+fn protocol_from_schemes(r: &mut Reports, v: &Value, ptr: &str) -> Option<(Protocol, bool)> {
+    let (mut http, mut https, mut ws) = (false, false, false);
+    for (i, s) in v.as_array().into_iter().flatten().enumerate() {
+        match text(s).to_ascii_lowercase().as_str() {
+            "http" => http = true,
+            "https" => https = true,
+            "ws" => (http, ws) = (true, true),
+            "wss" => (https, ws) = (true, true),
+            other => r.push(
+                Level::Unsupported,
+                &format!("{ptr}/{i}"),
+                format!("scheme `{other}` is not http, https, ws or wss; ignored"),
+            ),
+        }
+    }
+    protocol_of(http, https).map(|p| (p, ws))
+}
+
+fn protocol_of(http: bool, https: bool) -> Option<Protocol> {
+    match (http, https) {
+        (true, true) => Some(Protocol::Both),
+        (true, false) => Some(Protocol::Http),
+        (false, true) => Some(Protocol::Https),
+        (false, false) => None,
+    }
+}
+
+/// `x-aliyun-apigateway-request-config`: `requestProtocol` (its `requestMode`
+/// is read as the parameter handling).
+fn request_config(ctx: &mut Ctx, api: &mut ApiDef, c: &Value, ptr: &str) {
+    let mut o = Obj::new(Some(c), ptr.to_string());
+    if let Some(p) = o.str("requestProtocol") {
+        let at = o.at("requestProtocol");
+        let (mut http, mut https, mut ws) = (false, false, false);
+        for part in p.split(',').map(|s| s.trim().to_ascii_uppercase()) {
+            match part.as_str() {
+                "HTTP" => http = true,
+                "HTTPS" => https = true,
+                "WEBSOCKET" => ws = true,
+                "" => {}
+                other => ctx.r.push(
+                    Level::Unsupported,
+                    &at,
+                    format!("`{other}` is not HTTP, HTTPS or WEBSOCKET; ignored"),
+                ),
+            }
+        }
+        match protocol_of(http, https) {
+            Some(p) => api.protocol = p,
+            None if ws => ctx.r.push(
+                Level::Note,
+                &at,
+                "WEBSOCKET alone: ws and wss both accepted (HTTP&HTTPS)",
+            ),
+            None => {}
+        }
+        api.websocket |= ws;
+    }
+    // Read with the other parameter-handling keys (the operation's request mode).
+    o.used.insert("requestMode");
+    // They restate the operation's method and path.
+    if o.str("requestHttpMethod")
+        .is_some_and(|m| !m.eq_ignore_ascii_case(method_name(api.method)))
+    {
+        let at = o.at("requestHttpMethod");
+        ctx.r.push(
+            Level::Unsupported,
+            &at,
+            "differs from the operation's method; the operation's is used",
+        );
+    }
+    if o.str("requestPath").is_some_and(|p| p != api.path) {
+        let at = o.at("requestPath");
+        ctx.r.push(
+            Level::Unsupported,
+            &at,
+            "differs from the operation's path; the operation's is used",
+        );
+    }
+    o.finish(&mut ctx.r);
+}
+
+/// Pylon's `x-pylon-tls` on a backend endpoint (paths only).
+fn backend_tls(r: &mut Reports, o: &mut Obj) -> Option<BackendTlsDef> {
+    let v = o.get("x-pylon-tls")?;
+    match serde_json::from_value(v.clone()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let at = o.at("x-pylon-tls");
+            r.push(Level::Unsupported, &at, format!("{e}; ignored"));
+            None
+        }
+    }
 }
 
 fn location(s: &str) -> Option<Location> {
@@ -1470,7 +1677,7 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                     .get("x-pylon-allow-internal-address")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
-                tls: None,
+                tls: backend_tls(&mut ctx.r, &mut e),
             });
             let _ = e.get("description");
             if e.str("retryCount").is_some_and(|r| r != "-1" && r != "0") {
@@ -1478,15 +1685,21 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                 ctx.r
                     .push(Level::Unsupported, &at, "backend retries are not supported");
             }
-            if e.get("enableClientSsl").and_then(Value::as_bool) == Some(true) {
+            // Mutual TLS toward the backend (user guide §8.4.1): the console
+            // keeps the client certificate; Pylon needs its files.
+            let client = b
+                .http
+                .as_ref()
+                .and_then(|h| h.tls.as_ref())
+                .is_some_and(|t| t.cert.is_some());
+            if e.get("enableClientSsl").and_then(Value::as_bool) == Some(true) && !client {
                 let at = e.at("enableClientSsl");
                 ctx.r.push(
                     Level::Unsupported,
                     &at,
-                    "client certificates to backends are not supported",
+                    "the document holds no client certificate: add backend.http.tls.cert and .key (pem paths)",
                 );
             }
-            e.used.insert("enableClientSsl");
             e.finish(&mut ctx.r);
         }
         "MOCK" => {
@@ -1688,6 +1901,7 @@ fn aliyun_backend(ctx: &mut Ctx, v: &Value, ptr: &str, api_path: &str) -> Option
                 .get("x-pylon-allow-internal-address")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            h.tls = backend_tls(&mut ctx.r, &mut o);
             b.http = Some(h);
         }
         "MOCK" => {

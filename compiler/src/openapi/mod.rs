@@ -192,6 +192,16 @@ pub fn run_import(
             def: g.clone(),
         }));
     }
+    // HTTPS-only APIs are written even without a certificate (reported by
+    // the import): the consoles never export certificates, and the user adds
+    // them before `pylon compile`. Everything else is checked as written.
+    if check.groups.iter().all(|g| g.def.certificates.is_empty()) {
+        for a in &mut check.apis {
+            if a.def.protocol == pylon_filter::plan::Protocol::Https {
+                a.def.protocol = pylon_filter::plan::Protocol::Both;
+            }
+        }
+    }
     let admin = crate::ssrf::Admin {
         ip: [127, 0, 0, 1].into(),
         port: 9901,

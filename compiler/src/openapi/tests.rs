@@ -14,9 +14,10 @@ use crate::defs::{
     AclDef, BackendDef, BackendParamDef, ConditionDef, GrantDef, HttpBackendDef, MockBackendDef,
     ParamDef, PolicyDef, Text,
 };
+use crate::tls::{BackendTlsDef, CertificateDef};
 use pylon_filter::plan::{
     AclAction, AclKind, AppCodeMode, AuthKind, ConditionTest, Effect, Location, MatchMode, Method,
-    ParamType, RequestMode, SystemParam,
+    ParamType, Protocol, RequestMode, SystemParam,
 };
 
 fn data(name: &str) -> String {
@@ -49,6 +50,29 @@ fn compiles(d: &DefsOut) {
             to_yaml(d)
         );
     }
+}
+
+/// Pem files for a certificate (the compiler checks they exist, Envoy reads them).
+fn pem_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pylon-openapi-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["cert.pem", "key.pem"] {
+        std::fs::write(dir.join(f), "pem\n").unwrap();
+    }
+    dir
+}
+
+/// `d` with a certificate for its group's domains, as a user adds after import.
+fn with_certificate(d: &DefsOut) -> DefsOut {
+    let dir = pem_dir();
+    let mut d = d.clone();
+    d.groups[0].certificates = vec![CertificateDef {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        domains: None,
+        min_tls: Default::default(),
+    }];
+    d
 }
 
 fn export_doc(d: &DefsOut, f: Format, s: Scope) -> Value {
@@ -95,7 +119,7 @@ fn round_trip(d1: &DefsOut, f: Format, s: Scope, o: &Options) {
 #[test]
 fn huawei_console_export_imports_compiles_and_reports_the_vpc_policy() {
     let imported = import(&data("huawei-export-example.json"), &opts()).unwrap();
-    compiles(&imported.defs);
+    compiles(&with_certificate(&imported.defs));
     let api = &imported.defs.apis[0];
     assert_eq!(
         (api.name.as_str(), api.path.as_str(), api.auth),
@@ -128,8 +152,11 @@ fn real_documents_import_compile_and_round_trip() {
         ("petstore-swagger2.json", 3),
         ("swagger-petstore-openapi3.yaml", 10),
     ] {
-        let d = import(&data(file), &opts()).unwrap().defs;
+        let mut d = import(&data(file), &opts()).unwrap().defs;
         assert_eq!(d.apis.len(), apis, "{file}");
+        if d.apis.iter().any(|a| a.protocol == Protocol::Https) {
+            d = with_certificate(&d);
+        }
         compiles(&d);
         for f in [Format::Huawei, Format::Aliyun, Format::Openapi] {
             for s in [Scope::Base, Scope::Full, Scope::Extended] {
@@ -137,6 +164,183 @@ fn real_documents_import_compile_and_round_trip() {
             }
         }
     }
+}
+
+#[test]
+fn huawei_export_with_https_scheme_imports_as_https_and_compiles_once_certified() {
+    // The Huawei API reference's export: `schemes: [https]` is the API's
+    // request protocol (user guide §5.2.1).
+    let i = import(&data("huawei-export-example.json"), &opts()).unwrap();
+    let api = &i.defs.apis[0];
+    assert_eq!((api.protocol, api.websocket), (Protocol::Https, false));
+    assert!(i.reports.iter().any(|r| r.level == Level::Note
+        && r.pointer == "#"
+        && r.message.contains("groups[].certificates")));
+    // Without a certificate the compiler says what is missing ...
+    let admin = crate::ssrf::Admin {
+        ip: [127, 0, 0, 1].into(),
+        port: 9901,
+    };
+    let Err(errs) = crate::lower::lower(&located(&i.defs, Path::new("imported.yaml")), &admin)
+    else {
+        panic!("HTTPS without a certificate compiles");
+    };
+    assert!(
+        errs.iter()
+            .any(|e| e.to_string().contains("HTTPS needs a certificate")),
+        "{errs:?}"
+    );
+    // ... `pylon import` still writes the definitions (the console never
+    // exports certificates), as HTTPS ...
+    let out = std::env::temp_dir().join(format!("pylon-import-https-{}", std::process::id()));
+    let file = out.join("export.json");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(&file, data("huawei-export-example.json")).unwrap();
+    run_import(&[file], &out.join("defs"), false, &opts()).unwrap();
+    let written = std::fs::read_to_string(out.join("defs/APIGroup_test.yaml")).unwrap();
+    assert!(written.contains("protocol: HTTPS"), "{written}");
+    std::fs::remove_dir_all(&out).ok();
+    // ... and with one it compiles, and the certificate paths round-trip.
+    let d = with_certificate(&i.defs);
+    compiles(&d);
+    let doc = export_doc(&d, Format::Huawei, Scope::Extended);
+    assert_eq!(
+        doc["paths"]["/test/{path}"]["get"]["schemes"],
+        serde_json::json!(["https"])
+    );
+    round_trip(&d, Format::Huawei, Scope::Extended, &opts());
+    round_trip(&d, Format::Aliyun, Scope::Extended, &opts());
+}
+
+#[test]
+fn request_protocols_websocket_and_backend_tls_are_mapped() {
+    let doc = r#"
+swagger: "2.0"
+info: {title: chat, version: "1"}
+schemes: [http]
+paths:
+  /a:
+    get:
+      operationId: ali_wss
+      x-aliyun-apigateway-auth-type: ANONYMOUS
+      x-aliyun-apigateway-request-config: {requestProtocol: "HTTPS,WEBSOCKET", requestMode: MAPPING, bodyFormat: STREAM}
+      x-aliyun-apigateway-backend: {type: HTTP, address: "https://127.0.0.1:9000", path: /a, method: get, timeout: 3000}
+      responses: {200: {description: ok}}
+  /b:
+    get:
+      operationId: ali_both
+      x-aliyun-apigateway-auth-type: ANONYMOUS
+      x-aliyun-apigateway-request-config: {requestProtocol: "HTTP,HTTPS"}
+      x-aliyun-apigateway-websocket-api-type: COMMON
+      x-aliyun-apigateway-backend: {type: MOCK, mockResult: ok}
+      responses: {200: {description: ok}}
+  /c:
+    get:
+      operationId: hw_root_http
+      x-apigateway-backend:
+        type: HTTP
+        httpEndpoints: {address: "127.0.0.1:9000", scheme: https, method: GET, path: /c, timeout: 5000, enableClientSsl: true}
+      responses: {default: {description: ok}}
+  /d:
+    get:
+      operationId: swagger_ws
+      schemes: [ws, https]
+      x-apigateway-backend: {type: MOCK, mockEndpoints: {result-content: ok}}
+      responses: {default: {description: ok}}
+"#;
+    let i = import(doc, &opts()).unwrap();
+    let got: Vec<_> = i
+        .defs
+        .apis
+        .iter()
+        .map(|a| (a.name.as_str(), a.protocol, a.websocket, a.request_mode))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ali_wss", Protocol::Https, true, RequestMode::Mapping),
+            (
+                "ali_both",
+                Protocol::Both,
+                true,
+                RequestMode::MappingPassthrough
+            ),
+            (
+                "hw_root_http",
+                Protocol::Http,
+                false,
+                RequestMode::MappingPassthrough
+            ),
+            (
+                "swagger_ws",
+                Protocol::Both,
+                true,
+                RequestMode::MappingPassthrough
+            ),
+        ]
+    );
+    // Huawei's mutual TLS flag without Pylon's file paths is reported.
+    assert!(i.reports.iter().any(|r| r.level == Level::Unsupported
+        && r.pointer == "#/paths/~1c/get/x-apigateway-backend/httpEndpoints/enableClientSsl"));
+    // Huawei takes WebSocket on every API (user guide §8.3.13): said once.
+    assert!(i
+        .reports
+        .iter()
+        .any(|r| r.pointer == "#" && r.message.contains("§8.3.13")));
+    // Alibaba's export writes the protocol back with WEBSOCKET.
+    let mut d = i.defs.clone();
+    d.apis[2].backend.http.as_mut().unwrap().tls = Some(BackendTlsDef {
+        ca: Some("tls/ca.pem".into()),
+        cert: Some("tls/gw.pem".into()),
+        key: Some("tls/gw.key".into()),
+        insecure_skip_verify: false,
+    });
+    let ali = export_doc(&d, Format::Aliyun, Scope::Full);
+    assert_eq!(
+        ali["paths"]["/a"]["get"]["x-aliyun-apigateway-request-config"]["requestProtocol"],
+        "HTTPS,WEBSOCKET"
+    );
+    let hw = export_doc(&d, Format::Huawei, Scope::Full);
+    let e = &hw["paths"]["/c"]["get"]["x-apigateway-backend"]["httpEndpoints"];
+    assert_eq!(e["enableClientSsl"], true);
+    assert_eq!(e["x-pylon-tls"]["key"], "tls/gw.key");
+    assert_eq!(hw["paths"]["/d"]["get"]["x-pylon-websocket"], true);
+    let again = import(&hw.to_string(), &opts()).unwrap();
+    assert!(!again
+        .reports
+        .iter()
+        .any(|r| r.pointer.ends_with("enableClientSsl")));
+    for f in [Format::Huawei, Format::Aliyun] {
+        round_trip(&d, f, Scope::Extended, &opts());
+    }
+}
+
+#[test]
+fn openapi3_vendor_export_takes_the_protocol_from_its_servers() {
+    // With a vendor backend, `servers` are the gateway's addresses.
+    let doc = r#"
+openapi: 3.0.1
+info: {title: g, version: "1"}
+servers: [{url: "https://g.example.com"}]
+paths:
+  /a:
+    get:
+      operationId: a
+      x-apigateway-backend: {type: MOCK, mockEndpoints: {result-content: ok}}
+      responses: {default: {description: ok}}
+  /b:
+    get:
+      operationId: b
+      servers: [{url: "http://g.example.com"}, {url: "https://g.example.com"}]
+      x-apigateway-backend: {type: MOCK, mockEndpoints: {result-content: ok}}
+      responses: {default: {description: ok}}
+"#;
+    let d = import(doc, &opts()).unwrap().defs;
+    assert_eq!(d.apis[0].protocol, Protocol::Https);
+    assert_eq!(d.apis[1].protocol, Protocol::Both);
+    // Without one, `servers` name the backend and the protocol stays both.
+    let plain = import(&data("swagger-petstore-openapi3.yaml"), &opts()).unwrap();
+    assert!(plain.defs.apis.iter().all(|a| a.protocol == Protocol::Both));
 }
 
 #[test]
@@ -338,9 +542,10 @@ fn backend(params: Vec<BackendParamDef>) -> impl Strategy<Value = BackendDef> {
         (
             any::<bool>(),
             1u32..60000,
-            proptest::option::of(Just(Method::Post))
+            proptest::option::of(Just(Method::Post)),
+            0u8..4,
         )
-            .prop_map(move |(https, timeout, method)| BackendDef {
+            .prop_map(move |(https, timeout, method, tls)| BackendDef {
                 http: Some(HttpBackendDef {
                     address: "127.0.0.1:9000".into(),
                     scheme: if https {
@@ -352,7 +557,24 @@ fn backend(params: Vec<BackendParamDef>) -> impl Strategy<Value = BackendDef> {
                     method,
                     timeout,
                     allow_internal_address: false,
-                    tls: None,
+                    tls: match tls {
+                        _ if !https => None,
+                        1 => Some(BackendTlsDef {
+                            ca: Some("tls/ca.pem".into()),
+                            ..Default::default()
+                        }),
+                        2 => Some(BackendTlsDef {
+                            ca: Some("tls/ca.pem".into()),
+                            cert: Some("tls/gw.pem".into()),
+                            key: Some("tls/gw.key".into()),
+                            insecure_skip_verify: false,
+                        }),
+                        3 => Some(BackendTlsDef {
+                            insecure_skip_verify: true,
+                            ..Default::default()
+                        }),
+                        _ => None,
+                    },
                 }),
                 mock: None,
                 params: params.clone(),
@@ -391,9 +613,28 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
         prop_oneof![Just(Method::Get), Just(Method::Post), Just(Method::Any)],
         "[a-z ]{0,12}",
         0usize..4,
+        (
+            prop_oneof![
+                Just(Protocol::Both),
+                Just(Protocol::Http),
+                Just(Protocol::Https)
+            ],
+            any::<bool>(),
+        ),
     )
         .prop_flat_map(
-            move |(mut params, auth, app_code, cors, sha1, mode, method, description, mapping)| {
+            move |(
+                mut params,
+                auth,
+                app_code,
+                cors,
+                sha1,
+                mode,
+                method,
+                description,
+                mapping,
+                protocol,
+            )| {
                 params.dedup_by(|a, b| a.name == b.name);
                 let mut bps = vec![];
                 if mapping & 1 == 1 {
@@ -445,6 +686,7 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
                         mode,
                         method,
                         description,
+                        protocol,
                     )),
                     any::<bool>(),
                 )
@@ -453,7 +695,7 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
         .prop_map(
             move |(
                 backend,
-                (parameters, auth, app_code, cors, sha1, mode, method, description),
+                (parameters, auth, app_code, cors, sha1, mode, method, description, protocol),
                 policy,
             )| {
                 let policies = if policy && backend.http.is_some() {
@@ -508,8 +750,8 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
                     app_code,
                     request_mode: mode,
                     cors,
-                    protocol: Default::default(),
-                    websocket: false,
+                    protocol: protocol.0,
+                    websocket: protocol.1,
                     parameters,
                     policies,
                 }
@@ -518,7 +760,7 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
 }
 
 fn defs() -> impl Strategy<Value = DefsOut> {
-    (api(0), api(1), api(2), 1u64..100).prop_map(|(a, b, c, limit)| DefsOut {
+    (api(0), api(1), api(2), 1u64..100, any::<bool>()).prop_map(|(a, b, c, limit, tls)| DefsOut {
         environments: vec![],
         groups: vec![crate::defs::GroupDef {
             name: "g".into(),
@@ -527,7 +769,16 @@ fn defs() -> impl Strategy<Value = DefsOut> {
             default: true,
             variables: Default::default(),
             responses: Default::default(),
-            certificates: Vec::new(),
+            certificates: if tls {
+                vec![CertificateDef {
+                    cert: "tls/g.pem".into(),
+                    key: "tls/g.key".into(),
+                    domains: Some(vec!["g.example.com".into()]),
+                    min_tls: crate::tls::MinTls::Tls11,
+                }]
+            } else {
+                Vec::new()
+            },
         }],
         throttles: vec![crate::defs::ThrottleDef {
             name: "t".into(),
