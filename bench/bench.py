@@ -54,7 +54,6 @@ class Config:
     path: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     signed: bool = False  # headers are re-signed at each round (15-minute window)
-    lever: bool = False
 
 
 def log(msg: str, started: float = time.monotonic()) -> None:
@@ -86,6 +85,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--levers", default=",".join(envoys.LEVERS),
                     help="Envoy-config levers to measure on the 10-API Pylon (comma-separated; '' for none)")
+    ap.add_argument("--pairs", type=int, default=6, help="alternating run pairs per lever and request")
+    ap.add_argument("--pair-duration", type=int, default=2, help="seconds per lever run")
     ap.add_argument("--wasm", action="append", default=[], metavar="NAME=PATH",
                     help="also measure the 10-API Pylon with another filter build (a lever in the filter)")
     ap.add_argument("--no-large", action="store_true", help="skip the 10,000-API Pylon (quick runs)")
@@ -140,21 +141,17 @@ def main() -> int:
         ]
         log(f"Pylon {size} compiled and ready in {compile_s[size]:.2f} s; sanity checks passed")
 
-    # Levers, each alone against the 10-API Pylon above.
+    # Lever variants of the 10-API Pylon: started now, measured after the
+    # main rounds.
     variants = [(lever, None) for lever in filter(None, args.levers.split(","))]
     variants += [(spec.split("=", 1)[0], Path(spec.split("=", 1)[1])) for spec in args.wasm]
+    levers = []
     for name, wasm in variants:
         proxy = start_pylon(tools, f"lever-{name}", defs_dirs["10"], ports, proxy_core, wasm=wasm,
                             lever=None if wasm else name)
-        signed = sign()
-        checks.pylon(proxy, signed)
-        what = envoys.LEVERS[name][0] if wasm is None else f"filter build {wasm.name}"
-        configs += [
-            Config(f"pass10+{name}", f"lever {name}: pass-through ({what})", proxy, defs.PASS_API_PATH,
-                   lever=True),
-            Config(f"full10+{name}", f"lever {name}: full pipeline ({what})", proxy, defs.FULL_PATH,
-                   signed, signed=True, lever=True),
-        ]
+        checks.pylon(proxy, sign())
+        what = envoys.LEVERS[name][0] if wasm is None else f"filter build `{wasm.name}`"
+        levers.append((name, what, proxy))
         log(f"lever {name} ready")
 
     # Interleaved rounds, order rotated each round.
@@ -174,10 +171,28 @@ def main() -> int:
                 raw.append({"round": rnd + 1, "key": c.key, "conns": conns, **r})
         log(f"round {rnd + 1}/{args.rounds} done")
 
+    # Each lever alone: its Envoy and the unchanged 10-API Pylon, run by run
+    # in alternation (A B B A ...), so that the machine's load, which drifts
+    # over seconds, falls on both alike; the figures are per-pair differences.
+    lever_runs: list[dict] = []
+    refs = {c.key: c for c in configs}
+    for name, what, proxy in levers:
+        for kind in ("pass", "full"):
+            ref = refs[f"{kind}10"]
+            headers = sign() if ref.signed else []
+            for i in range(args.pairs):
+                pair = {}
+                for which, p in ((("ref", ref.proxy), ("var", proxy)) if i % 2 == 0
+                                 else (("var", proxy), ("ref", ref.proxy))):
+                    pair[which] = load.measure(tools, load_core, p, p.url(ref.path), args.connections,
+                                               args.pair_duration, headers)
+                lever_runs.append({"lever": name, "what": what, "kind": kind, **pair})
+        log(f"lever {name} measured")
+
     memory = envoys.memory_per_worker(tools, ports, backend.port, defs_dirs, log)
     envoys.CHILDREN.stop_all()
     elapsed = time.monotonic() - started
-    text = report.render(configs=configs, raw=raw, memory=memory, info=info, date=date, args=args,
+    text = report.render(configs=configs, raw=raw, lever_runs=lever_runs, memory=memory, info=info, date=date, args=args,
                          pin=pin, compile_s=compile_s, elapsed=elapsed)
     print(report.summary(configs, raw))
     if args.doc:

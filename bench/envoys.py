@@ -464,26 +464,32 @@ def pylon_compile(defs: Path, out: Path, port: int, admin: int, wasm: Path | Non
     return elapsed
 
 
-# Levers in Envoy's configuration, each an edit of the envoy.yaml `pylon
-# compile` wrote: what it measures, and the edit (old text, new text; an
+# Levers in Envoy's configuration, each a set of edits of the envoy.yaml
+# `pylon compile` wrote: what it measures, and (old text, new text) pairs (an
 # empty old text prepends).
 LEVERS = {
-    "nobuffer": ("no buffer filter", (
+    # The same Envoy once more: what the method reads as a difference
+    # between two identical proxies (the noise floor of the lever table).
+    "same": ("unchanged (noise control)", []),
+    "nobuffer": ("no buffer filter", [(
         "          - name: envoy.filters.http.buffer\n"
         "            typed_config:\n"
         "              '@type': type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer\n"
-        "              max_request_bytes: 12582912\n", "")),
-    "nostats": ("no Envoy stats", ("", "stats_config:\n  stats_matcher:\n    reject_all: true\n")),
-    "noreqid": ("no request-id generation", ("generate_request_id: true", "generate_request_id: false")),
+        "              max_request_bytes: 12582912\n", "")]),
+    "nostats": ("no Envoy stats", [("", "stats_config:\n  stats_matcher:\n    reject_all: true\n")]),
+    "noreqid": ("no request-id generation", [("generate_request_id: true", "generate_request_id: false")]),
+    "notimers": ("no request and header timeouts", [("          request_headers_timeout: 10s\n", ""),
+                                                     ("          request_timeout: 300s\n", "")]),
 }
 
 
 def apply_lever(config: Path, lever: str) -> None:
-    old, new = LEVERS[lever][1]
     text = config.read_text()
-    if old and old not in text:
-        raise BenchError(f"lever {lever}: {config} does not hold {old!r}")
-    config.write_text(text.replace(old, new, 1) if old else new + text)
+    for old, new in LEVERS[lever][1]:
+        if old and old not in text:
+            raise BenchError(f"lever {lever}: {config} does not hold {old!r}")
+        text = text.replace(old, new, 1) if old else new + text
+    config.write_text(text)
 
 
 # --------------------------------------------------------------------------
