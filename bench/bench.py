@@ -38,6 +38,7 @@ from pathlib import Path
 import checks
 import defs
 import envoys
+import instr
 import load
 import report
 from envoys import HOST, WORK, BenchError, Envoy
@@ -61,14 +62,40 @@ def log(msg: str, started: float = time.monotonic()) -> None:
 
 
 def start_pylon(tools: dict, name: str, defs_dir: Path, ports, core, wasm: Path | None = None,
-                lever: str | None = None, concurrency: int = 1) -> Envoy:
+                lever: str | None = None, wrapper: list[str] | None = None) -> Envoy:
     out = WORK / name
     proxy = Envoy(name, out / "envoy.yaml", next(ports), next(ports), core)
     envoys.pylon_compile(defs_dir, out, proxy.port, proxy.admin, wasm)
     if lever:
         envoys.apply_lever(proxy.config, lever)
-    proxy.start(tools["envoy"], tools["taskset"], concurrency)
+    proxy.start(tools["envoy"], tools["taskset"], 1, wrapper)
     return proxy
+
+
+def count_instructions(tools: dict, it: dict, ports, backend_port: int, defs_dirs: dict, variants: list,
+                       log) -> dict[str, float]:
+    """Instructions per request (instr.py) of every configuration and lever,
+    one valgrind'ed Envoy at a time."""
+    vg = {**tools, "envoy": it["envoy"]}
+    counted: dict[str, float] = {}
+    full = (defs.FULL_PATH, None)
+    subjects = [("bare", None, None, None), ("noop", None, None, None)]
+    subjects += [(size, d, None, None) for size, d in defs_dirs.items()]
+    subjects += [(f"10+{name}", defs_dirs["10"], wasm, name) for name, wasm in variants]
+    for key, defs_dir, wasm, lever in subjects:
+        name = f"instr-{key.replace('+', '-')}"
+        wrap = instr.wrapper(it, name)
+        if defs_dir is None:
+            proxy = envoys.start_bare(vg, name, ports, None, backend_port, noop=key == "noop", wrapper=wrap)
+            requests = [(key, defs.PASS_API_PATH, [])]
+        else:
+            proxy = start_pylon(vg, name, defs_dir, ports, None, wasm=wasm,
+                                lever=None if wasm or lever is None else lever, wrapper=wrap)
+            requests = [(f"pass{key}", defs.PASS_API_PATH, []), (f"full{key}", full[0], sign())]
+        counted.update(instr.per_request(it, proxy, name, requests))
+        proxy.stop()
+        log(f"instructions per request: " + ", ".join(f"{k} {counted[k]:,.0f}" for k, _, _ in requests))
+    return counted
 
 
 def sign() -> list[tuple[str, str]]:
@@ -85,7 +112,10 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--levers", default=",".join(envoys.LEVERS),
                     help="Envoy-config levers to measure on the 10-API Pylon (comma-separated; '' for none)")
-    ap.add_argument("--pairs", type=int, default=6, help="alternating run pairs per lever and request")
+    ap.add_argument("--pairs", type=int, default=0,
+                    help="also time each lever in this many alternating wrk run pairs (noisy on a shared machine)")
+    ap.add_argument("--no-instructions", dest="instructions", action="store_false",
+                    help="skip the instruction counts (valgrind)")
     ap.add_argument("--pair-duration", type=int, default=2, help="seconds per lever run")
     ap.add_argument("--wasm", action="append", default=[], metavar="NAME=PATH",
                     help="also measure the 10-API Pylon with another filter build (a lever in the filter)")
@@ -107,7 +137,7 @@ def main() -> int:
     if WORK.exists():
         shutil.rmtree(WORK)
     WORK.mkdir(parents=True)
-    ports = iter(envoys.free_ports(64))
+    ports = iter(envoys.free_ports(128))
 
     backend = Envoy("backend", WORK / "backend.json", next(ports), next(ports), load_core)
     backend.config.write_text(json.dumps(envoys.backend_bootstrap(backend.port, backend.admin), indent=1))
@@ -189,10 +219,18 @@ def main() -> int:
                 lever_runs.append({"lever": name, "what": what, "kind": kind, **pair})
         log(f"lever {name} measured")
 
+    instructions: dict[str, float] = {}
+    it = instr.tools() if args.instructions else None
+    if args.instructions and not it:
+        log("valgrind not found: no instruction counts (apt-get install valgrind)")
+    if it:
+        instructions = count_instructions(tools, it, ports, backend.port, defs_dirs, variants, log)
+
     memory = envoys.memory_per_worker(tools, ports, backend.port, defs_dirs, log)
     envoys.CHILDREN.stop_all()
     elapsed = time.monotonic() - started
-    text = report.render(configs=configs, raw=raw, lever_runs=lever_runs, memory=memory, info=info, date=date, args=args,
+    text = report.render(configs=configs, raw=raw, lever_runs=lever_runs, instructions=instructions,
+                         variants=variants, memory=memory, info=info, date=date, args=args,
                          pin=pin, compile_s=compile_s, elapsed=elapsed)
     print(report.summary(configs, raw))
     if args.doc:

@@ -511,17 +511,19 @@ class Envoy:
         assert self.proc is not None
         return self.proc.pid
 
-    def start(self, envoy_bin: str, taskset: str | None, concurrency: int = 1) -> None:
+    def start(self, envoy_bin: str, taskset: str | None, concurrency: int = 1,
+              wrapper: list[str] | None = None) -> None:
+        """`wrapper` (valgrind) runs Envoy inside it, unpinned."""
         log = WORK / f"{self.name}.log"
         cmd = [
-            envoy_bin, "-c", str(self.config), "--concurrency", str(concurrency),
+            *(wrapper or []), envoy_bin, "-c", str(self.config), "--concurrency", str(concurrency),
             "--disable-hot-restart", "--log-level", "warn", "--log-path", str(log),
         ]
-        if taskset and self.core is not None:
+        if taskset and self.core is not None and not wrapper:
             cmd = [taskset, "-c", str(self.core)] + cmd
         t0 = time.perf_counter()
         self.proc = CHILDREN.start(self.name, cmd, WORK / f"{self.name}.stdout")
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + (600 if wrapper else 120)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BenchError(
@@ -536,7 +538,7 @@ class Envoy:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise BenchError(f"{self.name}: Envoy not ready after 120 s; see {log.relative_to(ROOT)}")
+        raise BenchError(f"{self.name}: Envoy not ready in time; see {log.relative_to(ROOT)}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -567,7 +569,7 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def start_bare(tools: dict, name: str, ports, core: int | None, backend_port: int, noop: bool = False,
-               concurrency: int = 1) -> Envoy:
+               concurrency: int = 1, wrapper: list[str] | None = None) -> Envoy:
     """Bare Envoy, or with the no-op Wasm filter before the router."""
     extra = None
     if noop:
@@ -576,7 +578,7 @@ def start_bare(tools: dict, name: str, ports, core: int | None, backend_port: in
         extra = noop_wasm_filter(path)
     proxy = Envoy(name, WORK / f"{name}.json", next(ports), next(ports), core)
     proxy.config.write_text(json.dumps(bare_bootstrap(proxy.port, proxy.admin, backend_port, extra), indent=1))
-    proxy.start(tools["envoy"], tools["taskset"], concurrency)
+    proxy.start(tools["envoy"], tools["taskset"], concurrency, wrapper)
     return proxy
 
 
