@@ -19,7 +19,7 @@ from pathlib import Path
 from envoys import HOST, ROOT, WORK, BenchError, Envoy
 
 REQUESTS = 1000  # counted per configuration
-WARMUP = 100  # before counting: connection set up, caches and JIT warm
+WARMUP = 1000  # before counting: connection set up, caches, V8 tier-up
 
 
 def tools() -> dict | None:

@@ -161,7 +161,7 @@ def instruction_tables(ins: dict[str, float], variants: list) -> list[str]:
     """Instructions per request (callgrind): configurations against bare
     Envoy, then each lever against the unchanged 10-API Pylon."""
     out = ["", "### Instructions per request", "",
-           "The proxy under callgrind, counting only while 1,000 keep-alive requests go through it (after 100 "
+           "The proxy under callgrind, counting only while 1,000 keep-alive requests go through it (after 1,000 "
            "uncounted); repeatable within about 0.5 % (see the `same` lever), unlike the timings above. They count "
            "work, not its speed: a cache miss or a lock wait costs time but no instructions.", "",
            "| Configuration | instructions / request | × bare | added |", "|---|--:|--:|--:|"]
