@@ -37,6 +37,9 @@ pub const SECRET_LEN: usize = 32;
 /// At most one warning per worker this often while tables are full.
 const WARN_EVERY_MS: u64 = 10_000;
 
+/// Per table, each plan key's keyed hash.
+type PlanHashes = HashMap<&'static str, HashMap<Box<str>, [u64; 2]>>;
+
 thread_local! {
     // One VM is one thread; the secret is installed in `on_configure`.
     static KEYED: RefCell<Option<Hmac<Sha256>>> = const { RefCell::new(None) };
@@ -44,8 +47,7 @@ thread_local! {
     // few and fixed, and every request counts one or more of them (the
     // default limit at least); in Wasm one HMAC-SHA256 costs about as much
     // as five host calls (docs/BENCHMARKS.md, levers).
-    static PLAN_HASHES: RefCell<HashMap<&'static str, HashMap<Box<str>, [u64; 2]>>> =
-        RefCell::new(HashMap::new());
+    static PLAN_HASHES: RefCell<PlanHashes> = RefCell::new(HashMap::new());
     // Refusals for a full slot since the last warning, and when that was.
     static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
