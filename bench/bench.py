@@ -41,7 +41,7 @@ import envoys
 import instr
 import load
 import report
-from envoys import HOST, WORK, BenchError, Envoy
+from envoys import WORK, BenchError, Envoy
 
 SIZES = {"10": (10, 10), "10k": (10_000, 1_000)}  # name: (APIs, apps)
 
