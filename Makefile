@@ -8,7 +8,7 @@ ENVOY   := $(VENV)/bin/envoy
 WASM    := target/wasm32-wasip1/release/pylon_filter.wasm
 PYLON   := target/release/pylon
 export PYLON_WASM := $(CURDIR)/$(WASM)
-# Debian packages (wrk for the benchmark): as root, else through sudo. The
+# Debian packages (wrk and valgrind for the benchmark): as root, else through sudo. The
 # index is refreshed first: a fresh machine's may never have been.
 APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
@@ -63,7 +63,7 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	touch $@
 
 bench: build venv
-	@command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
+	@command -v wrk >/dev/null && command -v valgrind >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk valgrind; }
 	$(PY) bench/bench.py
 
 # Time for a publish to take effect, and Envoy's memory over 100 publishes.

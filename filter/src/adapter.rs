@@ -2,7 +2,7 @@
 //! events (`pipeline/`) and the pipeline's outcomes into host calls. No
 //! gateway decision lives here, and nothing else touches proxy-wasm.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -119,8 +119,13 @@ impl SharedStore for HostStore<'_> {
     }
 }
 
-/// Envoy as the pipeline sees it: each method is one host call.
-struct Envoy;
+/// Envoy as the pipeline sees it, for one callback: each method is one host
+/// call, but the clock is read once (authentication and throttling both ask
+/// for it; within one callback it is one instant).
+#[derive(Default)]
+struct Envoy {
+    now: Cell<Option<SystemTime>>,
+}
 
 impl SharedStore for Envoy {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
@@ -134,7 +139,12 @@ impl SharedStore for Envoy {
 
 impl Host for Envoy {
     fn now(&self) -> SystemTime {
-        hostcalls::get_current_time().unwrap()
+        if let Some(now) = self.now.get() {
+            return now;
+        }
+        let now = hostcalls::get_current_time().unwrap();
+        self.now.set(Some(now));
+        now
     }
 
     fn client_address(&self) -> String {
@@ -238,7 +248,7 @@ impl PylonHttp {
     /// `headers` is the map the event's header changes apply to.
     fn apply(&mut self, event: Event, headers: MapType) -> Action {
         let mut called = None;
-        let action = match self.pipeline.handle(&Envoy, event) {
+        let action = match self.pipeline.handle(&Envoy::default(), event) {
             Outcome::Continue(ops) => {
                 for op in ops {
                     match op {

@@ -19,6 +19,7 @@
 //!   adapter logs it (`full_warning`).
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 
 use hmac::{Hmac, Mac};
@@ -36,9 +37,17 @@ pub const SECRET_LEN: usize = 32;
 /// At most one warning per worker this often while tables are full.
 const WARN_EVERY_MS: u64 = 10_000;
 
+/// Per table, each plan key's keyed hash.
+type PlanHashes = HashMap<&'static str, HashMap<Box<str>, [u64; 2]>>;
+
 thread_local! {
     // One VM is one thread; the secret is installed in `on_configure`.
     static KEYED: RefCell<Option<Hmac<Sha256>>> = const { RefCell::new(None) };
+    // The keyed hash of each plan key met so far, per table: plan keys are
+    // few and fixed, and every request counts one or more of them (the
+    // default limit at least); in Wasm one HMAC-SHA256 costs about as much
+    // as five host calls (docs/BENCHMARKS.md, levers).
+    static PLAN_HASHES: RefCell<PlanHashes> = RefCell::new(HashMap::new());
     // Refusals for a full slot since the last warning, and when that was.
     static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
@@ -126,10 +135,35 @@ pub fn install_secret(store: &dyn SharedStore, candidate: &[u8; SECRET_LEN]) -> 
 fn use_secret(secret: &[u8]) {
     let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
     KEYED.with(|k| *k.borrow_mut() = Some(mac));
+    PLAN_HASHES.with(|c| c.borrow_mut().clear());
 }
 
-/// Slot index within the region and fingerprint of `key`: one keyed hash.
+/// Bounds the cache of plan keys' hashes: far above any plan's counters
+/// (APIs, apps and accounts), so only a runaway would reach it.
+const PLAN_HASHES_MAX: usize = 1 << 16;
+
+/// Slot index within the region and fingerprint of `key`: one keyed hash
+/// (remembered for plan keys).
 fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
+    let words = match region.part {
+        Part::Plan => PLAN_HASHES.with(|c| {
+            let mut cache = c.borrow_mut();
+            let table = cache.entry(region.table).or_default();
+            if let Some(words) = table.get(key) {
+                return Some(*words);
+            }
+            let words = keyed_hash(region, key)?;
+            if table.len() < PLAN_HASHES_MAX {
+                table.insert(key.into(), words);
+            }
+            Some(words)
+        })?,
+        _ => keyed_hash(region, key)?,
+    };
+    Some(((words[0] % u64::from(region.slots)) as u32, words[1]))
+}
+
+fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
     KEYED.with(|k| {
         let mut mac = k.borrow().clone()?;
         mac.update(region.table.as_bytes());
@@ -145,7 +179,7 @@ fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
         mac.update(key.as_bytes());
         let out = mac.finalize().into_bytes();
         let word = |i: usize| u64::from_le_bytes(out[i..i + 8].try_into().expect("8 bytes"));
-        Some(((word(0) % u64::from(region.slots)) as u32, word(8)))
+        Some([word(0), word(8)])
     })
 }
 
@@ -303,6 +337,28 @@ pub mod tests {
         use_secret(&[2; SECRET_LEN]);
         let b: Vec<_> = (0..8).map(|i| locate(&region, &format!("k{i}"))).collect();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn remembered_plan_hashes_are_the_keyed_hash_of_their_table() {
+        let m = Memory::default();
+        keyed(&m);
+        let region = Region {
+            slots: 1 << 20,
+            ..REGION
+        };
+        let other = Region {
+            table: "u",
+            ..region
+        };
+        for _ in 0..2 {
+            for r in [&region, &other] {
+                let fresh = keyed_hash(r, "k").unwrap();
+                let want = ((fresh[0] % u64::from(r.slots)) as u32, fresh[1]);
+                assert_eq!(locate(r, "k"), Some(want));
+            }
+        }
+        assert_ne!(locate(&region, "k"), locate(&other, "k"));
     }
 
     #[test]
