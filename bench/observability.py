@@ -28,7 +28,7 @@ def memory(tools: dict, ports, defs_dirs: dict[str, Path], log) -> list[tuple[st
             name = f"obs{size}-{mode}"
             variant = WORK / f"{name}-defs"
             variant.mkdir(parents=True, exist_ok=True)
-            for f in defs_dir.iterdir():
+            for f in defs_dir.glob("*.yaml"):
                 text = f.read_text()
                 if f.name == "gateway.yaml":
                     text = text.replace("gateway:\n", "gateway:\n" + extra, 1)
