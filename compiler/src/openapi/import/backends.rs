@@ -5,7 +5,7 @@ use pylon_filter::plan::{ConditionTest, Effect};
 use serde_json::Value;
 
 use super::params::huawei_backend_param;
-use super::reader::{text, Obj};
+use super::reader::Obj;
 use super::Ctx;
 use crate::defs::{
     BackendDef, ConditionDef, HttpBackendDef, MockBackendDef, PolicyDef, Scheme, SystemCondition,
@@ -100,8 +100,7 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
             let at = o.at("httpEndpoints");
             let mut e = Obj::new(o.get("httpEndpoints"), at.clone());
             let Some(address) = e.str("address") else {
-                ctx.r.push(Level::Refused, &at, "no address; API left out");
-                return None;
+                return ctx.r.refuse(&at, "no address; API left out");
             };
             let scheme = match e.str("scheme").map(|s| s.to_ascii_lowercase()).as_deref() {
                 Some("https") => Scheme::Https,
@@ -116,14 +115,8 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                 scheme,
                 path: e.str("path").unwrap_or_else(|| "/".into()),
                 method,
-                timeout: e
-                    .get("timeout")
-                    .and_then(|t| text(t).parse().ok())
-                    .unwrap_or(5000),
-                allow_internal_address: e
-                    .get("x-pylon-allow-internal-address")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                timeout: e.num("timeout").unwrap_or(5000),
+                allow_internal_address: e.flag("x-pylon-allow-internal-address"),
                 tls: backend_tls(&mut ctx.r, &mut e),
             });
             let _ = e.get("description");
@@ -139,7 +132,7 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                 .as_ref()
                 .and_then(|h| h.tls.as_ref())
                 .is_some_and(|t| t.cert.is_some());
-            if e.get("enableClientSsl").and_then(Value::as_bool) == Some(true) && !client {
+            if e.flag("enableClientSsl") && !client {
                 let at = e.at("enableClientSsl");
                 ctx.r.push(
                     Level::Unsupported,
@@ -152,14 +145,8 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
         "MOCK" => {
             let mut e = Obj::new(o.get("mockEndpoints"), o.at("mockEndpoints"));
             b.mock = Some(MockBackendDef {
-                status: e
-                    .get("x-pylon-status")
-                    .and_then(|s| text(s).parse().ok())
-                    .unwrap_or(200),
-                headers: e
-                    .get("x-pylon-headers")
-                    .and_then(|h| serde_json::from_value(h.clone()).ok())
-                    .unwrap_or_default(),
+                status: e.num("x-pylon-status").unwrap_or(200),
+                headers: e.json("x-pylon-headers").unwrap_or_default(),
                 body: e.str("result-content").unwrap_or_default(),
             });
             let _ = e.get("description");
@@ -251,12 +238,10 @@ pub(super) fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
             Some("pattern") => Some(ConditionTest::Pattern),
             None | Some("") => None,
             Some(other) => {
-                ctx.r.push(
-                    Level::Refused,
+                return ctx.r.refuse(
                     &c.at("type"),
                     format!("`{other}` is not equal, enum or pattern; policy left out"),
                 );
-                return None;
             }
         };
         let parameter = c
@@ -283,14 +268,12 @@ pub(super) fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
                     "reqPath" => SystemCondition::ReqPath,
                     "reqMethod" => SystemCondition::ReqMethod,
                     other => {
-                        ctx.r.push(
-                            Level::Refused,
+                        return ctx.r.refuse(
                             &c.at("parameter"),
                             format!(
                                 "system condition on `{other}` is not supported; policy left out"
                             ),
                         );
-                        return None;
                     }
                 };
                 ConditionDef {
@@ -302,12 +285,10 @@ pub(super) fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
                 }
             }
             other => {
-                ctx.r.push(
-                    Level::Refused,
+                return ctx.r.refuse(
                     &c.at("origin"),
                     format!("condition origin {other:?} is not supported; policy left out"),
                 );
-                return None;
             }
         };
         c.finish(&mut ctx.r);
@@ -345,33 +326,20 @@ pub(super) fn aliyun_backend(
                 .str("method")
                 .filter(|m| !m.eq_ignore_ascii_case("any"))
                 .and_then(|m| serde_json::from_value(Value::String(m.to_ascii_uppercase())).ok());
-            h.timeout = o
-                .get("timeout")
-                .and_then(|t| text(t).parse().ok())
-                .unwrap_or(5000);
-            h.allow_internal_address = o
-                .get("x-pylon-allow-internal-address")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            h.timeout = o.num("timeout").unwrap_or(5000);
+            h.allow_internal_address = o.flag("x-pylon-allow-internal-address");
             h.tls = backend_tls(&mut ctx.r, &mut o);
             b.http = Some(h);
         }
         "MOCK" => {
             b.mock = Some(MockBackendDef {
-                status: o
-                    .get("mockStatusCode")
-                    .and_then(|s| text(s).parse().ok())
-                    .unwrap_or(200),
-                headers: o
-                    .get("x-pylon-headers")
-                    .and_then(|h| serde_json::from_value(h.clone()).ok())
-                    .unwrap_or_default(),
+                status: o.num("mockStatusCode").unwrap_or(200),
+                headers: o.json("x-pylon-headers").unwrap_or_default(),
                 body: o.str("mockResult").unwrap_or_default(),
             });
         }
         other => {
-            ctx.r.push(Level::Refused, &o.at("type"), format!("`{other}` backends (VPC, Function Compute, OSS, EventBridge) are not supported; API left out"));
-            return None;
+            return ctx.r.refuse(&o.at("type"), format!("`{other}` backends (VPC, Function Compute, OSS, EventBridge) are not supported; API left out"));
         }
     }
     o.finish(&mut ctx.r);

@@ -157,10 +157,7 @@ fn operation(
         parameters: Vec::new(),
         policies: Vec::new(),
     };
-    if let Some(p) = o
-        .get("x-pylon-publish")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-    {
+    if let Some(p) = o.json("x-pylon-publish") {
         api.publish = p;
     }
 
@@ -179,12 +176,7 @@ fn operation(
                     }
                     Some(None) if aliyun_auth.is_none() => {
                         let at = o.at("security");
-                        ctx.r.push(
-                            Level::Refused,
-                            &at,
-                            format!("security scheme `{scheme}` is not one Pylon enforces; API left out (a gateway must not open it silently)"),
-                        );
-                        return None;
+                        return ctx.r.refuse(&at, format!("security scheme `{scheme}` is not one Pylon enforces; API left out (a gateway must not open it silently)"));
                     }
                     _ => {}
                 }
@@ -196,12 +188,10 @@ fn operation(
             "APP" => api.auth = AuthKind::App,
             "ANONYMOUS" => api.auth = AuthKind::None,
             other => {
-                ctx.r.push(
-                    Level::Refused,
+                return ctx.r.refuse(
                     &o.at("x-aliyun-apigateway-auth-type"),
                     format!("`{other}` is not supported; API left out"),
                 );
-                return None;
             }
         }
         auth_done = true;
@@ -229,10 +219,7 @@ fn operation(
             }
         };
     }
-    if let Some(v) = o
-        .get("x-pylon-app-code")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-    {
+    if let Some(v) = o.json("x-pylon-app-code") {
         api.app_code = v;
     }
     if let Some(v) = o.str("x-aliyun-apigateway-allow-signature-method") {
@@ -402,10 +389,7 @@ fn operation(
             }
         };
     }
-    if let Some(v) = o
-        .get("x-pylon-request-mode")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-    {
+    if let Some(v) = o.json("x-pylon-request-mode") {
         api.request_mode = v;
     }
 
@@ -474,12 +458,10 @@ fn operation(
                 api.backend.http = Some(h);
             }
             None => {
-                ctx.r.push(
-                    Level::Refused,
+                return ctx.r.refuse(
                     ptr,
                     "no backend in the document (a base-scope export?); give --backend URL",
                 );
-                return None;
             }
         }
     }

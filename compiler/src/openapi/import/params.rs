@@ -107,8 +107,7 @@ pub(super) fn parameter(
     if ctx.v3 {
         s.finish(&mut ctx.r);
     }
-    def.required =
-        o.get("required").and_then(Value::as_bool).unwrap_or(false) || loc == Location::Path;
+    def.required = o.flag("required") || loc == Location::Path;
     def.description = o.str("description").unwrap_or_default();
     if let Some(e) = o.str("x-aliyun-apigateway-enum") {
         def.allowed = e.split(',').map(|v| Text(v.trim().to_string())).collect();
@@ -180,12 +179,10 @@ pub(super) fn huawei_backend_param(
         description: o.str("description").unwrap_or_default(),
     };
     if loc.is_none() {
-        r.push(
-            Level::Refused,
+        return r.refuse(
             &o.at("in"),
             "not header, query or path; backend parameter left out",
         );
-        return None;
     }
     match o.str("origin").map(|s| s.to_ascii_uppercase()).as_deref() {
         Some("REQUEST") => def.from = Some(value),
@@ -193,21 +190,17 @@ pub(super) fn huawei_backend_param(
         Some("SYSTEM") => match system_from(&value) {
             Some(s) => def.system = Some(s),
             None => {
-                r.push(
-                    Level::Refused,
+                return r.refuse(
                     &o.at("value"),
                     format!("system parameter `{value}` is not one Pylon provides; left out"),
                 );
-                return None;
             }
         },
         other => {
-            r.push(
-                Level::Refused,
+            return r.refuse(
                 &o.at("origin"),
                 format!("{other:?} is not REQUEST, CONSTANT or SYSTEM; left out"),
             );
-            return None;
         }
     }
     o.finish(r);
@@ -223,12 +216,7 @@ pub(super) fn aliyun_backend_param(
     let mut o = Obj::new(Some(p), ptr.to_string());
     let name = o.str("backendName").unwrap_or_default();
     let Some(loc) = o.str("location").as_deref().and_then(location) else {
-        r.push(
-            Level::Refused,
-            &o.at("location"),
-            "not header, query or path; left out",
-        );
-        return None;
+        return r.refuse(&o.at("location"), "not header, query or path; left out");
     };
     let mut def = BackendParamDef {
         name,
@@ -243,12 +231,10 @@ pub(super) fn aliyun_backend_param(
         match system_from(&sys) {
             Some(s) => def.system = Some(s),
             None => {
-                r.push(
-                    Level::Refused,
+                return r.refuse(
                     &o.at("systemName"),
                     format!("`{sys}` is not a system parameter Pylon provides; left out"),
                 );
-                return None;
             }
         }
     } else {

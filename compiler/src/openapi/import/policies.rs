@@ -74,39 +74,31 @@ pub(super) fn security_scheme(
 
 pub(super) fn throttle(r: &mut Reports, name: &str, t: &Value, ptr: &str) -> Option<ThrottleDef> {
     let mut o = Obj::new(Some(t), ptr.to_string());
-    let num = |o: &mut Obj, k: &'static str| o.get(k).and_then(|v| text(v).parse::<u64>().ok());
     let unit = match o.str("unit").map(|u| u.to_ascii_uppercase()).as_deref() {
         Some("SECOND") => TimeUnit::Second,
         Some("MINUTE") => TimeUnit::Minute,
         Some("HOUR") => TimeUnit::Hour,
         Some("DAY") => TimeUnit::Day,
         other => {
-            r.push(
-                Level::Refused,
+            return r.refuse(
                 &o.at("unit"),
                 format!("unit {other:?} is not SECOND, MINUTE, HOUR or DAY; policy left out"),
             );
-            return None;
         }
     };
-    let Some(api_limit) = num(&mut o, "api-limit") else {
-        r.push(
-            Level::Refused,
-            &o.at("api-limit"),
-            "missing; policy left out",
-        );
-        return None;
+    let Some(api_limit) = o.num("api-limit") else {
+        return r.refuse(&o.at("api-limit"), "missing; policy left out");
     };
     let mut def = ThrottleDef {
         name: name.to_string(),
         description: o.str("description").unwrap_or_default(),
         unit,
-        interval: num(&mut o, "interval").unwrap_or(1),
+        interval: o.num("interval").unwrap_or(1),
         api_limit,
-        user_limit: num(&mut o, "user-limit"),
-        app_limit: num(&mut o, "app-limit"),
-        ip_limit: num(&mut o, "ip-limit"),
-        shared: o.get("shared").and_then(Value::as_bool).unwrap_or(false),
+        user_limit: o.num("user-limit"),
+        app_limit: o.num("app-limit"),
+        ip_limit: o.num("ip-limit"),
+        shared: o.flag("shared"),
         special_apps: BTreeMap::new(),
         special_users: BTreeMap::new(),
         bindings: Vec::new(),
@@ -155,12 +147,10 @@ pub(super) fn acl(r: &mut Reports, name: &str, a: &Value, ptr: &str) -> Option<A
         Some("PERMIT") => AclAction::Allow,
         Some("DENY") => AclAction::Deny,
         other => {
-            r.push(
-                Level::Refused,
+            return r.refuse(
                 &o.at("acl-type"),
                 format!("{other:?} is not PERMIT or DENY; policy left out"),
             );
-            return None;
         }
     };
     // Huawei's DOMAIN is an account (a Huawei Cloud "domain" is a tenant).
@@ -168,12 +158,10 @@ pub(super) fn acl(r: &mut Reports, name: &str, a: &Value, ptr: &str) -> Option<A
         Some("IP") | None => AclKind::Ip,
         Some("DOMAIN") => AclKind::Account,
         Some(other) => {
-            r.push(
-                Level::Refused,
+            return r.refuse(
                 &o.at("entity-type"),
                 format!("`{other}` is not IP or DOMAIN; policy left out"),
             );
-            return None;
         }
     };
     let values = o
@@ -210,7 +198,7 @@ pub(super) fn responses(ctx: &mut Ctx, v: &Value, ptr: &str) {
                 continue;
             };
             let mut o = Obj::new(Some(resp), at.clone());
-            let status = o.get("status").and_then(|s| text(s).parse::<u16>().ok());
+            let status = o.num::<u16>("status");
             let body = match o.get("body") {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Object(m)) => {
@@ -223,10 +211,7 @@ pub(super) fn responses(ctx: &mut Ctx, v: &Value, ptr: &str) {
                 }
                 _ => None,
             };
-            let headers = o
-                .get("x-pylon-headers")
-                .and_then(|h| serde_json::from_value(h.clone()).ok())
-                .unwrap_or_default();
+            let headers = o.json("x-pylon-headers").unwrap_or_default();
             let _ = o.get("default");
             o.finish(&mut ctx.r);
             entry.insert(

@@ -2,7 +2,9 @@
 //! every key is either mapped or reported (`Obj::finish`).
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::openapi::escape;
@@ -63,6 +65,21 @@ impl<'a> Obj<'a> {
     }
     pub(super) fn str(&mut self, key: &'static str) -> Option<String> {
         self.get(key).map(text)
+    }
+    /// A scalar parsed as `T` (`5000` and `"5000"` alike); `None` if it does not parse.
+    pub(super) fn num<T: FromStr>(&mut self, key: &'static str) -> Option<T> {
+        self.get(key).and_then(|v| text(v).parse().ok())
+    }
+    /// A structured value read as `T` (the `x-pylon-*` facts `pylon export`
+    /// writes); `None` if it does not fit, so the caller keeps what the
+    /// vendor's fields said.
+    pub(super) fn json<T: DeserializeOwned>(&mut self, key: &'static str) -> Option<T> {
+        self.get(key)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+    /// A boolean; `false` when absent or not a boolean.
+    pub(super) fn flag(&mut self, key: &'static str) -> bool {
+        self.get(key).and_then(Value::as_bool).unwrap_or(false)
     }
     pub(super) fn at(&self, key: &str) -> String {
         format!("{}/{}", self.ptr, escape(key))
