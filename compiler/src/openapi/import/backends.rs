@@ -4,7 +4,7 @@
 use pylon_filter::plan::{ConditionTest, Effect};
 use serde_json::Value;
 
-use super::params::huawei_backend_param;
+use super::params::huawei_backend_params;
 use super::reader::Obj;
 use super::Ctx;
 use crate::defs::{
@@ -182,18 +182,7 @@ pub(super) fn huawei_backend(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<Back
     let mut o = Obj::new(Some(v), ptr.to_string());
     let kind = o.str("type").unwrap_or_else(|| "HTTP".into());
     let mut b = huawei_endpoint(ctx, &mut o, &kind)?;
-    for (i, p) in o
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("{ptr}/parameters/{i}");
-        if let Some(p) = huawei_backend_param(&mut ctx.r, p, &at) {
-            b.params.push(p);
-        }
-    }
+    huawei_backend_params(&mut ctx.r, &mut o, "parameters", &mut b.params);
     o.finish(&mut ctx.r);
     Some(b)
 }
@@ -207,27 +196,9 @@ pub(super) fn policy(ctx: &mut Ctx, v: &Value, ptr: &str) -> Option<PolicyDef> {
         _ => Effect::Any,
     };
     let mut backend = huawei_endpoint(ctx, &mut o, &kind)?;
-    for (i, p) in o
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("{ptr}/parameters/{i}");
-        if let Some(p) = huawei_backend_param(&mut ctx.r, p, &at) {
-            backend.params.push(p);
-        }
-    }
+    huawei_backend_params(&mut ctx.r, &mut o, "parameters", &mut backend.params);
     let mut conditions = Vec::new();
-    for (i, c) in o
-        .get("conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("{ptr}/conditions/{i}");
+    for (at, c) in o.items("conditions") {
         let mut c = Obj::new(Some(c), at.clone());
         let value = c.str("value").map(Text);
         // Real exports write `exact` and `param` where the guide says `equal`

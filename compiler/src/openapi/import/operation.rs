@@ -9,7 +9,7 @@ use pylon_filter::plan::{
 use serde_json::Value;
 
 use super::backends::{aliyun_backend, huawei_backend, parse_backend_url, policy, server_backend};
-use super::params::{aliyun_backend_param, huawei_backend_param, parameter};
+use super::params::{aliyun_backend_param, huawei_backend_params, parameter};
 use super::policies::responses;
 use super::reader::{text, Obj};
 use super::{name_from, Ctx};
@@ -477,33 +477,22 @@ fn operation(
         ("x-aliyun-apigateway-constant-parameters", false),
         ("x-aliyun-apigateway-system-parameters", true),
     ] {
-        let list = o.get(key).filter(|_| pylon_list.is_none());
-        for (i, c) in list
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let at = format!("{}/{i}", o.at(key));
+        let list = o.items(key);
+        for (at, c) in list.into_iter().filter(|_| pylon_list.is_none()) {
             if let Some(p) = aliyun_backend_param(&mut ctx.r, c, &at, system) {
                 api.backend.params.push(p);
             }
         }
     }
-    if let Some(extra) = pylon_list {
-        let at = o.at("x-pylon-backend-parameters");
-        for (i, p) in extra.as_array().into_iter().flatten().enumerate() {
-            if let Some(p) = huawei_backend_param(&mut ctx.r, p, &format!("{at}/{i}")) {
-                api.backend.params.push(p);
-            }
-        }
-    }
-    if let Some(pol) = o.get("x-apigateway-backend-policies") {
-        let at = o.at("x-apigateway-backend-policies");
-        for (i, p) in pol.as_array().into_iter().flatten().enumerate() {
-            if let Some(p) = policy(ctx, p, &format!("{at}/{i}")) {
-                api.policies.push(p);
-            }
+    huawei_backend_params(
+        &mut ctx.r,
+        &mut o,
+        "x-pylon-backend-parameters",
+        &mut api.backend.params,
+    );
+    for (at, p) in o.items("x-apigateway-backend-policies") {
+        if let Some(p) = policy(ctx, p, &at) {
+            api.policies.push(p);
         }
     }
 

@@ -161,7 +161,7 @@ fn system_from(name: &str) -> Option<SystemParam> {
     })
 }
 
-pub(super) fn huawei_backend_param(
+fn huawei_backend_param(
     r: &mut Reports,
     p: &Value,
     ptr: &str,
@@ -205,6 +205,18 @@ pub(super) fn huawei_backend_param(
     }
     o.finish(r);
     Some(def)
+}
+
+/// The Huawei-style backend parameters listed at `key`, in order.
+pub(super) fn huawei_backend_params(
+    r: &mut Reports,
+    o: &mut Obj,
+    key: &'static str,
+    into: &mut Vec<BackendParamDef>,
+) {
+    for (at, p) in o.items(key) {
+        into.extend(huawei_backend_param(r, p, &at));
+    }
 }
 
 pub(super) fn aliyun_backend_param(

@@ -103,14 +103,7 @@ pub(super) fn throttle(r: &mut Reports, name: &str, t: &Value, ptr: &str) -> Opt
         special_users: BTreeMap::new(),
         bindings: Vec::new(),
     };
-    for (i, s) in o
-        .get("special")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let at = format!("{}/special/{i}", ptr);
+    for (at, s) in o.items("special") {
         let (Some(kind), Some(limit), Some(inst)) = (
             s.get("type").map(text),
             s.get("limit").and_then(|v| text(v).parse::<u64>().ok()),

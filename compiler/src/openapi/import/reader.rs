@@ -81,6 +81,17 @@ impl<'a> Obj<'a> {
     pub(super) fn flag(&mut self, key: &'static str) -> bool {
         self.get(key).and_then(Value::as_bool).unwrap_or(false)
     }
+    /// The elements of the list at `key`, each with its pointer.
+    pub(super) fn items(&mut self, key: &'static str) -> Vec<(String, &'a Value)> {
+        let at = self.at(key);
+        self.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, v)| (format!("{at}/{i}"), v))
+            .collect()
+    }
     pub(super) fn at(&self, key: &str) -> String {
         format!("{}/{}", self.ptr, escape(key))
     }
