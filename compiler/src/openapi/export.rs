@@ -5,12 +5,12 @@
 
 use pylon_filter::plan::{
     AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, Protocol,
-    RequestMode, SystemParam,
+    RequestMode,
 };
 use serde_json::{json, Map, Value};
 
 use super::report::{Level, Reports};
-use super::{escape, Format, Scope};
+use super::{escape, Format, Scope, ALIYUN_SYSTEM};
 use crate::defs::{
     AclDef, ApiDef, BackendDef, BackendParamDef, ConditionDef, Defs, ParamDef, PolicyDef, Scheme,
     ThrottleDef, TimeUnit,
@@ -256,13 +256,6 @@ fn acl(a: &AclDef) -> Value {
     }
     m
 }
-
-const ALIYUN_SYSTEM: [(SystemParam, &str); 4] = [
-    (SystemParam::SourceIp, "CaClientIp"),
-    (SystemParam::Stage, "CaStage"),
-    (SystemParam::RequestId, "CaRequestId"),
-    (SystemParam::AppId, "CaAppId"),
-];
 
 pub struct Exported {
     pub doc: Value,

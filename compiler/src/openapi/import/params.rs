@@ -11,6 +11,7 @@ use super::reader::{text, Obj};
 use super::Ctx;
 use crate::defs::{BackendParamDef, ParamDef, Text};
 use crate::openapi::report::{Level, Reports};
+use crate::openapi::ALIYUN_SYSTEM;
 
 fn location(s: &str) -> Option<Location> {
     match s.to_ascii_lowercase().as_str() {
@@ -152,20 +153,13 @@ pub(super) fn parameter(
 
 fn system_from(name: &str) -> Option<SystemParam> {
     // Alibaba's system parameter names (CaClientIp and friends) first.
-    Some(match name {
-        "CaClientIp" => SystemParam::SourceIp,
-        "CaStage" => SystemParam::Stage,
-        "CaRequestId" => SystemParam::RequestId,
-        "CaAppId" => SystemParam::AppId,
-        other => serde_json::from_value(Value::String(other.to_string())).ok()?,
-    })
+    match ALIYUN_SYSTEM.iter().find(|(_, ca)| *ca == name) {
+        Some((s, _)) => Some(*s),
+        None => serde_json::from_value(Value::String(name.to_string())).ok(),
+    }
 }
 
-fn huawei_backend_param(
-    r: &mut Reports,
-    p: &Value,
-    ptr: &str,
-) -> Option<BackendParamDef> {
+fn huawei_backend_param(r: &mut Reports, p: &Value, ptr: &str) -> Option<BackendParamDef> {
     let mut o = Obj::new(Some(p), ptr.to_string());
     let name = o.str("name").unwrap_or_default();
     let loc = o.str("in").as_deref().and_then(location);
