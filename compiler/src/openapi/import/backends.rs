@@ -81,8 +81,7 @@ fn backend_tls(r: &mut Reports, o: &mut Obj) -> Option<BackendTlsDef> {
     match serde_json::from_value(v.clone()) {
         Ok(t) => Some(t),
         Err(e) => {
-            let at = o.at("x-pylon-tls");
-            r.push(Level::Unsupported, &at, format!("{e}; ignored"));
+            o.unsupported(r, "x-pylon-tls", format!("{e}; ignored"));
             None
         }
     }
@@ -133,12 +132,7 @@ fn huawei_endpoint(ctx: &mut Ctx, o: &mut Obj, kind: &str) -> Option<BackendDef>
                 .and_then(|h| h.tls.as_ref())
                 .is_some_and(|t| t.cert.is_some());
             if e.flag("enableClientSsl") && !client {
-                let at = e.at("enableClientSsl");
-                ctx.r.push(
-                    Level::Unsupported,
-                    &at,
-                    "the document holds no client certificate: add backend.http.tls.cert and .key (pem paths)",
-                );
+                e.unsupported(&mut ctx.r, "enableClientSsl", "the document holds no client certificate: add backend.http.tls.cert and .key (pem paths)");
             }
             e.finish(&mut ctx.r);
         }

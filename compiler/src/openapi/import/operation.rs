@@ -202,17 +202,17 @@ fn operation(
             "DISABLE" => AppCodeMode::Disabled,
             "HEADER_QUERY" | "DEFAULT" => AppCodeMode::HttpAllowed,
             "HEADER" => {
-                ctx.r.push(
-                    Level::Unsupported,
-                    &o.at("x-aliyun-apigateway-app-code-auth-type"),
+                o.unsupported(
+                    &mut ctx.r,
+                    "x-aliyun-apigateway-app-code-auth-type",
                     "Pylon also accepts the AppCode in the query",
                 );
                 AppCodeMode::HttpAllowed
             }
             other => {
-                ctx.r.push(
-                    Level::Unsupported,
-                    &o.at("x-aliyun-apigateway-app-code-auth-type"),
+                o.unsupported(
+                    &mut ctx.r,
+                    "x-aliyun-apigateway-app-code-auth-type",
                     format!("`{other}` unknown; AppCodes disabled"),
                 );
                 AppCodeMode::Disabled
@@ -232,9 +232,9 @@ fn operation(
         .and_then(Value::as_bool)
         == Some(true)
     {
-        ctx.r.push(
-            Level::Unsupported,
-            &o.at("x-aliyun-apigateway-api-force-nonce-check"),
+        o.unsupported(
+            &mut ctx.r,
+            "x-aliyun-apigateway-api-force-nonce-check",
             "Pylon refuses a replayed X-Ca-Nonce but does not require one",
         );
     }
@@ -266,11 +266,7 @@ fn operation(
     if let Some(t) = o.str("x-aliyun-apigateway-websocket-api-type") {
         api.websocket = true;
         if t != "COMMON" {
-            ctx.r.push(
-                Level::Unsupported,
-                &o.at("x-aliyun-apigateway-websocket-api-type"),
-                format!("`{t}`: Alibaba's two-way notification channel is not supported; forwarded as a plain WebSocket"),
-            );
+            o.unsupported(&mut ctx.r, "x-aliyun-apigateway-websocket-api-type", format!("`{t}`: Alibaba's two-way notification channel is not supported; forwarded as a plain WebSocket"));
         }
     }
     match o.get("x-pylon-websocket") {
@@ -289,9 +285,9 @@ fn operation(
     {
         None | Some("NORMAL") | Some("exact") => {}
         Some("SWA") | Some("prefix") => api.match_mode = MatchMode::Prefix,
-        Some(other) => ctx.r.push(
-            Level::Unsupported,
-            &o.at("x-apigateway-match-mode"),
+        Some(other) => o.unsupported(
+            &mut ctx.r,
+            "x-apigateway-match-mode",
             format!("`{other}` unknown; exact match"),
         ),
     }
@@ -309,9 +305,9 @@ fn operation(
     }
     if let Some(v) = o.get("x-apigateway-plugins") {
         if v.as_array().is_some_and(|a| !a.is_empty()) {
-            ctx.r.push(
-                Level::Unsupported,
-                &o.at("x-apigateway-plugins"),
+            o.unsupported(
+                &mut ctx.r,
+                "x-apigateway-plugins",
                 "plug-ins are not supported",
             );
         }
@@ -639,18 +635,16 @@ fn request_config(ctx: &mut Ctx, api: &mut ApiDef, c: &Value, ptr: &str) {
     if o.str("requestHttpMethod")
         .is_some_and(|m| !m.eq_ignore_ascii_case(method_name(api.method)))
     {
-        let at = o.at("requestHttpMethod");
-        ctx.r.push(
-            Level::Unsupported,
-            &at,
+        o.unsupported(
+            &mut ctx.r,
+            "requestHttpMethod",
             "differs from the operation's method; the operation's is used",
         );
     }
     if o.str("requestPath").is_some_and(|p| p != api.path) {
-        let at = o.at("requestPath");
-        ctx.r.push(
-            Level::Unsupported,
-            &at,
+        o.unsupported(
+            &mut ctx.r,
+            "requestPath",
             "differs from the operation's path; the operation's is used",
         );
     }

@@ -114,10 +114,9 @@ pub(super) fn parameter(
         def.allowed = e.split(',').map(|v| Text(v.trim().to_string())).collect();
     }
     if o.str("x-apigateway-pass-through").as_deref() == Some("never") {
-        let at = o.at("x-apigateway-pass-through");
-        ctx.r.push(
-            Level::Unsupported,
-            &at,
+        o.unsupported(
+            &mut ctx.r,
+            "x-apigateway-pass-through",
             "Pylon forwards declared parameters; `never` is not honoured",
         );
     }

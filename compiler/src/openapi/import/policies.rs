@@ -41,9 +41,9 @@ pub(super) fn security_scheme(
             Some((AuthKind::Iam, code))
         }
         Some(other) => {
-            r.push(
-                Level::Unsupported,
-                &o.at("x-apigateway-auth-type"),
+            o.unsupported(
+                r,
+                "x-apigateway-auth-type",
                 format!(
                     "`{other}` (custom authorizer) is not supported; APIs using it are refused"
                 ),
@@ -59,9 +59,9 @@ pub(super) fn security_scheme(
         },
     };
     if o.get("x-apigateway-authorizer").is_some() {
-        r.push(
-            Level::Unsupported,
-            &o.at("x-apigateway-authorizer"),
+        o.unsupported(
+            r,
+            "x-apigateway-authorizer",
             "custom authorizers are not supported",
         );
     }

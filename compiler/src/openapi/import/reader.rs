@@ -95,6 +95,10 @@ impl<'a> Obj<'a> {
     pub(super) fn at(&self, key: &str) -> String {
         format!("{}/{}", self.ptr, escape(key))
     }
+    /// Reports that `key`, read, is not honoured as written.
+    pub(super) fn unsupported(&self, r: &mut Reports, key: &str, message: impl Into<String>) {
+        r.push(Level::Unsupported, &self.at(key), message);
+    }
     /// Reports every key not used.
     pub(super) fn finish(self, r: &mut Reports) {
         let Some(map) = self.map else { return };
