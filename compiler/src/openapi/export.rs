@@ -5,12 +5,12 @@
 
 use pylon_filter::plan::{
     AclAction, AclKind, AppCodeMode, AuthKind, Location, MatchMode, Method, ParamType, Protocol,
-    RequestMode, SystemParam,
+    RequestMode,
 };
 use serde_json::{json, Map, Value};
 
 use super::report::{Level, Reports};
-use super::{escape, Format, Scope};
+use super::{escape, Format, Scope, ALIYUN_SYSTEM};
 use crate::defs::{
     AclDef, ApiDef, BackendDef, BackendParamDef, ConditionDef, Defs, ParamDef, PolicyDef, Scheme,
     ThrottleDef, TimeUnit,
@@ -256,13 +256,6 @@ fn acl(a: &AclDef) -> Value {
     }
     m
 }
-
-const ALIYUN_SYSTEM: [(SystemParam, &str); 4] = [
-    (SystemParam::SourceIp, "CaClientIp"),
-    (SystemParam::Stage, "CaStage"),
-    (SystemParam::RequestId, "CaRequestId"),
-    (SystemParam::AppId, "CaAppId"),
-];
 
 pub struct Exported {
     pub doc: Value,
@@ -742,28 +735,16 @@ fn operation(
         } else {
             api.publish.clone()
         };
-        let t: Vec<(String, Vec<String>)> = defs
-            .throttles
-            .iter()
-            .flat_map(|t| {
-                t.def
-                    .bindings
-                    .iter()
-                    .filter(|b| b.group == api.group && b.api == api.name)
-                    .map(move |b| (t.def.name.clone(), b.environments.clone()))
-            })
-            .collect();
-        let a: Vec<(String, Vec<String>)> = defs
-            .acls
-            .iter()
-            .flat_map(|a| {
-                a.def
-                    .bindings
-                    .iter()
-                    .filter(|b| b.group == api.group && b.api == api.name)
-                    .map(move |b| (a.def.name.clone(), b.environments.clone()))
-            })
-            .collect();
+        let t = bound_to(
+            api,
+            defs.throttles
+                .iter()
+                .map(|t| (&t.def.name, &t.def.bindings)),
+        );
+        let a = bound_to(
+            api,
+            defs.acls.iter().map(|a| (&a.def.name, &a.def.bindings)),
+        );
         for (list, key, pylon_key) in [
             (t, "x-apigateway-ratelimit", "x-pylon-ratelimit-bindings"),
             (
@@ -788,6 +769,21 @@ fn operation(
         }
     }
     Value::Object(op)
+}
+
+/// The policies bound to `api`: (policy name, environments) per binding.
+fn bound_to<'a>(
+    api: &ApiDef,
+    policies: impl Iterator<Item = (&'a String, &'a Vec<crate::defs::GrantDef>)>,
+) -> Vec<(String, Vec<String>)> {
+    policies
+        .flat_map(|(name, bindings)| {
+            bindings
+                .iter()
+                .filter(|b| b.group == api.group && b.api == api.name)
+                .map(move |b| (name.clone(), b.environments.clone()))
+        })
+        .collect()
 }
 
 /// The first backend parameter taking request parameter `name`, as Alibaba

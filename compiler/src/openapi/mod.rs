@@ -15,7 +15,21 @@ mod tests;
 
 use serde::Serialize;
 
+use pylon_filter::plan::SystemParam;
+
 use crate::defs::{AclDef, ApiDef, EnvironmentDef, GroupDef, ThrottleDef};
+
+/// Alibaba's system parameter names (`x-aliyun-apigateway-system-parameters`
+/// `systemName`: values the gateway computes per request) for the Pylon system
+/// parameters they match; import and export read this one table.
+pub const ALIYUN_SYSTEM: [(SystemParam, &str); 6] = [
+    (SystemParam::SourceIp, "CaClientIp"),
+    (SystemParam::Stage, "CaStage"),
+    (SystemParam::RequestId, "CaRequestId"),
+    (SystemParam::AppId, "CaAppId"),
+    (SystemParam::Protocol, "CaHttpSchema"),
+    (SystemParam::Domain, "CaDomain"),
+];
 
 /// Which vendor's dialect an exported document speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

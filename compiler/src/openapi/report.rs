@@ -58,4 +58,9 @@ impl Reports {
             message: message.into(),
         });
     }
+    /// Reports that the object at `pointer` was left out, for `return`.
+    pub fn refuse<T>(&mut self, pointer: &str, message: impl Into<String>) -> Option<T> {
+        self.push(Level::Refused, pointer, message);
+        None
+    }
 }

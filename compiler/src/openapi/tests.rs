@@ -376,6 +376,8 @@ paths:
         - {backendName: tenant, value: "[apig]", location: query}
       x-aliyun-apigateway-system-parameters:
         - {systemName: CaClientIp, backendName: X-Real-IP, location: header}
+        - {systemName: CaHttpSchema, backendName: X-Scheme, location: header}
+        - {systemName: CaDomain, backendName: host, location: query}
       responses: {200: {description: ok}}
   /mock:
     x-aliyun-apigateway-any-method:
@@ -397,14 +399,34 @@ paths:
             RequestMode::Mapping
         )
     );
-    assert_eq!(a.backend.params.len(), 3);
+    assert_eq!(a.backend.params.len(), 5);
     assert_eq!(a.backend.params[1].constant, Some(Text("[apig]".into())));
-    assert_eq!(a.backend.params[2].system, Some(SystemParam::SourceIp));
+    let systems: Vec<_> = a.backend.params[2..].iter().map(|p| p.system).collect();
+    assert_eq!(
+        systems,
+        [
+            Some(SystemParam::SourceIp),
+            Some(SystemParam::Protocol),
+            Some(SystemParam::Domain)
+        ]
+    );
     assert_eq!(d.apis[1].method, Method::Any);
     assert_eq!(d.apis[1].backend.mock.as_ref().unwrap().status, 201);
     for f in [Format::Huawei, Format::Aliyun] {
         round_trip(d, f, Scope::Extended, &opts());
     }
+    // The Alibaba export names them as Alibaba's console does, so a document
+    // taken back to Alibaba keeps them.
+    let doc = export_doc(d, Format::Aliyun, Scope::Full);
+    let op = &doc["paths"]["/items/{id}"]["get"];
+    let names: Vec<_> = op["x-aliyun-apigateway-system-parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["systemName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["CaClientIp", "CaHttpSchema", "CaDomain"]);
+    assert!(op.get("x-pylon-backend-parameters").is_none());
 }
 
 #[test]
@@ -612,7 +634,7 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
         ],
         prop_oneof![Just(Method::Get), Just(Method::Post), Just(Method::Any)],
         "[a-z ]{0,12}",
-        0usize..4,
+        0usize..16,
         (
             prop_oneof![
                 Just(Protocol::Both),
@@ -653,7 +675,15 @@ fn api(i: usize) -> impl Strategy<Value = ApiDef> {
                         location: Location::Header,
                         from: None,
                         constant: None,
-                        system: Some(SystemParam::SourceIp),
+                        // Alibaba names each of these (CaClientIp, CaHttpSchema, CaDomain).
+                        system: Some(
+                            [
+                                SystemParam::SourceIp,
+                                SystemParam::Protocol,
+                                SystemParam::Domain,
+                                SystemParam::Stage,
+                            ][mapping >> 2],
+                        ),
                         description: String::new(),
                     });
                 }
