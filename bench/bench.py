@@ -85,6 +85,9 @@ def count_instructions(tools: dict, it: dict, ports, backend_port: int, defs_dir
     subjects = [("bare", None, None, None), ("noop", None, None, None)]
     subjects += [(size, d, None, None) for size, d in defs_dirs.items()]
     subjects += [(f"10+{name}", defs_dirs["10"], wasm, name) for name, wasm in variants]
+    # What metrics and the access log cost at 10,000 APIs too (issue 13).
+    if "10k" in defs_dirs and "noobs" in envoys.LEVERS:
+        subjects.append(("10k+noobs", defs_dirs["10k"], None, "noobs"))
     for key, defs_dir, wasm, lever in subjects:
         name = f"instr-{key.replace('+', '-')}"
         wrap = instr.wrapper(it, name)

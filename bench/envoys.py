@@ -467,6 +467,9 @@ def pylon_compile(defs: Path, out: Path, port: int, admin: int, wasm: Path | Non
 # The HCM's access_log list, as `pylon compile` writes it (indented 10).
 ACCESS_LOG = re.compile(r"^ {10}access_log:\n(?: {10}[- ] .*\n| {12,}.*\n)+", re.M)
 
+# The plan's `metrics` flag off (the compiler leaves it out when on).
+NO_METRICS = ("value: '{\"version\":1,", "value: '{\"version\":1,\"metrics\":false,")
+
 # Levers in Envoy's configuration, each a set of edits of the envoy.yaml
 # `pylon compile` wrote: what it measures, and (old text, new text) pairs (an
 # empty old text prepends).
@@ -485,9 +488,9 @@ LEVERS = {
                                                      ("          request_timeout: 300s\n", "")]),
     # Issue 13's cost: the JSON access log, then metrics too (the plan's
     # `metrics` flag, which the compiler leaves out when on).
+    "nometrics": ("no metrics or access-log fields (plan `metrics: false`)", [NO_METRICS]),
     "nolog": ("no JSON access log", [(ACCESS_LOG, "")]),
-    "noobs": ("no metrics and no access log", [(ACCESS_LOG, ""),
-                                               ("value: '{\"version\":1,", "value: '{\"version\":1,\"metrics\":false,")]),
+    "noobs": ("no metrics and no access log", [(ACCESS_LOG, ""), NO_METRICS]),
 }
 
 

@@ -55,16 +55,20 @@ def memory(tools: dict, ports, defs_dirs: dict[str, Path], log) -> list[tuple[st
 
 def render(rows, instructions: dict[str, float]) -> list[str]:
     out = ["", "### Metrics and access log", "",
-           "Instructions per request of the 10-API Pylon as built (metrics on, JSON access log to a file), "
-           "with the access log off (`nolog`) and with both off (`noobs`):", "",
-           "| Request | as built | access log off | metrics and log off |", "|---|--:|--:|--:|"]
-    for kind in ("pass", "full"):
-        base = instructions.get(f"{kind}10")
-        cells = [instructions.get(f"{kind}10+{lever}") for lever in ("nolog", "noobs")]
-        if base is None or None in cells:
-            continue
-        out.append(f"| {kind} | {base:,.0f} | {cells[0]:,.0f} ({cells[0] - base:+,.0f}) | "
-                   f"{cells[1]:,.0f} ({cells[1] - base:+,.0f}) |")
+           "Instructions per request of Pylon as built (metrics on, JSON access log to a file), without "
+           "metrics and access-log fields (`nometrics`), without the access log (`nolog`) and without "
+           "both (`noobs`):", "",
+           "| APIs | request | as built | no metrics | no access log | neither |", "|---|---|--:|--:|--:|--:|"]
+    for size in ("10", "10k"):
+        for kind in ("pass", "full"):
+            base = instructions.get(f"{kind}{size}")
+            if base is None:
+                continue
+            cells = []
+            for lever in ("nometrics", "nolog", "noobs"):
+                v = instructions.get(f"{kind}{size}+{lever}")
+                cells.append("–" if v is None else f"{v:,.0f} ({v - base:+,.0f})")
+            out.append(f"| {size} | {kind} | {base:,.0f} | " + " | ".join(cells) + " |")
     out += ["", "Memory (one worker), idle and after one request to every API (so every API's request "
             "counter and latency histograms exist); access log off in both:", "",
             "| APIs | metrics | RSS idle | RSS after all APIs called | Envoy heap after |", "|---|---|--:|--:|--:|"]
