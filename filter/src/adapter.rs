@@ -216,7 +216,8 @@ impl PylonHttp {
         for (key, value) in self.pipeline.access_log() {
             hostcalls::set_property(vec![key], Some(value.as_bytes())).ok();
         }
-        let (Some(summary), Some(gw)) = (self.pipeline.summary(&Envoy::default()), &self.gateway) else {
+        let (Some(summary), Some(gw)) = (self.pipeline.summary(&Envoy::default()), &self.gateway)
+        else {
             return;
         };
         let mut ids = self.metric_ids.borrow_mut();
