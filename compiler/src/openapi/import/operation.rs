@@ -396,13 +396,8 @@ fn operation(
         || aliyun_root("x-aliyun-apigateway-backend").is_some();
     if let Some(b) = o.get("x-apigateway-backend") {
         let at = o.at("x-apigateway-backend");
-        match huawei_backend(ctx, b, &at) {
-            Some(b) => {
-                api.backend = b;
-                have_backend = true;
-            }
-            None => return None,
-        }
+        api.backend = huawei_backend(ctx, b, &at)?;
+        have_backend = true;
     } else if let Some(b) = o
         .get("x-aliyun-apigateway-backend")
         .or_else(|| aliyun_root("x-aliyun-apigateway-backend"))
@@ -412,13 +407,8 @@ fn operation(
         } else {
             "#/x-aliyun-apigateway-backend".to_string()
         };
-        match aliyun_backend(ctx, b, &at, &api.path) {
-            Some(b) => {
-                api.backend = b;
-                have_backend = true;
-            }
-            None => return None,
-        }
+        api.backend = aliyun_backend(ctx, b, &at, &api.path)?;
+        have_backend = true;
     } else if let Some(s) = o.get("servers") {
         let at = o.at("servers");
         if let Some((mut h, base)) = server_backend(s, &mut ctx.r, &at) {
