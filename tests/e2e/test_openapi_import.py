@@ -88,7 +88,7 @@ def test_imported_mock_answers(gw):
 
 
 @pytest.mark.parametrize("source", ["huawei-export-example.json", "petstore-swagger2.json",
-                                    "swagger-petstore-openapi3.yaml"])
+                                    "swagger-petstore-openapi3.yaml", "ory-client-openapi3.json"])
 def test_every_exported_document_is_valid(source, tmp_path):
     res = pylon("import", DATA / source, "--out", tmp_path / "defs", "--backend", "http://127.0.0.1:9000")
     assert res.returncode == 0, res.stderr

@@ -166,6 +166,120 @@ fn real_documents_import_compile_and_round_trip() {
     }
 }
 
+/// Ory's published client API (Apache 2.0, 171 operations): a larger
+/// OpenAPI 3 document other people wrote. Imported with `--backend` as a
+/// user would; every operation is imported or refused with its pointer.
+#[test]
+fn large_public_openapi3_imports_every_operation_or_reports_it() {
+    let source = data("ory-client-openapi3.json");
+    let doc: Value = serde_json::from_str(&source).unwrap();
+    let start = Instant::now();
+    let i = import(&source, &opts()).unwrap();
+    compiles(&i.defs);
+    let took = start.elapsed();
+    let methods = [
+        ("get", Method::Get),
+        ("put", Method::Put),
+        ("post", Method::Post),
+        ("delete", Method::Delete),
+        ("options", Method::Options),
+        ("head", Method::Head),
+        ("patch", Method::Patch),
+        ("trace", Method::Any),
+    ];
+    let (mut total, mut imported, mut reported) = (0, 0, 0);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (key, method) in methods {
+            if item.get(key).is_none() {
+                continue;
+            }
+            total += 1;
+            let at = format!("#/paths/{}/{key}", escape(path));
+            if i.defs
+                .apis
+                .iter()
+                .any(|a| a.path == *path && a.method == method)
+            {
+                imported += 1;
+            } else if i.reports.iter().any(|r| {
+                r.level == Level::Refused
+                    && (r.pointer == at || r.pointer.starts_with(&format!("{at}/")))
+            }) {
+                reported += 1;
+            } else {
+                panic!("{at}: neither imported nor reported");
+            }
+        }
+    }
+    eprintln!(
+        "{total} operations: {imported} imported, {reported} refused; import + compile {took:?}"
+    );
+    assert_eq!(total, 171);
+    assert_eq!(imported + reported, total);
+    assert_eq!(
+        i.defs.apis.len(),
+        imported,
+        "one API per imported operation"
+    );
+    // The 125 behind HTTP bearer/basic, OAuth2 or an undefined scheme are
+    // refused: Pylon cannot enforce them (a gateway must not open them).
+    assert_eq!((imported, reported), (46, 125));
+    for f in [Format::Huawei, Format::Aliyun, Format::Openapi] {
+        for s in [Scope::Base, Scope::Full, Scope::Extended] {
+            round_trip(&i.defs, f, s, &opts());
+        }
+    }
+}
+
+#[test]
+fn a_security_requirement_naming_an_undefined_scheme_is_refused() {
+    let doc = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /settings:
+    post:
+      operationId: settings
+      security: [{sessionToken: []}]
+      responses: {200: {description: ok}}
+"#;
+    let i = import(doc, &opts()).unwrap();
+    assert!(i.defs.apis.is_empty(), "opened without authentication");
+    assert!(i.reports.iter().any(|r| r.level == Level::Refused
+        && r.pointer == "#/paths/~1settings/post/security"
+        && r.message.contains("not defined")));
+}
+
+#[test]
+fn a_parameter_name_pylon_cannot_declare_is_reported_and_the_api_compiles() {
+    let doc = r#"
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /flows:
+    get:
+      operationId: flows
+      parameters:
+        - {name: return_session_token_exchange_code, in: query, schema: {type: boolean}}
+        - {name: X_Token, in: header, schema: {type: string}}
+        - {name: id, in: query, schema: {type: string}}
+      responses: {200: {description: ok}}
+"#;
+    let i = import(doc, &opts()).unwrap();
+    compiles(&i.defs);
+    let names: Vec<_> = i.defs.apis[0].parameters.iter().map(|p| &p.name).collect();
+    assert_eq!(names, ["id"]);
+    for n in [0, 1] {
+        let at = format!("#/paths/~1flows/get/parameters/{n}/name");
+        assert!(
+            i.reports
+                .iter()
+                .any(|r| r.level == Level::Unsupported && r.pointer == at),
+            "{at}"
+        );
+    }
+}
+
 #[test]
 fn huawei_export_with_https_scheme_imports_as_https_and_compiles_once_certified() {
     // The Huawei API reference's export: `schemes: [https]` is the API's
@@ -536,7 +650,12 @@ fn param() -> impl Strategy<Value = ParamDef> {
         proptest::option::of("[a-z]{1,5}"),
     )
         .prop_map(|(n, loc, number, required, max_length, default)| ParamDef {
-            name: format!("p{n}"),
+            // Header parameter names take no `_` (Huawei user guide §5.2.1):
+            // the importer leaves such a name undeclared.
+            name: match loc {
+                Location::Header => format!("p{n}").replace('_', "-"),
+                _ => format!("p{n}"),
+            },
             location: loc,
             kind: if number {
                 ParamType::Number

@@ -178,6 +178,13 @@ fn operation(
                         let at = o.at("security");
                         return ctx.r.refuse(&at, format!("security scheme `{scheme}` is not one Pylon enforces; API left out (a gateway must not open it silently)"));
                     }
+                    // A requirement naming no defined scheme still asks for
+                    // authentication (Ory's published client API has one):
+                    // opening the API without any would be the silent drop.
+                    None if aliyun_auth.is_none() => {
+                        let at = o.at("security");
+                        return ctx.r.refuse(&at, format!("security scheme `{scheme}` is not defined in the document; API left out (a gateway must not open it silently)"));
+                    }
                     _ => {}
                 }
             }

@@ -10,6 +10,7 @@ use super::operation::deref;
 use super::reader::{text, Obj};
 use super::Ctx;
 use crate::defs::{BackendParamDef, ParamDef, Text};
+use crate::names::check_param_name;
 use crate::openapi::report::{Level, Reports};
 use crate::openapi::ALIYUN_SYSTEM;
 
@@ -40,6 +41,18 @@ pub(super) fn parameter(
         );
         return None;
     };
+    // Pylon's parameter names follow Huawei user guide §5.2.1 (table 5-6);
+    // declaring one outside that rule would make the whole import fail to
+    // compile, so that parameter alone is left undeclared (Ory's published
+    // client API has a 34-character query parameter).
+    if let Err(m) = check_param_name(&name, loc) {
+        ctx.r.push(
+            Level::Unsupported,
+            &o.at("name"),
+            format!("{m}; parameter not declared, so not checked"),
+        );
+        return None;
+    }
     // Swagger 2.0 keeps the schema on the parameter, OpenAPI 3 under `schema`.
     let (schema_val, schema_ptr) = if ctx.v3 {
         let (s, _) = match p.get("schema") {
