@@ -64,7 +64,7 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 
 bench: build venv
 	@command -v wrk >/dev/null && command -v valgrind >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk valgrind; }
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(BENCH_ARGS)
 
 # Time for a publish to take effect, and Envoy's memory over 100 publishes.
 bench-publish: build venv
