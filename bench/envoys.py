@@ -469,6 +469,8 @@ ACCESS_LOG = re.compile(r"^ {10}access_log:\n(?: {10}[- ] .*\n| {12,}.*\n)+", re
 
 # The plan's `metrics` flag off (the compiler leaves it out when on).
 NO_METRICS = ("value: '{\"version\":1,", "value: '{\"version\":1,\"metrics\":false,")
+# What `gateway.access_log: off` also tells the filter: no log reads its fields.
+NO_LOG_FIELDS = ("value: '{\"version\":1,", "value: '{\"version\":1,\"access_log\":false,")
 
 # Levers in Envoy's configuration, each a set of edits of the envoy.yaml
 # `pylon compile` wrote: what it measures, and (old text, new text) pairs (an
@@ -489,7 +491,7 @@ LEVERS = {
     # Issue 13's cost: the JSON access log, then metrics too (the plan's
     # `metrics` flag, which the compiler leaves out when on).
     "nometrics": ("no metrics or access-log fields (plan `metrics: false`)", [NO_METRICS]),
-    "nolog": ("no JSON access log", [(ACCESS_LOG, "")]),
+    "nolog": ("no JSON access log (`gateway.access_log: off`)", [(ACCESS_LOG, ""), NO_LOG_FIELDS]),
     "noobs": ("no metrics and no access log", [(ACCESS_LOG, ""), NO_METRICS]),
 }
 

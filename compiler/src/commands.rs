@@ -157,6 +157,10 @@ pub fn compile(
     })?;
 
     let sealed = seal_secrets(&mut compiled.plan, seal_key_file.as_deref()).map_err(cli_err)?;
+    // Istio's gateway has no Pylon access log to read the filter's fields.
+    if target == OutputTarget::Istio {
+        compiled.plan.access_log = false;
+    }
 
     let io_err = |what: &Path, e: std::io::Error| cli_err(format!("{}: {e}", what.display()));
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;

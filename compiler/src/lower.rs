@@ -69,6 +69,11 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     if !errs.is_empty() {
         return Err(errs);
     }
+    let access_log = match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
+        Some(off) if off == "off" => None,
+        Some(path) => Some(path),
+        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
+    };
     let plan = Plan {
         version: PLAN_VERSION,
         max_body_bytes,
@@ -84,6 +89,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             .as_ref()
             .and_then(|g| g.def.metrics)
             .unwrap_or(true),
+        access_log: access_log.is_some(),
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {
@@ -105,11 +111,6 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             tls,
         })
         .collect();
-    let access_log = match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
-        Some(off) if off == "off" => None,
-        Some(path) => Some(path),
-        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
-    };
     Ok(Compiled {
         plan,
         clusters,

@@ -92,6 +92,37 @@ mod tests {
         assert_eq!(access_log(None), json!([]));
     }
 
+    /// The filter writes its log fields only when a log reads them.
+    #[test]
+    fn the_plan_says_whether_an_access_log_reads_the_fields() {
+        let lowered = |gateway: &str| {
+            let dir = std::env::temp_dir().join(format!(
+                "pylon-obs-{}-{}",
+                std::process::id(),
+                gateway.len()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("defs.yaml"),
+                format!("{gateway}groups:\n  - {{name: g, default: true}}\n"),
+            )
+            .unwrap();
+            let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+            let admin = crate::ssrf::Admin {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 9901,
+            };
+            crate::lower::lower(&defs, &admin).unwrap()
+        };
+        let default = lowered("");
+        assert!(default.plan.access_log);
+        assert_eq!(default.access_log.as_deref(), Some(DEFAULT_ACCESS_LOG));
+        let off = lowered("gateway:\n  access_log: \"off\"\n");
+        assert!(!off.plan.access_log);
+        assert_eq!(off.access_log, None);
+    }
+
     #[test]
     fn the_access_log_reads_no_credential_header() {
         for (_, v) in ACCESS_LOG_FIELDS {

@@ -158,6 +158,8 @@ pub struct Gateway {
     pub max_body_bytes: u64,
     /// Metrics and access-log fields are recorded (plan `metrics`).
     pub metrics: bool,
+    /// The access log reads the filter's fields (plan `access_log`).
+    pub access_log: bool,
     stages: StageIndex,
     hosts: HostIndex,
     groups: Vec<Group>,
@@ -482,6 +484,7 @@ mod tests {
             max_body_bytes: 100,
             default_limit: 200,
             metrics: true,
+            access_log: true,
             throttles: vec![],
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],

@@ -47,6 +47,11 @@ pub struct Plan {
     /// measure what they cost.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub metrics: bool,
+    /// Envoy's access log reads the filter's `pylon_*` fields; without one
+    /// (`gateway.access_log: off`, or a target that emits none) writing
+    /// them would be a host call per field per request for nobody.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub access_log: bool,
 }
 
 fn yes() -> bool {

@@ -58,6 +58,7 @@ impl Gateway {
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
             metrics: plan.metrics,
+            access_log: plan.access_log,
             stages,
             hosts,
             groups,

@@ -688,7 +688,11 @@ impl Pipeline {
     /// be there), and no header is copied.
     pub fn access_log(&self) -> Vec<(&'static str, &str)> {
         let mut out = Vec::with_capacity(7);
-        let Some(gw) = self.gateway.as_deref().filter(|gw| gw.metrics) else {
+        let Some(gw) = self
+            .gateway
+            .as_deref()
+            .filter(|gw| gw.metrics && gw.access_log)
+        else {
             return out;
         };
         let path = self.head.path();

@@ -110,6 +110,10 @@ fn api(name: &str, method: &str, path: &str, extra: serde_json::Value) -> ApiPla
 }
 
 fn gateway() -> Rc<Gateway> {
+    Rc::new(Gateway::from_plan(&plan()).unwrap())
+}
+
+fn plan() -> Plan {
     let release = |x: serde_json::Value| json!({ RELEASE: x });
     let n_param = json!([{"name": "n", "in": "query", "type": "number", "required": true}]);
     let apps = json!({ RELEASE: ["mobile"] });
@@ -173,11 +177,12 @@ fn gateway() -> Rc<Gateway> {
             ]}}))}),
         ),
     ];
-    let plan = Plan {
+    Plan {
         version: PLAN_VERSION,
         max_body_bytes: 100,
         default_limit: 200,
         metrics: true,
+        access_log: true,
         stages: vec![RELEASE.into()],
         groups: vec![GroupPlan {
             name: "g".into(),
@@ -204,8 +209,7 @@ fn gateway() -> Rc<Gateway> {
             {"id": "t2", "name": "banned", "ak": "ak-banned", "sk": "sk-banned"},
         ]))
         .unwrap(),
-    };
-    Rc::new(Gateway::from_plan(&plan).unwrap())
+    }
 }
 
 fn head(method: &str, path: &str, extra: &[(&str, &str)]) -> RequestHead {
@@ -1099,6 +1103,17 @@ fn a_throttled_request_names_the_limit_it_did_not_fit() {
     let out = headers(&mut p, &host, app_signed("/limited?n=1", b""), true);
     assert_eq!(refused(&out).0, 429);
     assert_eq!(p.summary(&host).unwrap().throttled, Some(Dimension::Api));
+}
+
+#[test]
+fn without_an_access_log_no_field_is_written_but_metrics_still_count() {
+    let mut plan = plan();
+    plan.access_log = false;
+    let host = Fake::new();
+    let mut p = Pipeline::new(Some(Rc::new(Gateway::from_plan(&plan).unwrap())));
+    headers(&mut p, &host, head("GET", "/open", &[]), true);
+    assert!(p.access_log().is_empty());
+    assert!(p.summary(&host).unwrap().api.is_some());
 }
 
 #[test]
