@@ -119,6 +119,8 @@ pub fn validate(inputs: &[PathBuf], admin: Option<String>) -> Result<String, Vec
     Ok(format!("ok: {}", summary(&compiled)))
 }
 
+/// `pylon compile`: writes the target's files; returns the message for the
+/// user and the definitions it read (the audit trail records them).
 pub fn compile(
     inputs: &[PathBuf],
     out: &Path,
@@ -127,7 +129,7 @@ pub fn compile(
     admin: Option<String>,
     seal_key_file: Option<PathBuf>,
     (target, wasm_url): (OutputTarget, Option<String>),
-) -> Result<String, Vec<DefError>> {
+) -> Result<(String, crate::defs::Defs), Vec<DefError>> {
     let cli_err = |m: String| vec![DefError::new(Path::new("(command line)"), "", "", m)];
     check_out(inputs, out).map_err(cli_err)?;
     if wasm_url.is_some() && target != OutputTarget::Istio {
@@ -207,7 +209,7 @@ pub fn compile(
     let dest = emitter
         .write(&compiled, &site, &out_abs)
         .map_err(|e| io_err(&out_abs, e))?;
-    Ok(format!(
+    let msg = format!(
         "compiled {} into {}{}",
         summary(&compiled),
         dest.display(),
@@ -215,16 +217,19 @@ pub fn compile(
             (OutputTarget::Istio, _) | (_, None) => String::new(),
             (_, Some(id)) => format!("; secrets sealed with key {id}"),
         }
-    ))
+    );
+    Ok((msg, defs))
 }
 
 /// Records a successful compile in the audit trail; the output is written,
 /// so a trail that cannot be written is reported, not fatal.
-pub fn audit_compile(inputs: &[PathBuf], note: &str, msg: String) -> String {
-    let recorded = crate::defs::load(inputs)
-        .map_err(|_| "definitions unreadable".to_string())
-        .and_then(|defs| crate::audit::record_compile(inputs, &defs, note, &msg));
-    match recorded {
+pub fn audit_compile(
+    inputs: &[PathBuf],
+    defs: &crate::defs::Defs,
+    note: &str,
+    msg: String,
+) -> String {
+    match crate::audit::record_compile(inputs, defs, note, &msg) {
         Ok(()) => msg,
         Err(e) => format!("{msg}\nwarning: audit trail not written: {e}"),
     }

@@ -320,7 +320,7 @@ fn main() -> ExitCode {
             seal_key_file,
             (target, wasm_url),
         )
-        .map(|msg| audit_compile(&defs, &note, msg)),
+        .map(|(msg, loaded)| audit_compile(&defs, &loaded, &note, msg)),
         Command::Publish {
             defs,
             env,
