@@ -70,6 +70,7 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	touch $@
 
 bench: build venv
+	cargo build --release --target wasm32-wasip1 -p pylon-bench-ladder
 	@command -v wrk >/dev/null && command -v valgrind >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk valgrind; }
 	$(PY) bench/bench.py $(BENCH_ARGS)
 

@@ -47,6 +47,7 @@ import report
 from envoys import WORK, BenchError, Envoy
 
 SIZES = {"10": (10, 10), "10k": (10_000, 1_000)}  # name: (APIs, apps)
+LADDER_RUNGS = range(9)  # bench/ladder/src/lib.rs: rung 0 makes no host call, 8 all of them
 
 
 @dataclass
@@ -76,7 +77,7 @@ def start_pylon(tools: dict, name: str, defs_dir: Path, ports, core, wasm: Path 
 
 
 def count_instructions(tools: dict, it: dict, ports, backend_port: int, defs_dirs: dict, variants: list,
-                       log) -> dict[str, float]:
+                       log, ladder: bool) -> dict[str, float]:
     """Instructions per request (instr.py) of every configuration and lever,
     one valgrind'ed Envoy at a time."""
     vg = {**tools, "envoy": it["envoy"]}
@@ -88,11 +89,16 @@ def count_instructions(tools: dict, it: dict, ports, backend_port: int, defs_dir
     # What metrics and the access log cost at 10,000 APIs too (issue 13).
     if "10k" in defs_dirs and "noobs" in envoys.LEVERS:
         subjects.append(("10k+noobs", defs_dirs["10k"], None, "noobs"))
+    # Pylon's pass-through host calls without Pylon, rung by rung (bench/ladder).
+    if ladder:
+        subjects += [(f"ladder{n}", None, None, None) for n in LADDER_RUNGS]
     for key, defs_dir, wasm, lever in subjects:
         name = f"instr-{key.replace('+', '-')}"
         wrap = instr.wrapper(it, name)
         if defs_dir is None:
-            proxy = envoys.start_bare(vg, name, ports, None, backend_port, noop=key == "noop", wrapper=wrap)
+            rung = int(key[len("ladder"):]) if key.startswith("ladder") else None
+            proxy = envoys.start_bare(vg, name, ports, None, backend_port, noop=key == "noop", wrapper=wrap,
+                                      rung=rung)
             requests = [(key, defs.PASS_API_PATH, [])]
         else:
             proxy = start_pylon(vg, name, defs_dir, ports, None, wasm=wasm,
@@ -125,6 +131,8 @@ def main() -> int:
     ap.add_argument("--pair-duration", type=int, default=2, help="seconds per lever run")
     ap.add_argument("--wasm", action="append", default=[], metavar="NAME=PATH",
                     help="also measure the 10-API Pylon with another filter build (a lever in the filter)")
+    ap.add_argument("--no-ladder", dest="ladder", action="store_false",
+                    help="skip the host-call ladder (bench/ladder) under callgrind")
     ap.add_argument("--no-large", action="store_true", help="skip the 10,000-API Pylon (quick runs)")
     ap.add_argument("--doc", default=str(report.DOC), help="report to update ('' writes none)")
     args = ap.parse_args()
@@ -230,7 +238,8 @@ def main() -> int:
     if args.instructions and not it:
         log("valgrind not found: no instruction counts (apt-get install valgrind)")
     if it:
-        instructions = count_instructions(tools, it, ports, backend.port, defs_dirs, variants, log)
+        instructions = count_instructions(tools, it, ports, backend.port, defs_dirs, variants, log,
+                                          args.ladder)
 
     memory = envoys.memory_per_worker(tools, ports, backend.port, defs_dirs, log)
     obs_memory = observability.memory(tools, ports, defs_dirs, log)

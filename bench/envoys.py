@@ -24,6 +24,8 @@ WORK = ROOT / "build" / "bench"
 VENV_ENVOY = ROOT / ".venv" / "bin" / "envoy"
 PYLON = ROOT / "target" / "release" / "pylon"
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "pylon_filter.wasm"
+# bench/ladder: Pylon's pass-through host calls without Pylon (make bench builds it).
+LADDER_WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "pylon_bench_ladder.wasm"
 HOST = "127.0.0.1"
 BACKEND_BODY = '{"ok":true}\n'
 # Asks the backend to echo the headers named in ECHO_HEADERS (sanity checks
@@ -343,23 +345,26 @@ def noop_wasm_module() -> bytes:
     )
 
 
-def noop_wasm_filter(path: Path) -> dict:
-    """Configured like the Pylon filter (compiler/src/envoy.rs), without a plan."""
+def noop_wasm_filter(path: Path, configuration: str | None = None) -> dict:
+    """Configured like the Pylon filter (compiler/src/emit/bootstrap.rs),
+    without a plan; `configuration` is the plugin's (the ladder's rung)."""
+    config = {
+        "name": "noop",
+        "root_id": "noop",
+        "failure_policy": "FAIL_RELOAD",
+        "vm_config": {
+            "vm_id": "noop",
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": str(path)}},
+        },
+    }
+    if configuration is not None:
+        config["configuration"] = {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                   "value": configuration}
     return {
         "name": "noop",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "noop",
-                "root_id": "noop",
-                "failure_policy": "FAIL_RELOAD",
-                "vm_config": {
-                    "vm_id": "noop",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": str(path)}},
-                },
-            },
-        },
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                         "config": config},
     }
 
 
@@ -587,10 +592,13 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def start_bare(tools: dict, name: str, ports, core: int | None, backend_port: int, noop: bool = False,
-               concurrency: int = 1, wrapper: list[str] | None = None) -> Envoy:
-    """Bare Envoy, or with the no-op Wasm filter before the router."""
+               concurrency: int = 1, wrapper: list[str] | None = None, rung: int | None = None) -> Envoy:
+    """Bare Envoy, or with the no-op Wasm filter before the router, or with
+    bench/ladder's filter at `rung`."""
     extra = None
-    if noop:
+    if rung is not None:
+        extra = noop_wasm_filter(LADDER_WASM, str(rung))
+    elif noop:
         path = WORK / "noop.wasm"
         path.write_bytes(noop_wasm_module())
         extra = noop_wasm_filter(path)

@@ -185,4 +185,45 @@ def instruction_tables(ins: dict[str, float], variants: list) -> list[str]:
                 continue
             out.append(f"| `{name}` | {p:,.0f} | {p - ins['pass10']:+,.0f} ({(p / ins['pass10'] - 1) * 100:+.1f} %) "
                        f"| {f:,.0f} | {f - ins['full10']:+,.0f} ({(f / ins['full10'] - 1) * 100:+.1f} %) |")
+    out += ladder_table(ins)
+    return out
+
+
+# bench/ladder/src/lib.rs: what each rung adds, and how many host calls.
+LADDER = [
+    ("Rust SDK filter, no host call", 0),
+    ("read the request headers (`get_header_map_pairs`)", 1),
+    ("read the clock at request, response and end (`get_current_time`)", 3),
+    ("default limit: shared-data get + compare-and-swap set", 2),
+    ("forward: set `:path` and the cluster header (`replace_header_map_value`)", 2),
+    ("backend timeout header", 1),
+    ("read the response `:status` (`get_header_map_value`)", 1),
+    ("metrics: 1 counter increment, 2 histogram records", 3),
+    ("access-log fields: 5 filter-state properties (`set_property`)", 5),
+]
+
+
+def ladder_table(ins: dict[str, float]) -> list[str]:
+    """The host-call ladder: Pylon's pass-through host calls made by a filter
+    that does nothing else, one rung more at a time, in bare Envoy."""
+    if "ladder0" not in ins or "noop" not in ins:
+        return []
+    out = ["", "Host calls, rung by rung: bench/ladder, a filter that makes the host calls of a Pylon pass-through "
+           "request and does no other work, in bare Envoy; each rung adds the calls named to all rungs above it.", "",
+           "| Rung | adds | host calls | instructions / request | Δ | Δ per call |", "|--:|---|--:|--:|--:|--:|"]
+    prev, calls = ins["noop"], 0
+    out.append(f"| – | the no-op Wasm filter (raw module, no SDK) | 0 | {prev:,.0f} | – | – |")
+    for n, (what, added) in enumerate(LADDER):
+        value = ins.get(f"ladder{n}")
+        if value is None:
+            break
+        calls += added
+        per = f"{(value - prev) / added:+,.0f}" if added else "–"
+        out.append(f"| {n} | {what} | {calls} | {value:,.0f} | {value - prev:+,.0f} | {per} |")
+        prev = value
+    top = ins.get(f"ladder{len(LADDER) - 1}")
+    if top is not None and "pass10" in ins:
+        out += ["", f"Pylon's pass-through request ({ins['pass10']:,.0f}) less the top rung ({top:,.0f}): "
+                f"{ins['pass10'] - top:+,.0f} instructions, Pylon's own Wasm work plus its Envoy settings "
+                "(access log line, buffer filter, three routes) over bare Envoy's."]
     return out
