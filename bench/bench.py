@@ -166,6 +166,16 @@ def main() -> int:
         Config("bare", "bare Envoy", bare, defs.PASS_API_PATH),
         Config("noop", "*bare Envoy + no-op Wasm filter (reference)*", noop, defs.PASS_API_PATH),
     ]
+    # Floors any proxy-wasm filter doing Pylon's job meets (bench/ladder):
+    # reading the request headers alone, and every host call of a Pylon
+    # pass-through request without Pylon's own work.
+    if args.ladder:
+        for rung, label in ((1, "*bare Envoy + a filter that only reads the request headers (ladder rung 1)*"),
+                            (8, "*bare Envoy + a filter making a pass-through request's 18 host calls "
+                                "and nothing else (ladder rung 8)*")):
+            proxy = envoys.start_bare(tools, f"ladder{rung}", ports, proxy_core, backend.port, rung=rung)
+            checks.reaches_backend(proxy, defs.PASS_API_PATH, [], "/items/42" if rung >= 4 else defs.PASS_API_PATH)
+            configs.append(Config(f"ladder{rung}", label, proxy, defs.PASS_API_PATH))
     defs_dirs, pylons, compile_s = {}, {}, {}
     for size, (apis, apps) in SIZES.items():
         if size == "10k" and args.no_large:
