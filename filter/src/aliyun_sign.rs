@@ -167,13 +167,33 @@ pub fn sign(alg: Algorithm, secret: &[u8], string_to_sign: &str) -> String {
 
 /// Constant-time check of a base64 signature.
 pub fn verify(alg: Algorithm, secret: &[u8], string_to_sign: &str, signature_b64: &str) -> bool {
+    verify_keyed(
+        alg,
+        secret,
+        &crate::huawei_sign::key(secret),
+        string_to_sign,
+        signature_b64,
+    )
+}
+
+/// `verify` with the secret's HMAC-SHA256 key made beforehand
+/// (`huawei_sign::key`: the default algorithm, keyed once per app).
+pub fn verify_keyed(
+    alg: Algorithm,
+    secret: &[u8],
+    sha256: &Hmac<Sha256>,
+    string_to_sign: &str,
+    signature_b64: &str,
+) -> bool {
     let Ok(sig) = BASE64.decode(signature_b64.trim()) else {
         return false;
     };
     match alg {
-        Algorithm::HmacSha256 => keyed::<Hmac<Sha256>>(secret, string_to_sign)
-            .verify_slice(&sig)
-            .is_ok(),
+        Algorithm::HmacSha256 => {
+            let mut m = sha256.clone();
+            m.update(string_to_sign.as_bytes());
+            m.verify_slice(&sig).is_ok()
+        }
         Algorithm::HmacSha1 => keyed::<Hmac<Sha1>>(secret, string_to_sign)
             .verify_slice(&sig)
             .is_ok(),
