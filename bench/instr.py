@@ -76,4 +76,25 @@ def per_request(t: dict, proxy: Envoy, name: str, requests: list[tuple[str, str,
         if not totals:
             raise BenchError(f"instructions: no totals in {dumps[-1]}")
         out[key] = int(totals[0].split()[1]) / REQUESTS
+        for part, count in by_object(dumps[-1]).items():
+            out[f"{key}@{part}"] = count / REQUESTS
     return out
+
+
+def by_object(dump: Path) -> dict[str, int]:
+    """Self cost by code object: the Envoy binary, JIT-compiled code (V8's
+    Wasm tiers and stubs, which have no file: `???`), libc and the rest.
+    Read from callgrind_annotate (valgrind's own reader of its format)."""
+    r = subprocess.run(["callgrind_annotate", "--threshold=100", str(dump)], capture_output=True, text=True,
+                       timeout=300)
+    parts = {"envoy": 0, "jit": 0, "libc": 0, "other": 0}
+    for line in r.stdout.splitlines():
+        head, _, where = line.strip().partition("  ")
+        count = head.split(" (")[0].replace(",", "")
+        if not count.isdigit() or "PROGRAM TOTALS" in line or not where:
+            continue
+        obj = where.rsplit("[", 1)[-1]
+        part = ("envoy" if obj.endswith("/envoy]") else "jit" if obj == "???]"
+                else "libc" if "libc" in obj or "ld-linux" in obj else "other")
+        parts[part] += int(count)
+    return parts

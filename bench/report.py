@@ -186,6 +186,29 @@ def instruction_tables(ins: dict[str, float], variants: list) -> list[str]:
             out.append(f"| `{name}` | {p:,.0f} | {p - ins['pass10']:+,.0f} ({(p / ins['pass10'] - 1) * 100:+.1f} %) "
                        f"| {f:,.0f} | {f - ins['full10']:+,.0f} ({(f / ins['full10'] - 1) * 100:+.1f} %) |")
     out += ladder_table(ins)
+    out += object_table(ins)
+    return out
+
+
+def object_table(ins: dict[str, float]) -> list[str]:
+    """Where each configuration's instructions run: Envoy's binary, code
+    with no file (V8's JIT-compiled Wasm and stubs; some of Envoy's own code
+    runs there too, as bare Envoy's figure shows), libc."""
+    rows = [("bare", "bare Envoy"), ("noop", "no-op Wasm filter"), ("ladder8", "ladder rung 8 (host calls only)"),
+            ("pass10", "Pylon pass-through"), ("full10", "Pylon full pipeline")]
+    rows = [(k, label) for k, label in rows if f"{k}@envoy" in ins]
+    if not rows or rows[0][0] != "bare":
+        return []
+    out = ["", "Where the instructions run (callgrind's self cost by code object, per request; Δ against bare "
+           "Envoy). *No file* is code with no file behind it: V8's JIT-compiled Wasm and its stubs, and some "
+           "of Envoy's own code (bare Envoy runs some there too).", "",
+           "| Configuration | Envoy binary | Δ | no file (JIT) | Δ | libc | Δ |", "|---|--:|--:|--:|--:|--:|--:|"]
+    for key, label in rows:
+        cells = []
+        for part in ("envoy", "jit", "libc"):
+            v, b = ins[f"{key}@{part}"], ins[f"bare@{part}"]
+            cells += [f"{v:,.0f}", "–" if key == "bare" else f"{v - b:+,.0f}"]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
     return out
 
 
