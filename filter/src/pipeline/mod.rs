@@ -583,12 +583,14 @@ impl Pipeline {
         });
         // Each set is a host call: `:path` only when the backend's differs
         // from the caller's, the timeout only when the backend route does
-        // not already apply it — or over a client's own value, which the
+        // not already apply it: always on an upgrade (the WebSocket route
+        // has only the 600 s bound) and over a client's own value, which the
         // router would obey (Envoy drops it from external clients; a proxy
         // in front, such as Istio's, may not).
         let set_path = target.is_some_and(|(_, rw, _)| rw.path != self.head.path());
         let set_timeout = target.is_some_and(|(t, _, gw)| {
             gw.route_timeout_ms.as_deref() != Some(t.timeout_ms.as_str())
+                || crate::protocol::is_websocket(&self.head)
                 || self.head.raw().any(|(k, _)| k == TIMEOUT_HEADER)
         });
         let changes = target.map_or(0, |(t, rw, _)| {

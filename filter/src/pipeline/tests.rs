@@ -810,6 +810,23 @@ fn a_clients_own_timeout_is_overwritten_even_when_the_route_agrees() {
 }
 
 #[test]
+fn an_upgrade_gets_its_timeout_though_the_backend_route_agrees() {
+    // Upgrades take the WebSocket route, bounded only at 600 s: the API's
+    // timeout must still bound the wait for the backend's 101.
+    let host = Fake::new();
+    let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
+    let out = headers(
+        &mut route_timed(),
+        &host,
+        signed("/ws", b"", "key1", "s3cret", &up),
+        false,
+    );
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/ws"));
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
 fn without_a_route_timeout_the_timeout_is_always_set() {
     // `plan()` has none (the Istio target): every request carries it.
     let host = Fake::new();
