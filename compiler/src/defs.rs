@@ -556,7 +556,7 @@ pub struct HttpBackendDef {
 }
 
 /// An HTTP backend's timeout when the definition names none (Huawei user
-/// guide: 5000 ms).
+/// guide §4.2.4, "后端超时": 5000 ms).
 pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
 
 fn default_timeout() -> u32 {
