@@ -555,8 +555,12 @@ pub struct HttpBackendDef {
     pub tls: Option<crate::tls::BackendTlsDef>,
 }
 
+/// An HTTP backend's timeout when the definition names none (Huawei user
+/// guide §4.2.4, "后端超时": 5000 ms).
+pub const DEFAULT_TIMEOUT_MS: u32 = 5000;
+
 fn default_timeout() -> u32 {
-    5000
+    DEFAULT_TIMEOUT_MS
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

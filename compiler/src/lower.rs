@@ -90,6 +90,9 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             .and_then(|g| g.def.metrics)
             .unwrap_or(true),
         access_log: access_log.is_some(),
+        // The backend route applies the default timeout (most APIs'), so
+        // the filter sets the timeout header only for the others.
+        route_timeout_ms: Some(crate::defs::DEFAULT_TIMEOUT_MS),
     };
     // The filter must accept what we emit: check with its own loader.
     if let Err(e) = Gateway::from_plan(&plan) {

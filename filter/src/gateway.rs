@@ -160,6 +160,9 @@ pub struct Gateway {
     pub metrics: bool,
     /// The access log reads the filter's fields (plan `access_log`).
     pub access_log: bool,
+    /// The backend route's own timeout (plan `route_timeout_ms`), rendered
+    /// like `HttpTarget::timeout_ms` so the two compare as text.
+    pub route_timeout_ms: Option<String>,
     stages: StageIndex,
     hosts: HostIndex,
     groups: Vec<Group>,
@@ -485,6 +488,7 @@ mod tests {
             default_limit: 200,
             metrics: true,
             access_log: true,
+            route_timeout_ms: None,
             throttles: vec![],
             stages: vec![RELEASE.into(), "TEST".into()],
             apps: vec![],

@@ -52,6 +52,13 @@ pub struct Plan {
     /// them would be a host call per field per request for nobody.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub access_log: bool,
+    /// The backend timeout (ms) the compiler's backend route already
+    /// applies. The filter sets `x-envoy-upstream-rq-timeout-ms` only for
+    /// an API whose timeout differs (or over a client's own value): a
+    /// header set is a host call on every request. `None` (a route that
+    /// applies only the 600 s upper bound, as on Istio): always set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_timeout_ms: Option<u32>,
 }
 
 fn yes() -> bool {

@@ -52,6 +52,8 @@ apis:
   - {{name: down, group: pub, method: GET, path: /down, backend: {{http: {{address: "{dead}", path: /}}}}, publish: [RELEASE]}}
   - {{name: down-custom, group: pub, method: GET, path: /down-custom, response: custom, backend: {{http: {{address: "{dead}", path: /}}}}, publish: [RELEASE]}}
   - {{name: slow, group: pub, method: ANY, path: /slow, backend: {{http: {{address: "{release}", path: /be/slow, timeout: 400}}}}, publish: [RELEASE]}}
+  - {{name: default-timeout, group: pub, method: GET, path: /default-timeout, backend: {{http: {{address: "{release}", path: /be/slow}}}}, publish: [RELEASE]}}
+  - {{name: same-path, group: pub, method: GET, path: "/same/{{id}}", backend: {{http: {{address: "{release}", path: "/same/{{id}}"}}}}, publish: [RELEASE]}}
   - {{name: other-api, group: other, method: GET, path: /other, backend: {{http: {{address: "{test}", path: /be/other}}}}, publish: [RELEASE]}}
 """
 
@@ -234,6 +236,31 @@ def test_client_cannot_change_the_timeout_or_pick_a_cluster(env):
     assert r.status == 200
     # An unknown path stays unknown even when naming a real cluster.
     assert_not_found(env.request("GET", "/nowhere", {"x-pylon-cluster": "backend0_http_127_0_0_1_1"}))
+
+
+def test_an_api_without_a_timeout_times_out_at_the_default_5_s(env):
+    # Huawei user guide: a backend timeout defaults to 5000 ms. The backend
+    # route applies it itself (the filter sets no timeout header for it).
+    start = time.monotonic()
+    r = env.request("GET", "/default-timeout?sleep_ms=7000", timeout=15)
+    elapsed = time.monotonic() - start
+    assert r.status == 504, (r.status, r.body)
+    assert r.json()["error_code"] == "APIG.0201"
+    assert r.json()["error_msg"] == "Backend timeout"
+    assert 4.5 < elapsed < 6.5, elapsed
+
+
+def test_a_client_cannot_shorten_the_default_timeout(env):
+    r = env.request("GET", "/default-timeout?sleep_ms=300", {"x-envoy-upstream-rq-timeout-ms": "1"})
+    assert r.status == 200, (r.status, r.body)
+    assert r.json()["path"] == "/be/slow?sleep_ms=300"
+
+
+def test_a_backend_path_equal_to_the_request_path_reaches_the_backend_as_sent(env):
+    r = env.request("GET", "/same/42?q=a%20b&q=2")
+    assert r.status == 200, (r.status, r.body)
+    assert r.json()["path"] == "/same/42?q=a%20b&q=2"
+    assert r.json()["backend"] == "release"
 
 
 def test_oversized_body_is_413(env):

@@ -27,7 +27,9 @@ pub struct Listen<'a> {
 }
 
 /// Upper bound for a backend timeout (Huawei user guide: 600000 ms); the filter sets the
-/// per-API value with `x-envoy-upstream-rq-timeout-ms`.
+/// per-API value with `x-envoy-upstream-rq-timeout-ms`. The WebSocket route
+/// keeps it (the filter sets every upgrade's timeout); the backend route
+/// applies the plan's `route_timeout_ms` when it has one (`route_timeout`).
 const ROUTE_TIMEOUT: &str = "600s";
 
 /// Envoy's limit on a request's head (request line and headers): the
@@ -48,8 +50,19 @@ const STREAM_IDLE_TIMEOUT: &str = "610s";
 /// A keep-alive connection with no request in flight.
 const CONNECTION_IDLE_TIMEOUT: &str = "60s";
 
+/// The backend route's timeout: the plan's `route_timeout_ms`, which the
+/// filter then leaves unset on requests whose API has that timeout.
+fn route_timeout(plan_ms: Option<u32>) -> String {
+    match plan_ms {
+        Some(ms) if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        Some(ms) => format!("{}.{:03}s", ms / 1000, ms % 1000),
+        None => ROUTE_TIMEOUT.to_string(),
+    }
+}
+
 pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: &Listen) -> Value {
     let body_limit = compiled.plan.max_body_bytes;
+    let timeout = route_timeout(compiled.plan.route_timeout_ms);
     let mut vhosts: Vec<Value> = compiled
         .plan
         .groups
@@ -60,11 +73,12 @@ pub fn bootstrap(compiled: &Compiled, plan_json: &str, wasm_path: &str, listen: 
                 &format!("group_{}", g.name),
                 g.domains.iter().map(String::as_str).collect(),
                 body_limit,
+                &timeout,
             )
         })
         .collect();
     // Hosts no group claims: the default group, or a gateway NOT_FOUND.
-    vhosts.push(vhost("default", vec!["*"], body_limit));
+    vhosts.push(vhost("default", vec!["*"], body_limit, &timeout));
 
     let http = json!({
                     "name": "envoy.filters.network.http_connection_manager",
@@ -269,7 +283,7 @@ fn socket(address: &str, port: u16) -> Value {
     json!({"socket_address": {"address": address, "port_value": port}})
 }
 
-fn vhost(name: &str, domains: Vec<&str>, body_limit: u64) -> Value {
+fn vhost(name: &str, domains: Vec<&str>, body_limit: u64, backend_timeout: &str) -> Value {
     json!({
         "name": name,
         "domains": domains,
@@ -303,7 +317,7 @@ fn vhost(name: &str, domains: Vec<&str>, body_limit: u64) -> Value {
                     "cluster_header": "x-pylon-cluster",
                     // Host becomes the endpoint's `hostname`: the backend address.
                     "auto_host_rewrite": true,
-                    "timeout": ROUTE_TIMEOUT,
+                    "timeout": backend_timeout,
                 },
                 "request_headers_to_remove": ["x-pylon-cluster"],
             },
@@ -345,6 +359,63 @@ fn cluster(c: &Cluster) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pylon_filter::plan::BackendPlan;
+
+    /// The filter leaves the timeout header off exactly where the backend
+    /// route applies the plan's `route_timeout_ms`: both must say the same,
+    /// and it must be the timeout an API without one gets.
+    #[test]
+    fn the_backend_route_applies_the_plans_route_timeout_the_default_one() {
+        let dir = std::env::temp_dir().join(format!("pylon-route-timeout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("defs.yaml"),
+            "groups:\n  - {name: g, default: true}\napis:\n  \
+             - {name: a, group: g, method: GET, path: /a, backend: {http: {address: \"10.0.0.5:80\", path: /a}}, publish: [RELEASE]}\n",
+        )
+        .unwrap();
+        let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let admin = crate::ssrf::Admin {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 9901,
+        };
+        let compiled = crate::lower::lower(&defs, &admin).unwrap();
+        let BackendPlan::Http(h) = &compiled.plan.groups[0].apis[0].stages["RELEASE"] else {
+            panic!("an HTTP backend")
+        };
+        assert_eq!(compiled.plan.route_timeout_ms, Some(h.timeout_ms));
+        let listen = Listen {
+            address: "127.0.0.1",
+            port: 8080,
+            admin_address: "127.0.0.1",
+            admin_port: 9901,
+            trusted_hops: 0,
+            out_dir: std::path::Path::new("/out"),
+        };
+        let config = bootstrap(&compiled, "{}", "/x.wasm", &listen);
+        let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let vhosts = hcm["route_config"]["virtual_hosts"].as_array().unwrap();
+        assert!(!vhosts.is_empty());
+        for vhost in vhosts {
+            let route = |name: &str| {
+                let routes = vhost["routes"].as_array().unwrap();
+                routes.iter().find(|r| r["name"] == name).unwrap()["route"].clone()
+            };
+            assert_eq!(route("pylon_backend")["timeout"], "5s");
+            // Upgrades: the filter sets every timeout; the route only bounds.
+            assert_eq!(route("pylon_websocket")["timeout"], ROUTE_TIMEOUT);
+        }
+    }
+
+    #[test]
+    fn a_route_timeout_is_an_envoy_duration() {
+        assert_eq!(route_timeout(Some(5000)), "5s");
+        assert_eq!(route_timeout(Some(300)), "0.300s");
+        assert_eq!(route_timeout(Some(61_050)), "61.050s");
+        assert_eq!(route_timeout(None), ROUTE_TIMEOUT);
+    }
 
     #[test]
     fn envoy_replies_get_the_filters_default_body() {

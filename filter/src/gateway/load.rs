@@ -59,6 +59,7 @@ impl Gateway {
             max_body_bytes: plan.max_body_bytes,
             metrics: plan.metrics,
             access_log: plan.access_log,
+            route_timeout_ms: plan.route_timeout_ms.map(|ms| ms.to_string()),
             stages,
             hosts,
             groups,

@@ -578,10 +578,27 @@ impl Pipeline {
         };
         let strip = forwarded.is_some_and(|(h, gw)| gw.view(h).api.auth != AuthKind::None);
         let target = forwarded.and_then(|(h, gw)| match (gw.view(h).backend(), &self.rewrite) {
-            (Backend::Http(t), Some(rw)) => Some((t, rw)),
+            (Backend::Http(t), Some(rw)) => Some((t, rw, gw)),
             _ => None,
         });
-        let changes = target.map_or(0, |(t, rw)| 3 + t.method.iter().len() + rw.headers.len());
+        // Each set is a host call: `:path` only when the backend's differs
+        // from the caller's, the timeout only when the backend route does
+        // not already apply it: always on an upgrade (the WebSocket route
+        // has only the 600 s bound) and over a client's own value, which the
+        // router would obey (Envoy drops it from external clients; a proxy
+        // in front, such as Istio's, may not).
+        let set_path = target.is_some_and(|(_, rw, _)| rw.path != self.head.path());
+        let set_timeout = target.is_some_and(|(t, _, gw)| {
+            gw.route_timeout_ms.as_deref() != Some(t.timeout_ms.as_str())
+                || crate::protocol::is_websocket(&self.head)
+                || self.head.raw().any(|(k, _)| k == TIMEOUT_HEADER)
+        });
+        let changes = target.map_or(0, |(t, rw, _)| {
+            1 + usize::from(set_path)
+                + usize::from(set_timeout)
+                + t.method.iter().len()
+                + rw.headers.len()
+        });
         let batch = changes > BATCH_AFTER;
         // One allocation, sized for what follows. A batch replaces the map
         // built from the headers as received with the cluster header set
@@ -596,18 +613,18 @@ impl Pipeline {
         if strip && !batch {
             ops.extend(CREDENTIALS.iter().map(|c| HeaderOp::Set(c, None)));
         }
-        let Some((target, rw)) = target else {
+        let Some((target, rw, _)) = target else {
             return ops;
         };
         let method = target.method.map(|m| (":method", Some(m)));
-        let all = [
-            (":path", Some(rw.path.as_str())),
-            (CLUSTER_HEADER, Some(target.cluster.as_str())),
-            (TIMEOUT_HEADER, Some(target.timeout_ms.as_str())),
-        ]
-        .into_iter()
-        .chain(method)
-        .chain(rw.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+        let path = set_path.then_some((":path", Some(rw.path.as_str())));
+        let timeout = set_timeout.then_some((TIMEOUT_HEADER, Some(target.timeout_ms.as_str())));
+        let all = path
+            .into_iter()
+            .chain([(CLUSTER_HEADER, Some(target.cluster.as_str()))])
+            .chain(timeout)
+            .chain(method)
+            .chain(rw.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
         if !batch {
             ops.extend(all.map(|(k, v)| HeaderOp::Set(k, v.map(Cow::Borrowed))));
         } else {

@@ -183,6 +183,7 @@ fn plan() -> Plan {
         default_limit: 200,
         metrics: true,
         access_log: true,
+        route_timeout_ms: None,
         stages: vec![RELEASE.into()],
         groups: vec![GroupPlan {
             name: "g".into(),
@@ -758,6 +759,94 @@ fn many_backend_changes_replace_the_headers_in_one_call() {
     assert_eq!(get("x-a"), Some(&b"1"[..]));
     assert_eq!(get("x-b"), Some(&b"2"[..]));
     assert_eq!(get(CLUSTER_HEADER), Some(&b"c1"[..]));
+}
+
+// Header sets the route already covers are skipped (each is a host call).
+
+/// The plan as the static and xDS targets compile it: the backend route
+/// applies the default 5000 ms; plus an API with its own timeout and one
+/// whose backend path is its request path.
+fn route_timed() -> Pipeline {
+    let mut plan = plan();
+    plan.route_timeout_ms = Some(5000);
+    let slow = json!({"stages": {RELEASE: {"http": {
+        "cluster": "c1", "path": "/b/slow", "method": null, "timeout_ms": 60000}}}});
+    let same = json!({"stages": {RELEASE: {"http": {
+        "cluster": "c1", "path": "/same/{id}", "method": null, "timeout_ms": 5000}}}});
+    let apis = &mut plan.groups[0].apis;
+    apis.push(api("slow", "GET", "/slow", slow));
+    apis.push(api("same", "GET", "/same/{id}", same));
+    Pipeline::new(Some(Rc::new(Gateway::from_plan(&plan).unwrap())))
+}
+
+#[test]
+fn the_timeout_the_route_applies_is_not_set_again() {
+    let host = Fake::new();
+    let out = headers(&mut route_timed(), &host, head("GET", "/open", &[]), true);
+    let want = vec![set(":path", "/b/open"), set(CLUSTER_HEADER, "c1")];
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn a_timeout_other_than_the_routes_is_set() {
+    let host = Fake::new();
+    let out = headers(&mut route_timed(), &host, head("GET", "/slow", &[]), true);
+    let want = vec![
+        set(":path", "/b/slow"),
+        set(CLUSTER_HEADER, "c1"),
+        set(TIMEOUT_HEADER, "60000"),
+    ];
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn a_clients_own_timeout_is_overwritten_even_when_the_route_agrees() {
+    // A proxy in front may pass the caller's header on: the router would
+    // obey it, so the API's timeout replaces it.
+    let host = Fake::new();
+    let h = head("GET", "/open", &[(TIMEOUT_HEADER, "1")]);
+    let out = headers(&mut route_timed(), &host, h, true);
+    assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
+}
+
+#[test]
+fn an_upgrade_gets_its_timeout_though_the_backend_route_agrees() {
+    // Upgrades take the WebSocket route, bounded only at 600 s: the API's
+    // timeout must still bound the wait for the backend's 101.
+    let host = Fake::new();
+    let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
+    let out = headers(
+        &mut route_timed(),
+        &host,
+        signed("/ws", b"", "key1", "s3cret", &up),
+        false,
+    );
+    let mut want = stripped();
+    want.extend(forwarded_to("/b/ws"));
+    assert_eq!(out, Outcome::Continue(want));
+}
+
+#[test]
+fn without_a_route_timeout_the_timeout_is_always_set() {
+    // `plan()` has none (the Istio target): every request carries it.
+    let host = Fake::new();
+    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    let Outcome::Continue(ops) = &out else {
+        panic!("{out:?}")
+    };
+    assert!(ops.contains(&set(TIMEOUT_HEADER, "5000")), "{ops:?}");
+}
+
+#[test]
+fn an_unchanged_path_is_not_set_and_a_changed_one_is() {
+    let host = Fake::new();
+    let same = head("GET", "/same/42?q=1", &[]);
+    let out = headers(&mut route_timed(), &host, same, true);
+    assert_eq!(out, Outcome::Continue(vec![set(CLUSTER_HEADER, "c1")]));
+    let other = head("GET", "/open?q=1", &[]);
+    let out = headers(&mut route_timed(), &host, other, true);
+    let want = vec![set(":path", "/b/open?q=1"), set(CLUSTER_HEADER, "c1")];
+    assert_eq!(out, Outcome::Continue(want));
 }
 
 #[test]
