@@ -65,7 +65,7 @@ def log(msg: str, started: float = time.monotonic()) -> None:
     print(f"[{time.monotonic() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def start_pylon(tools: dict, name: str, defs_dir: Path, ports, core, wasm: Path | None = None,
+def start_pylon(tools: dict, name: str, defs_dir: Path, ports, core, wasm: envoys.Build | None = None,
                 lever: str | None = None, wrapper: list[str] | None = None) -> Envoy:
     out = WORK / name
     proxy = Envoy(name, out / "envoy.yaml", next(ports), next(ports), core)
@@ -131,6 +131,9 @@ def main() -> int:
     ap.add_argument("--pair-duration", type=int, default=2, help="seconds per lever run")
     ap.add_argument("--wasm", action="append", default=[], metavar="NAME=PATH",
                     help="also measure the 10-API Pylon with another filter build (a lever in the filter)")
+    ap.add_argument("--build", action="append", default=[], metavar="NAME=DIR",
+                    help="also measure the 10-API Pylon compiled and filtered by another built source tree "
+                         "(e.g. `git worktree add DIR REV && make -C DIR build`: before and after in one run)")
     ap.add_argument("--no-ladder", dest="ladder", action="store_false",
                     help="skip the host-call ladder (bench/ladder) under callgrind")
     ap.add_argument("--no-large", action="store_true", help="skip the 10,000-API Pylon (quick runs)")
@@ -198,13 +201,16 @@ def main() -> int:
     # Lever variants of the 10-API Pylon: started now, measured after the
     # main rounds.
     variants = [(lever, None) for lever in filter(None, args.levers.split(","))]
-    variants += [(spec.split("=", 1)[0], Path(spec.split("=", 1)[1])) for spec in args.wasm]
+    variants += [(spec.split("=", 1)[0], envoys.Build.filter_only(Path(spec.split("=", 1)[1])))
+                 for spec in args.wasm]
+    variants += [(spec.split("=", 1)[0], envoys.Build.checkout(Path(spec.split("=", 1)[1])))
+                 for spec in args.build]
     levers = []
     for name, wasm in variants:
         proxy = start_pylon(tools, f"lever-{name}", defs_dirs["10"], ports, proxy_core, wasm=wasm,
                             lever=None if wasm else name)
         checks.pylon(proxy, sign())
-        what = envoys.LEVERS[name][0] if wasm is None else f"filter build `{wasm.name}`"
+        what = envoys.LEVERS[name][0] if wasm is None else wasm.what
         levers.append((name, what, proxy))
         log(f"lever {name} ready")
 

@@ -17,6 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -455,11 +456,35 @@ def http_request(port: int, path: str, headers: list[tuple[str, str]]) -> tuple[
         conn.close()
 
 
-def pylon_compile(defs: Path, out: Path, port: int, admin: int, wasm: Path | None = None) -> float:
+@dataclass(frozen=True)
+class Build:
+    """Another build to measure as a lever: its filter module, and the
+    compiler that writes its configuration (a plan is read by the filter of
+    the same source: the filter refuses fields it does not know)."""
+    wasm: Path
+    pylon: Path = PYLON
+    what: str = ""
+
+    @staticmethod
+    def filter_only(path: Path) -> "Build":
+        return Build(path, PYLON, f"filter build `{path.name}`")
+
+    @staticmethod
+    def checkout(directory: Path) -> "Build":
+        """A source tree built with `make build` (e.g. `git worktree add DIR REV`)."""
+        b = Build(directory / "target/wasm32-wasip1/release/pylon_filter.wasm",
+                  directory / "target/release/pylon", f"compiler and filter built from `{directory}`")
+        for p in (b.wasm, b.pylon):
+            if not p.is_file():
+                raise BenchError(f"{p} is missing: run `make build` in {directory}")
+        return b
+
+
+def pylon_compile(defs: Path, out: Path, port: int, admin: int, build: Build | None = None) -> float:
     """`pylon compile`: the definitions into envoy.yaml (and the plan) in `out`."""
     cmd = [
-        str(PYLON), "compile", str(defs), "--out", str(out),
-        "--listen", f"{HOST}:{port}", "--admin", f"{HOST}:{admin}", "--wasm", str(wasm or WASM),
+        str(build.pylon if build else PYLON), "compile", str(defs), "--out", str(out),
+        "--listen", f"{HOST}:{port}", "--admin", f"{HOST}:{admin}", "--wasm", str(build.wasm if build else WASM),
     ]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
