@@ -48,6 +48,9 @@ thread_local! {
     // default limit at least); in Wasm one HMAC-SHA256 costs about as much
     // as five host calls (docs/BENCHMARKS.md, levers).
     static PLAN_HASHES: RefCell<PlanHashes> = RefCell::new(HashMap::new());
+    // Which secret is in use (changes with it): a `FixedKey`'s remembered
+    // hash is only good for the secret it was computed under.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
     // Refusals for a full slot since the last warning, and when that was.
     static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
@@ -136,6 +139,44 @@ fn use_secret(secret: &[u8]) {
     let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
     KEYED.with(|k| *k.borrow_mut() = Some(mac));
     PLAN_HASHES.with(|c| c.borrow_mut().clear());
+    GENERATION.with(|g| g.set(g.get() + 1));
+}
+
+/// A key the plan fixes (an API's own counter), built once at plan load:
+/// its keyed hash is remembered in it, so counting it costs no hashing and
+/// no lookup. It hashes exactly as the same text given to `locate`.
+#[derive(Debug)]
+pub struct FixedKey {
+    text: Box<str>,
+    /// Secret generation, region and keyed hash last computed.
+    hash: Cell<Option<(u64, Region, [u64; 2])>>,
+}
+
+impl FixedKey {
+    pub fn new(text: String) -> FixedKey {
+        FixedKey {
+            text: text.into_boxed_str(),
+            hash: Cell::new(None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Slot index and fingerprint in `region` (see `locate`).
+    pub fn locate(&self, region: &Region) -> Option<(u32, u64)> {
+        let generation = GENERATION.with(Cell::get);
+        let words = match self.hash.get() {
+            Some((g, r, words)) if g == generation && r == *region => words,
+            _ => {
+                let words = keyed_hash(region, self.text.as_bytes())?;
+                self.hash.set(Some((generation, *region, words)));
+                words
+            }
+        };
+        Some(spot(region, words))
+    }
 }
 
 /// Bounds the cache of plan keys' hashes: far above any plan's counters
@@ -144,7 +185,7 @@ const PLAN_HASHES_MAX: usize = 1 << 16;
 
 /// Slot index within the region and fingerprint of `key`: one keyed hash
 /// (remembered for plan keys).
-fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
+pub fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
     let words = match region.part {
         Part::Plan => PLAN_HASHES.with(|c| {
             let mut cache = c.borrow_mut();
@@ -152,18 +193,31 @@ fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
             if let Some(words) = table.get(key) {
                 return Some(*words);
             }
-            let words = keyed_hash(region, key)?;
+            let words = keyed_hash(region, key.as_bytes())?;
             if table.len() < PLAN_HASHES_MAX {
                 table.insert(key.into(), words);
             }
             Some(words)
         })?,
-        _ => keyed_hash(region, key)?,
+        _ => keyed_hash(region, key.as_bytes())?,
     };
-    Some(((words[0] % u64::from(region.slots)) as u32, words[1]))
+    Some(spot(region, words))
 }
 
-fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
+/// Slot index and fingerprint of a key the caller encodes as bytes, never
+/// remembered. The caller keeps its encodings apart from the text keys of
+/// the same region. The region's prefix takes 16 bytes of the message, so a
+/// key of at most 39 bytes costs two SHA-256 compressions (one inner block,
+/// one outer), the least an HMAC costs once its key is absorbed.
+pub fn locate_bytes(region: &Region, key: &[u8]) -> Option<(u32, u64)> {
+    Some(spot(region, keyed_hash(region, key)?))
+}
+
+fn spot(region: &Region, words: [u64; 2]) -> (u32, u64) {
+    ((words[0] % u64::from(region.slots)) as u32, words[1])
+}
+
+fn keyed_hash(region: &Region, key: impl AsRef<[u8]>) -> Option<[u64; 2]> {
     KEYED.with(|k| {
         let mut mac = k.borrow().clone()?;
         mac.update(region.table.as_bytes());
@@ -176,7 +230,7 @@ fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
             }
             Part::Nonces => mac.update(&[2]),
         }
-        mac.update(key.as_bytes());
+        mac.update(key.as_ref());
         let out = mac.finalize().into_bytes();
         let word = |i: usize| u64::from_le_bytes(out[i..i + 8].try_into().expect("8 bytes"));
         Some([word(0), word(8)])
@@ -186,7 +240,7 @@ fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
 /// Creates every slot of the region that does not exist yet.
 pub fn prepare(store: &dyn SharedStore, region: &Region) {
     for i in 0..region.slots {
-        let key = format!("{}.{}.{i}", region.table, region.part);
+        let key = slot_name(region, i);
         // Only a missing key (no token): an empty slot reads as no value,
         // and overwriting it could undo another worker's first entry.
         if store.get(&key).1.is_none() {
@@ -202,12 +256,24 @@ pub fn update<T>(
     region: &Region,
     key: &str,
     now_ms: u64,
+    f: impl FnMut(Option<Entry>) -> (Change, T),
+) -> Outcome<T> {
+    update_at(store, region, locate(region, key), now_ms, f)
+}
+
+/// `update` for a key already located (`locate`, `FixedKey::locate`,
+/// `locate_bytes`); `None` (no secret) is `Outcome::Busy`.
+pub fn update_at<T>(
+    store: &dyn SharedStore,
+    region: &Region,
+    located: Option<(u32, u64)>,
+    now_ms: u64,
     mut f: impl FnMut(Option<Entry>) -> (Change, T),
 ) -> Outcome<T> {
-    let Some((index, fingerprint)) = locate(region, key) else {
+    let Some((index, fingerprint)) = located else {
         return Outcome::Busy;
     };
-    let slot = format!("{}.{}.{index}", region.table, region.part);
+    let slot = slot_name(region, index);
     for _ in 0..CAS_RETRIES {
         let (data, cas) = store.get(&slot);
         // (fingerprint, entry); expired entries are forgotten here.
@@ -256,6 +322,39 @@ pub fn update<T>(
         }
     }
     Outcome::Busy
+}
+
+/// `{table}.{part}.{index}`, built without the formatting machinery: every
+/// counted request names one slot per counter.
+fn slot_name(region: &Region, index: u32) -> String {
+    let mut name = String::with_capacity(region.table.len() + 24);
+    name.push_str(region.table);
+    name.push('.');
+    match region.part {
+        Part::Plan => name.push_str("plan"),
+        Part::Policy(n) => {
+            name.push_str("policy");
+            push_decimal(&mut name, n);
+        }
+        Part::Nonces => name.push_str("nonces"),
+    }
+    name.push('.');
+    push_decimal(&mut name, index);
+    name
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 fn note_full() {
@@ -359,6 +458,42 @@ pub mod tests {
             }
         }
         assert_ne!(locate(&region, "k"), locate(&other, "k"));
+    }
+
+    #[test]
+    fn a_fixed_key_hashes_as_its_text_under_the_current_secret() {
+        let m = Memory::default();
+        keyed(&m);
+        let region = Region {
+            slots: 1 << 20,
+            ..REGION
+        };
+        let other = Region {
+            part: Part::Policy(1),
+            ..region
+        };
+        let k = FixedKey::new("std|shop/items@TEST|api".into());
+        for r in [&region, &other, &region] {
+            assert_eq!(k.locate(r), locate(r, k.as_str()));
+        }
+        let before = k.locate(&region);
+        use_secret(&[9; SECRET_LEN]);
+        assert_ne!(k.locate(&region), before, "forgotten with the secret");
+        assert_eq!(k.locate(&region), locate(&region, k.as_str()));
+    }
+
+    #[test]
+    fn slot_names_are_table_part_index() {
+        for (part, i) in [
+            (Part::Plan, 0),
+            (Part::Plan, 4095),
+            (Part::Policy(12), 10),
+            (Part::Nonces, 9),
+            (Part::Policy(u32::MAX), u32::MAX),
+        ] {
+            let r = Region { part, ..REGION };
+            assert_eq!(slot_name(&r, i), format!("t.{part}.{i}"));
+        }
     }
 
     #[test]
