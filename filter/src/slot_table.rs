@@ -276,52 +276,63 @@ pub fn update_at<T>(
     let slot = slot_name(region, index);
     for _ in 0..CAS_RETRIES {
         let (data, cas) = store.get(&slot);
-        // (fingerprint, entry); expired entries are forgotten here.
-        let data = data.unwrap_or_default();
-        let mut entries: Vec<(u64, Entry)> = data
-            .as_chunks::<ENTRY>()
-            .0
-            .iter()
-            .map(|e| {
-                let word =
-                    |i: usize| u64::from_le_bytes(e[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-                (
-                    word(0),
-                    Entry {
-                        end: word(1),
-                        value: word(2),
-                    },
-                )
-            })
-            .filter(|(_, e)| e.end > now_ms)
-            .collect();
-        let at = entries.iter().position(|(fp, _)| *fp == fingerprint);
-        let (change, result) = f(at.map(|i| entries[i].1));
+        // Edited in place (each counted request changes one slot per
+        // counter): expired entries are forgotten here, live ones keep
+        // their order.
+        let mut value = data.unwrap_or_default();
+        let mut live = 0;
+        let mut at = None;
+        for i in 0..value.len() / ENTRY {
+            if word(&value, i, 1) <= now_ms {
+                continue;
+            }
+            value.copy_within(i * ENTRY..(i + 1) * ENTRY, live * ENTRY);
+            if at.is_none() && word(&value, live, 0) == fingerprint {
+                at = Some(live);
+            }
+            live += 1;
+        }
+        value.truncate(live * ENTRY);
+        let current = at.map(|i| Entry {
+            end: word(&value, i, 1),
+            value: word(&value, i, 2),
+        });
+        let (change, result) = f(current);
         match (change, at) {
             (Change::Keep, _) | (Change::Remove, None) => return Outcome::Done(result),
-            (Change::Set(e), Some(i)) => entries[i].1 = e,
+            (Change::Set(e), Some(i)) => put_entry(&mut value, i, fingerprint, e),
             (Change::Set(e), None) => {
-                if entries.len() >= PER_SLOT {
+                if live >= PER_SLOT {
                     note_full();
                     return Outcome::Full;
                 }
-                entries.push((fingerprint, e));
+                value.resize((live + 1) * ENTRY, 0);
+                put_entry(&mut value, live, fingerprint, e);
             }
             (Change::Remove, Some(i)) => {
-                entries.swap_remove(i);
+                // The last entry takes its place.
+                value.copy_within((live - 1) * ENTRY..live * ENTRY, i * ENTRY);
+                value.truncate((live - 1) * ENTRY);
             }
-        }
-        let mut value = Vec::with_capacity(entries.len() * ENTRY);
-        for (fp, e) in &entries {
-            value.extend_from_slice(&fp.to_le_bytes());
-            value.extend_from_slice(&e.end.to_le_bytes());
-            value.extend_from_slice(&e.value.to_le_bytes());
         }
         if store.set(&slot, &value, cas) {
             return Outcome::Done(result);
         }
     }
     Outcome::Busy
+}
+
+/// Word `w` (fingerprint, end, value) of entry `i` of a slot's value.
+fn word(value: &[u8], i: usize, w: usize) -> u64 {
+    let at = i * ENTRY + w * 8;
+    u64::from_le_bytes(value[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn put_entry(value: &mut [u8], i: usize, fingerprint: u64, e: Entry) {
+    let entry = &mut value[i * ENTRY..(i + 1) * ENTRY];
+    entry[..8].copy_from_slice(&fingerprint.to_le_bytes());
+    entry[8..16].copy_from_slice(&e.end.to_le_bytes());
+    entry[16..].copy_from_slice(&e.value.to_le_bytes());
 }
 
 /// `{table}.{part}.{index}`, built without the formatting machinery: every
