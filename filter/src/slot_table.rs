@@ -142,21 +142,63 @@ fn use_secret(secret: &[u8]) {
     GENERATION.with(|g| g.set(g.get() + 1));
 }
 
+/// Where one key (the last one asked for) lives in one region, remembered
+/// while the secret stays: a slot index and fingerprint cost one keyed hash.
+#[derive(Debug)]
+pub struct Memo<K: Copy> {
+    last: Cell<Option<Remembered<K>>>,
+}
+
+/// Secret generation, region, key, slot index and fingerprint.
+type Remembered<K> = (u64, Region, K, (u32, u64));
+
+impl<K: Copy + PartialEq> Memo<K> {
+    pub fn new() -> Memo<K> {
+        Memo {
+            last: Cell::new(None),
+        }
+    }
+
+    /// `key`'s slot and fingerprint in `region`: remembered if `key` was
+    /// the last asked for under this secret, else `locate()`'s.
+    pub fn locate(
+        &self,
+        region: &Region,
+        key: K,
+        locate: impl FnOnce() -> Option<(u32, u64)>,
+    ) -> Option<(u32, u64)> {
+        let generation = GENERATION.with(Cell::get);
+        match self.last.get() {
+            Some((g, r, k, spot)) if g == generation && r == *region && k == key => Some(spot),
+            _ => {
+                let spot = locate()?;
+                self.last.set(Some((generation, *region, key, spot)));
+                Some(spot)
+            }
+        }
+    }
+}
+
+impl<K: Copy + PartialEq> Default for Memo<K> {
+    fn default() -> Memo<K> {
+        Memo::new()
+    }
+}
+
 /// A key the plan fixes (an API's own counter), built once at plan load:
 /// its keyed hash is remembered in it, so counting it costs no hashing and
 /// no lookup. It hashes exactly as the same text given to `locate`.
 #[derive(Debug)]
 pub struct FixedKey {
     text: Box<str>,
-    /// Secret generation, region and keyed hash last computed.
-    hash: Cell<Option<(u64, Region, [u64; 2])>>,
+    memo: Memo<()>,
 }
 
 impl FixedKey {
     pub fn new(text: String) -> FixedKey {
         FixedKey {
             text: text.into_boxed_str(),
-            hash: Cell::new(None),
+            memo: Memo::new(),
         }
     }
 
@@ -166,16 +208,9 @@ impl FixedKey {
 
     /// Slot index and fingerprint in `region` (see `locate`).
     pub fn locate(&self, region: &Region) -> Option<(u32, u64)> {
-        let generation = GENERATION.with(Cell::get);
-        let words = match self.hash.get() {
-            Some((g, r, words)) if g == generation && r == *region => words,
-            _ => {
-                let words = keyed_hash(region, self.text.as_bytes())?;
-                self.hash.set(Some((generation, *region, words)));
-                words
-            }
-        };
-        Some(spot(region, words))
+        self.memo.locate(region, (), || {
+            Some(spot(region, keyed_hash(region, self.text.as_bytes())?))
+        })
     }
 }
 
@@ -491,6 +526,34 @@ pub mod tests {
         use_secret(&[9; SECRET_LEN]);
         assert_ne!(k.locate(&region), before, "forgotten with the secret");
         assert_eq!(k.locate(&region), locate(&region, k.as_str()));
+    }
+
+    #[test]
+    fn a_memo_answers_only_for_its_last_key_region_and_secret() {
+        let m = Memory::default();
+        keyed(&m);
+        let memo = Memo::new();
+        let computed = Cell::new(0);
+        let at = |r: &Region, key: u8| {
+            memo.locate(r, key, || {
+                computed.set(computed.get() + 1);
+                locate_bytes(r, &[key])
+            })
+        };
+        let other = Region {
+            part: Part::Policy(1),
+            ..REGION
+        };
+        let first = at(&REGION, 1);
+        assert_eq!(at(&REGION, 1), first);
+        assert_eq!(computed.get(), 1, "remembered");
+        assert_eq!(at(&REGION, 2), locate_bytes(&REGION, &[2]));
+        assert_eq!(at(&other, 2), locate_bytes(&other, &[2]));
+        assert_eq!(at(&REGION, 1), first);
+        assert_eq!(computed.get(), 4);
+        use_secret(&[9; SECRET_LEN]);
+        assert_eq!(at(&REGION, 1), locate_bytes(&REGION, &[1]));
+        assert_eq!(computed.get(), 5, "forgotten with the secret");
     }
 
     #[test]

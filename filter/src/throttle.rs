@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::ThrottlePlan;
 use crate::shared_store::SharedStore;
-use crate::slot_table::{self, Change, Entry, FixedKey, Outcome, Part, Region};
+use crate::slot_table::{self, Change, Entry, FixedKey, Memo, Outcome, Part, Region};
 
 /// Slots for the counters of the plan: 65,536 live counters at most.
 pub const PLAN_SLOTS: u32 = 4096;
@@ -92,6 +92,9 @@ pub struct Scope {
     /// SHA-256 of `text`, cut short: names the scope in client-address
     /// keys, which must stay short to hash cheaply (`Key::Address`).
     digest: [u8; SCOPE_DIGEST],
+    /// The last client address counted here: a caller on a kept-alive
+    /// connection sends its requests to one worker, one after another.
+    last_address: Memo<IpAddr>,
 }
 
 impl Scope {
@@ -131,6 +134,7 @@ impl Scope {
             label: label.into(),
             policy,
             digest,
+            last_address: Memo::new(),
         }
     }
 
@@ -168,10 +172,10 @@ impl Key {
         match self {
             Key::Api(scope) => scope.api.locate(region),
             Key::Text(text) => slot_table::locate(region, text),
-            Key::Address(scope, addr) => {
+            Key::Address(scope, addr) => scope.last_address.locate(region, *addr, || {
                 let (msg, len) = address_message(scope, *addr);
                 slot_table::locate_bytes(region, &msg[..len])
-            }
+            }),
         }
     }
 }
