@@ -48,8 +48,8 @@ thread_local! {
     // default limit at least); in Wasm one HMAC-SHA256 costs about as much
     // as five host calls (docs/BENCHMARKS.md, levers).
     static PLAN_HASHES: RefCell<PlanHashes> = RefCell::new(HashMap::new());
-    // Which secret is in use (changes with it): a `FixedKey`'s remembered
-    // hash is only good for the secret it was computed under.
+    // Which secret is in use (changes with it): what a `Memo` remembers is
+    // only good for the secret it was computed under.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     // Refusals for a full slot since the last warning, and when that was.
     static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
@@ -241,9 +241,9 @@ pub fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
 
 /// Slot index and fingerprint of a key the caller encodes as bytes, never
 /// remembered. The caller keeps its encodings apart from the text keys of
-/// the same region. The region's prefix takes 16 bytes of the message, so a
-/// key of at most 39 bytes costs two SHA-256 compressions (one inner block,
-/// one outer), the least an HMAC costs once its key is absorbed.
+/// the same region. Under the rate table's policy prefix (16 bytes) a key of
+/// at most 39 bytes costs two SHA-256 compressions (one inner block, one
+/// outer), the least an HMAC costs once its key is absorbed.
 pub fn locate_bytes(region: &Region, key: &[u8]) -> Option<(u32, u64)> {
     Some(spot(region, keyed_hash(region, key)?))
 }
