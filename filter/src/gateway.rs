@@ -4,6 +4,7 @@
 //! No host calls here; the pipeline feeds it and the adapter applies the answer.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use crate::acl::Acl;
 use crate::app_auth::Apps;
@@ -104,6 +105,8 @@ pub struct Api {
     acls: Vec<Vec<u32>>,
     /// Per stage index: the throttling policy bound there.
     throttle: Vec<Option<u32>>,
+    /// Per stage index: what its counters share (`Gateway::from_plan`).
+    scopes: Vec<Rc<throttle::Scope>>,
     /// `group/api`, naming the API's own counters.
     counter_name: String,
     /// Per stage index: the apps allowed to call, sorted.
@@ -170,7 +173,6 @@ pub struct Gateway {
     pub accounts: Apps,
     acls: Vec<Acl>,
     throttles: Vec<ThrottlePlan>,
-    default_limit: u64,
     /// Used when no group claims the host.
     fallback_set: CompiledSet,
 }
@@ -399,11 +401,9 @@ impl<'g> ApiView<'g> {
         account: Option<&str>,
         ip: Option<&str>,
     ) -> Vec<Counter> {
-        throttle::counters(
-            self.throttle(),
-            self.gw.default_limit,
-            &self.api.counter_name,
-            self.stage(),
+        throttle::scope_counters(
+            &self.api.scopes[self.handle.stage as usize],
+            self.throttle().map(|(_, t)| t),
             app,
             account,
             ip,

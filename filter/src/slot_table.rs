@@ -48,6 +48,9 @@ thread_local! {
     // default limit at least); in Wasm one HMAC-SHA256 costs about as much
     // as five host calls (docs/BENCHMARKS.md, levers).
     static PLAN_HASHES: RefCell<PlanHashes> = RefCell::new(HashMap::new());
+    // Which secret is in use (changes with it): what a `Memo` remembers is
+    // only good for the secret it was computed under.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
     // Refusals for a full slot since the last warning, and when that was.
     static FULL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
@@ -136,6 +139,79 @@ fn use_secret(secret: &[u8]) {
     let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
     KEYED.with(|k| *k.borrow_mut() = Some(mac));
     PLAN_HASHES.with(|c| c.borrow_mut().clear());
+    GENERATION.with(|g| g.set(g.get() + 1));
+}
+
+/// Where one key (the last one asked for) lives in one region, remembered
+/// while the secret stays: a slot index and fingerprint cost one keyed hash.
+#[derive(Debug)]
+pub struct Memo<K: Copy> {
+    last: Cell<Option<Remembered<K>>>,
+}
+
+/// Secret generation, region, key, slot index and fingerprint.
+type Remembered<K> = (u64, Region, K, (u32, u64));
+
+impl<K: Copy + PartialEq> Memo<K> {
+    pub fn new() -> Memo<K> {
+        Memo {
+            last: Cell::new(None),
+        }
+    }
+
+    /// `key`'s slot and fingerprint in `region`: remembered if `key` was
+    /// the last asked for under this secret, else `locate()`'s.
+    pub fn locate(
+        &self,
+        region: &Region,
+        key: K,
+        locate: impl FnOnce() -> Option<(u32, u64)>,
+    ) -> Option<(u32, u64)> {
+        let generation = GENERATION.with(Cell::get);
+        match self.last.get() {
+            Some((g, r, k, spot)) if g == generation && r == *region && k == key => Some(spot),
+            _ => {
+                let spot = locate()?;
+                self.last.set(Some((generation, *region, key, spot)));
+                Some(spot)
+            }
+        }
+    }
+}
+
+impl<K: Copy + PartialEq> Default for Memo<K> {
+    fn default() -> Memo<K> {
+        Memo::new()
+    }
+}
+
+/// A key the plan fixes (an API's own counter), built once at plan load:
+/// its keyed hash is remembered in it, so counting it costs no hashing and
+/// no lookup. It hashes exactly as the same text given to `locate`.
+#[derive(Debug)]
+pub struct FixedKey {
+    text: Box<str>,
+    memo: Memo<()>,
+}
+
+impl FixedKey {
+    pub fn new(text: String) -> FixedKey {
+        FixedKey {
+            text: text.into_boxed_str(),
+            memo: Memo::new(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Slot index and fingerprint in `region` (see `locate`).
+    pub fn locate(&self, region: &Region) -> Option<(u32, u64)> {
+        self.memo.locate(region, (), || {
+            Some(spot(region, keyed_hash(region, self.text.as_bytes())?))
+        })
+    }
 }
 
 /// Bounds the cache of plan keys' hashes: far above any plan's counters
@@ -144,7 +220,7 @@ const PLAN_HASHES_MAX: usize = 1 << 16;
 
 /// Slot index within the region and fingerprint of `key`: one keyed hash
 /// (remembered for plan keys).
-fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
+pub fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
     let words = match region.part {
         Part::Plan => PLAN_HASHES.with(|c| {
             let mut cache = c.borrow_mut();
@@ -152,18 +228,31 @@ fn locate(region: &Region, key: &str) -> Option<(u32, u64)> {
             if let Some(words) = table.get(key) {
                 return Some(*words);
             }
-            let words = keyed_hash(region, key)?;
+            let words = keyed_hash(region, key.as_bytes())?;
             if table.len() < PLAN_HASHES_MAX {
                 table.insert(key.into(), words);
             }
             Some(words)
         })?,
-        _ => keyed_hash(region, key)?,
+        _ => keyed_hash(region, key.as_bytes())?,
     };
-    Some(((words[0] % u64::from(region.slots)) as u32, words[1]))
+    Some(spot(region, words))
 }
 
-fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
+/// Slot index and fingerprint of a key the caller encodes as bytes, never
+/// remembered. The caller keeps its encodings apart from the text keys of
+/// the same region. Under the rate table's policy prefix (16 bytes) a key of
+/// at most 39 bytes costs two SHA-256 compressions (one inner block, one
+/// outer), the least an HMAC costs once its key is absorbed.
+pub fn locate_bytes(region: &Region, key: &[u8]) -> Option<(u32, u64)> {
+    Some(spot(region, keyed_hash(region, key)?))
+}
+
+fn spot(region: &Region, words: [u64; 2]) -> (u32, u64) {
+    ((words[0] % u64::from(region.slots)) as u32, words[1])
+}
+
+fn keyed_hash(region: &Region, key: impl AsRef<[u8]>) -> Option<[u64; 2]> {
     KEYED.with(|k| {
         let mut mac = k.borrow().clone()?;
         mac.update(region.table.as_bytes());
@@ -176,7 +265,7 @@ fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
             }
             Part::Nonces => mac.update(&[2]),
         }
-        mac.update(key.as_bytes());
+        mac.update(key.as_ref());
         let out = mac.finalize().into_bytes();
         let word = |i: usize| u64::from_le_bytes(out[i..i + 8].try_into().expect("8 bytes"));
         Some([word(0), word(8)])
@@ -186,7 +275,7 @@ fn keyed_hash(region: &Region, key: &str) -> Option<[u64; 2]> {
 /// Creates every slot of the region that does not exist yet.
 pub fn prepare(store: &dyn SharedStore, region: &Region) {
     for i in 0..region.slots {
-        let key = format!("{}.{}.{i}", region.table, region.part);
+        let key = slot_name(region, i);
         // Only a missing key (no token): an empty slot reads as no value,
         // and overwriting it could undo another worker's first entry.
         if store.get(&key).1.is_none() {
@@ -202,60 +291,116 @@ pub fn update<T>(
     region: &Region,
     key: &str,
     now_ms: u64,
+    f: impl FnMut(Option<Entry>) -> (Change, T),
+) -> Outcome<T> {
+    update_at(store, region, locate(region, key), now_ms, f)
+}
+
+/// `update` for a key already located (`locate`, `FixedKey::locate`,
+/// `locate_bytes`); `None` (no secret) is `Outcome::Busy`.
+pub fn update_at<T>(
+    store: &dyn SharedStore,
+    region: &Region,
+    located: Option<(u32, u64)>,
+    now_ms: u64,
     mut f: impl FnMut(Option<Entry>) -> (Change, T),
 ) -> Outcome<T> {
-    let Some((index, fingerprint)) = locate(region, key) else {
+    let Some((index, fingerprint)) = located else {
         return Outcome::Busy;
     };
-    let slot = format!("{}.{}.{index}", region.table, region.part);
+    let slot = slot_name(region, index);
     for _ in 0..CAS_RETRIES {
         let (data, cas) = store.get(&slot);
-        // (fingerprint, entry); expired entries are forgotten here.
-        let data = data.unwrap_or_default();
-        let mut entries: Vec<(u64, Entry)> = data
-            .as_chunks::<ENTRY>()
-            .0
-            .iter()
-            .map(|e| {
-                let word =
-                    |i: usize| u64::from_le_bytes(e[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-                (
-                    word(0),
-                    Entry {
-                        end: word(1),
-                        value: word(2),
-                    },
-                )
-            })
-            .filter(|(_, e)| e.end > now_ms)
-            .collect();
-        let at = entries.iter().position(|(fp, _)| *fp == fingerprint);
-        let (change, result) = f(at.map(|i| entries[i].1));
+        // Edited in place (each counted request changes one slot per
+        // counter): expired entries are forgotten here, live ones keep
+        // their order.
+        let mut value = data.unwrap_or_default();
+        let mut live = 0;
+        let mut at = None;
+        for i in 0..value.len() / ENTRY {
+            if word(&value, i, 1) <= now_ms {
+                continue;
+            }
+            value.copy_within(i * ENTRY..(i + 1) * ENTRY, live * ENTRY);
+            if at.is_none() && word(&value, live, 0) == fingerprint {
+                at = Some(live);
+            }
+            live += 1;
+        }
+        value.truncate(live * ENTRY);
+        let current = at.map(|i| Entry {
+            end: word(&value, i, 1),
+            value: word(&value, i, 2),
+        });
+        let (change, result) = f(current);
         match (change, at) {
             (Change::Keep, _) | (Change::Remove, None) => return Outcome::Done(result),
-            (Change::Set(e), Some(i)) => entries[i].1 = e,
+            (Change::Set(e), Some(i)) => put_entry(&mut value, i, fingerprint, e),
             (Change::Set(e), None) => {
-                if entries.len() >= PER_SLOT {
+                if live >= PER_SLOT {
                     note_full();
                     return Outcome::Full;
                 }
-                entries.push((fingerprint, e));
+                value.resize((live + 1) * ENTRY, 0);
+                put_entry(&mut value, live, fingerprint, e);
             }
             (Change::Remove, Some(i)) => {
-                entries.swap_remove(i);
+                // The last entry takes its place.
+                value.copy_within((live - 1) * ENTRY..live * ENTRY, i * ENTRY);
+                value.truncate((live - 1) * ENTRY);
             }
-        }
-        let mut value = Vec::with_capacity(entries.len() * ENTRY);
-        for (fp, e) in &entries {
-            value.extend_from_slice(&fp.to_le_bytes());
-            value.extend_from_slice(&e.end.to_le_bytes());
-            value.extend_from_slice(&e.value.to_le_bytes());
         }
         if store.set(&slot, &value, cas) {
             return Outcome::Done(result);
         }
     }
     Outcome::Busy
+}
+
+/// Word `w` (fingerprint, end, value) of entry `i` of a slot's value.
+fn word(value: &[u8], i: usize, w: usize) -> u64 {
+    let at = i * ENTRY + w * 8;
+    u64::from_le_bytes(value[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn put_entry(value: &mut [u8], i: usize, fingerprint: u64, e: Entry) {
+    let entry = &mut value[i * ENTRY..(i + 1) * ENTRY];
+    entry[..8].copy_from_slice(&fingerprint.to_le_bytes());
+    entry[8..16].copy_from_slice(&e.end.to_le_bytes());
+    entry[16..].copy_from_slice(&e.value.to_le_bytes());
+}
+
+/// `{table}.{part}.{index}`, built without the formatting machinery: every
+/// counted request names one slot per counter.
+fn slot_name(region: &Region, index: u32) -> String {
+    let mut name = String::with_capacity(region.table.len() + 24);
+    name.push_str(region.table);
+    name.push('.');
+    match region.part {
+        Part::Plan => name.push_str("plan"),
+        Part::Policy(n) => {
+            name.push_str("policy");
+            push_decimal(&mut name, n);
+        }
+        Part::Nonces => name.push_str("nonces"),
+    }
+    name.push('.');
+    push_decimal(&mut name, index);
+    name
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 fn note_full() {
@@ -359,6 +504,70 @@ pub mod tests {
             }
         }
         assert_ne!(locate(&region, "k"), locate(&other, "k"));
+    }
+
+    #[test]
+    fn a_fixed_key_hashes_as_its_text_under_the_current_secret() {
+        let m = Memory::default();
+        keyed(&m);
+        let region = Region {
+            slots: 1 << 20,
+            ..REGION
+        };
+        let other = Region {
+            part: Part::Policy(1),
+            ..region
+        };
+        let k = FixedKey::new("std|shop/items@TEST|api".into());
+        for r in [&region, &other, &region] {
+            assert_eq!(k.locate(r), locate(r, k.as_str()));
+        }
+        let before = k.locate(&region);
+        use_secret(&[9; SECRET_LEN]);
+        assert_ne!(k.locate(&region), before, "forgotten with the secret");
+        assert_eq!(k.locate(&region), locate(&region, k.as_str()));
+    }
+
+    #[test]
+    fn a_memo_answers_only_for_its_last_key_region_and_secret() {
+        let m = Memory::default();
+        keyed(&m);
+        let memo = Memo::new();
+        let computed = Cell::new(0);
+        let at = |r: &Region, key: u8| {
+            memo.locate(r, key, || {
+                computed.set(computed.get() + 1);
+                locate_bytes(r, &[key])
+            })
+        };
+        let other = Region {
+            part: Part::Policy(1),
+            ..REGION
+        };
+        let first = at(&REGION, 1);
+        assert_eq!(at(&REGION, 1), first);
+        assert_eq!(computed.get(), 1, "remembered");
+        assert_eq!(at(&REGION, 2), locate_bytes(&REGION, &[2]));
+        assert_eq!(at(&other, 2), locate_bytes(&other, &[2]));
+        assert_eq!(at(&REGION, 1), first);
+        assert_eq!(computed.get(), 4);
+        use_secret(&[9; SECRET_LEN]);
+        assert_eq!(at(&REGION, 1), locate_bytes(&REGION, &[1]));
+        assert_eq!(computed.get(), 5, "forgotten with the secret");
+    }
+
+    #[test]
+    fn slot_names_are_table_part_index() {
+        for (part, i) in [
+            (Part::Plan, 0),
+            (Part::Plan, 4095),
+            (Part::Policy(12), 10),
+            (Part::Nonces, 9),
+            (Part::Policy(u32::MAX), u32::MAX),
+        ] {
+            let r = Region { part, ..REGION };
+            assert_eq!(slot_name(&r, i), format!("t.{part}.{i}"));
+        }
     }
 
     #[test]

@@ -17,11 +17,15 @@
 //! a flood of addresses can neither reset another counter nor admit beyond
 //! a limit.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
 
 use crate::plan::ThrottlePlan;
 use crate::shared_store::SharedStore;
-use crate::slot_table::{self, Change, Entry, Outcome, Part, Region};
+use crate::slot_table::{self, Change, Entry, FixedKey, Memo, Outcome, Part, Region};
 
 /// Slots for the counters of the plan: 65,536 live counters at most.
 pub const PLAN_SLOTS: u32 = 4096;
@@ -65,16 +69,185 @@ impl Dimension {
     }
 }
 
+/// Bytes of a scope's SHA-256 kept to name it in client-address keys.
+const SCOPE_DIGEST: usize = 20;
+
+/// What the counters of one API in one stage share. It depends only on the
+/// plan, so it is built once at plan load (`Gateway::from_plan`) and
+/// requests format none of it.
+#[derive(Debug)]
+pub struct Scope {
+    /// `{policy}|{api}@{stage}`, or `{policy}|*` for a shared policy
+    /// (Huawei user guide §5.3); `default|{api}` without a policy.
+    text: Box<str>,
+    /// The API's own counter (the API limit or the default limit), its
+    /// keyed hash remembered.
+    api: FixedKey,
+    api_limit: u64,
+    window_ms: u64,
+    /// `10 second`, for the debug header.
+    label: Rc<str>,
+    /// The bound policy's index: its client addresses' region.
+    policy: u32,
+    /// SHA-256 of `text`, cut short: names the scope in client-address
+    /// keys, which must stay short to hash cheaply (`Key::Address`).
+    digest: [u8; SCOPE_DIGEST],
+    /// The last client address counted here: a caller on a kept-alive
+    /// connection sends its requests to one worker, one after another.
+    last_address: Memo<IpAddr>,
+}
+
+impl Scope {
+    /// `bound` is the throttling policy bound to the API in the stage (its
+    /// index in the plan, and the policy); without one, the gateway-wide
+    /// default per API. `api` is `group/api`, `stage` the stage's name.
+    pub fn new(
+        bound: Option<(u32, &ThrottlePlan)>,
+        default_limit: u64,
+        api: &str,
+        stage: &str,
+    ) -> Scope {
+        let (text, api_key, api_limit, window_ms, label, policy) = match bound {
+            None => {
+                let text = format!("default|{api}");
+                (text.clone(), text, default_limit, 1000, "1 second", 0)
+            }
+            Some((policy, t)) => {
+                // A shared policy counts all its APIs together; a basic one
+                // per API and environment (Huawei user guide §5.3).
+                let text = if t.shared {
+                    format!("{}|*", t.name)
+                } else {
+                    format!("{}|{api}@{stage}", t.name)
+                };
+                let api_key = format!("{text}|api");
+                (text, api_key, t.api_limit, t.window_ms, &*t.label, policy)
+            }
+        };
+        let mut digest = [0; SCOPE_DIGEST];
+        digest.copy_from_slice(&Sha256::digest(text.as_bytes())[..SCOPE_DIGEST]);
+        Scope {
+            text: text.into_boxed_str(),
+            api: FixedKey::new(api_key),
+            api_limit,
+            window_ms,
+            label: label.into(),
+            policy,
+            digest,
+            last_address: Memo::new(),
+        }
+    }
+
+    /// `{scope}|{kind}:{name}`: an account's or app's counter.
+    fn who(&self, kind: &str, name: &str) -> Key {
+        let mut key = String::with_capacity(self.text.len() + kind.len() + name.len() + 2);
+        key.push_str(&self.text);
+        key.push('|');
+        key.push_str(kind);
+        key.push(':');
+        key.push_str(name);
+        Key::Text(key)
+    }
+}
+
+/// Identifies what a counter counts (policy, API, caller). Two keys are
+/// equal when they name the same counter (their text, as `Display` shows
+/// it).
+#[derive(Debug, Clone)]
+pub enum Key {
+    /// The scope's API counter, `{scope}|api` or `default|{api}`.
+    Api(Rc<Scope>),
+    /// Keys from the plan (`{scope}|user:{account}`, `{scope}|app:{app}`),
+    /// hashed as text and remembered by `slot_table::locate`; and a client
+    /// address that does not parse (`{scope}|ip:{text}`).
+    Text(String),
+    /// A client address (`{scope}|ip:{address}`), canonical (IPv4-mapped
+    /// counts as IPv4). Hashed in a short binary form, see `Key::locate`.
+    Address(Rc<Scope>, IpAddr),
+}
+
+impl Key {
+    /// Slot index and fingerprint in the counter's region.
+    fn locate(&self, region: &Region) -> Option<(u32, u64)> {
+        match self {
+            Key::Api(scope) => scope.api.locate(region),
+            Key::Text(text) => slot_table::locate(region, text),
+            Key::Address(scope, addr) => scope.last_address.locate(region, *addr, || {
+                let (msg, len) = address_message(scope, *addr);
+                slot_table::locate_bytes(region, &msg[..len])
+            }),
+        }
+    }
+}
+
+/// What a client-address key hashes: 0xff, the scope's digest, the family,
+/// the address. At most 38 bytes, so one HMAC-SHA256 of two compressions
+/// (the text form, `{scope}|ip:{address}`, took three). 0xff never occurs
+/// in UTF-8, so no text key of the region (an address that did not parse)
+/// hashes the same message; the fixed-size digest keeps scope and address
+/// apart. The policy's region already prefixes the message.
+fn address_message(scope: &Scope, addr: IpAddr) -> ([u8; 2 + SCOPE_DIGEST + 16], usize) {
+    let mut msg = [0u8; 2 + SCOPE_DIGEST + 16];
+    msg[0] = 0xff;
+    msg[1..=SCOPE_DIGEST].copy_from_slice(&scope.digest);
+    let at = 1 + SCOPE_DIGEST;
+    let len = match addr {
+        IpAddr::V4(a) => {
+            msg[at] = 4;
+            msg[at + 1..at + 5].copy_from_slice(&a.octets());
+            at + 5
+        }
+        IpAddr::V6(a) => {
+            msg[at] = 6;
+            msg[at + 1..at + 17].copy_from_slice(&a.octets());
+            at + 17
+        }
+    };
+    (msg, len)
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Api(scope) => f.write_str(scope.api.as_str()),
+            Key::Text(text) => f.write_str(text),
+            Key::Address(scope, addr) => write!(f, "{}|ip:{addr}", scope.text),
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialEq<&str> for Key {
+    // Tests and fuzzing compare keys; requests never do.
+    #[allow(clippy::cmp_owned)]
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
+    }
+}
+
+impl From<&str> for Key {
+    fn from(text: &str) -> Key {
+        Key::Text(text.into())
+    }
+}
+
 /// One counter a request must fit under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counter {
     pub dimension: Dimension,
     /// Identifies what is counted (policy, API, caller).
-    pub key: String,
+    pub key: Key,
     pub limit: u64,
     pub window_ms: u64,
     /// `10 second`, for the debug header.
-    pub label: String,
+    pub label: Rc<str>,
     /// Where the counter lives: `Part::Plan` when the plan bounds its keys,
     /// `Part::Policy(n)` when a caller chooses them (client addresses).
     pub part: Part,
@@ -86,7 +259,7 @@ pub struct Tally {
     pub dimension: Dimension,
     pub remain: u64,
     pub limit: u64,
-    pub label: String,
+    pub label: Rc<str>,
 }
 
 impl Tally {
@@ -111,11 +284,9 @@ pub enum Decision {
     Full,
 }
 
-/// The counters a request to an API must fit under, given who is calling.
-/// `bound` is the throttling policy bound to the API in the request's
-/// stage (its index in the plan, and the policy); without one, the
-/// gateway-wide default per API. `api` is `group/api`, `stage` the stage's
-/// name.
+/// The counters a request to an API must fit under, given who is calling,
+/// built from scratch (`Gateway` builds each API's `Scope` once and calls
+/// `scope_counters`). `bound`, `api` and `stage` as in `Scope::new`.
 pub fn counters(
     bound: Option<(u32, &ThrottlePlan)>,
     default_limit: u64,
@@ -125,53 +296,54 @@ pub fn counters(
     account: Option<&str>,
     ip: Option<&str>,
 ) -> Vec<Counter> {
-    let Some((policy, t)) = bound else {
-        return vec![Counter {
-            dimension: Dimension::ApiAllEnv,
-            key: format!("default|{api}"),
-            limit: default_limit,
-            window_ms: 1000,
-            label: "1 second".into(),
-            part: Part::Plan,
-        }];
-    };
-    // A shared policy counts all its APIs together; a basic one per API
-    // and environment (Huawei user guide §5.3).
-    let scope = if t.shared {
-        format!("{}|*", t.name)
-    } else {
-        format!("{}|{api}@{stage}", t.name)
-    };
-    let counter = |dimension, who: &str, limit| Counter {
+    let scope = Rc::new(Scope::new(bound, default_limit, api, stage));
+    scope_counters(&scope, bound.map(|(_, t)| t), app, account, ip)
+}
+
+/// The counters of `scope` a request must fit under; `t` is the policy the
+/// scope was built for (`None` for the default limit).
+pub fn scope_counters(
+    scope: &Rc<Scope>,
+    t: Option<&ThrottlePlan>,
+    app: Option<&str>,
+    account: Option<&str>,
+    ip: Option<&str>,
+) -> Vec<Counter> {
+    let counter = |dimension, key, limit| Counter {
         dimension,
-        key: format!("{scope}|{who}"),
+        key,
         limit,
-        window_ms: t.window_ms,
-        label: t.label.clone(),
+        window_ms: scope.window_ms,
+        label: scope.label.clone(),
         // Callers choose their addresses, not apps or accounts (those
         // come from the plan): addresses get the policy's own region.
         part: if dimension == Dimension::Ip {
-            Part::Policy(policy)
+            Part::Policy(scope.policy)
         } else {
             Part::Plan
         },
     };
-    let mut out = vec![counter(Dimension::Api, "api", t.api_limit)];
+    let api = Key::Api(scope.clone());
+    let Some(t) = t else {
+        return vec![counter(Dimension::ApiAllEnv, api, scope.api_limit)];
+    };
+    let mut out = Vec::with_capacity(4);
+    out.push(counter(Dimension::Api, api, scope.api_limit));
     if let Some(account) = account {
         let limit = t.special_users.get(account).copied().or(t.user_limit);
-        out.extend(limit.map(|l| counter(Dimension::User, &format!("user:{account}"), l)));
+        out.extend(limit.map(|l| counter(Dimension::User, scope.who("user", account), l)));
     }
     if let Some(app) = app {
         let limit = t.special_apps.get(app).copied().or(t.app_limit);
-        out.extend(limit.map(|l| counter(Dimension::App, &format!("app:{app}"), l)));
+        out.extend(limit.map(|l| counter(Dimension::App, scope.who("app", app), l)));
     }
     if let (Some(ip), Some(l)) = (ip, t.ip_limit) {
         // `::ffff:a.b.c.d` is the client a.b.c.d, as for IP policies.
-        let who = match ip.parse::<IpAddr>() {
-            Ok(addr) => format!("ip:{}", addr.to_canonical()),
-            Err(_) => format!("ip:{ip}"),
+        let key = match ip.parse::<IpAddr>() {
+            Ok(addr) => Key::Address(scope.clone(), addr.to_canonical()),
+            Err(_) => scope.who("ip", ip),
         };
-        out.push(counter(Dimension::Ip, &who, l));
+        out.push(counter(Dimension::Ip, key, l));
     }
     out
 }
@@ -225,7 +397,9 @@ fn region(part: Part) -> Region {
 /// Adds `delta` to the counter's current window; the new count.
 fn bump(store: &dyn SharedStore, c: &Counter, now_ms: u64, delta: i64) -> Outcome<u64> {
     let window_end = (now_ms / c.window_ms + 1) * c.window_ms;
-    slot_table::update(store, &region(c.part), &c.key, now_ms, |entry| {
+    let region = region(c.part);
+    let located = c.key.locate(&region);
+    slot_table::update_at(store, &region, located, now_ms, |entry| {
         let count = match entry {
             Some(e) if e.end == window_end => e.value,
             _ => 0,
@@ -310,6 +484,101 @@ mod tests {
         assert_eq!(
             (default[0].limit, default[0].dimension),
             (200, Dimension::ApiAllEnv)
+        );
+    }
+
+    /// A scope of policy 2 for `api` in TEST, as the gateway builds it.
+    fn scope(t: &ThrottlePlan, api: &str) -> Rc<Scope> {
+        Rc::new(Scope::new(Some((2, t)), 200, api, "TEST"))
+    }
+
+    fn ip_policy() -> ThrottlePlan {
+        ThrottlePlan {
+            name: "std".into(),
+            window_ms: 1000,
+            label: "1 second".into(),
+            api_limit: 10,
+            user_limit: None,
+            app_limit: None,
+            ip_limit: Some(3),
+            shared: false,
+            special_apps: Default::default(),
+            special_users: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_address_key_hashes_in_one_block_and_apart_from_other_scopes() {
+        keyed(&Memory::default());
+        let t = ip_policy();
+        let (a, b) = (scope(&t, "shop/a"), scope(&t, "shop/b"));
+        let policy2 = region(Part::Policy(2));
+        let at = |s: &Rc<Scope>, ip: &str| {
+            let c = scope_counters(s, Some(&t), None, None, Some(ip));
+            assert_eq!(c[1].part, Part::Policy(2));
+            c[1].key.locate(&policy2).unwrap()
+        };
+        let v6 = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff";
+        for ip in ["198.51.100.7", v6] {
+            assert_ne!(at(&a, ip), at(&b, ip), "APIs of a basic policy apart");
+            // The same text hashed as a text key (how an unparsable
+            // address is counted) lands elsewhere.
+            let text = Key::Text(format!("std|shop/a@TEST|ip:{ip}"));
+            assert_ne!(at(&a, ip), text.locate(&policy2).unwrap());
+        }
+        assert_ne!(at(&a, "10.0.0.1"), at(&a, "10.0.0.2"));
+        assert_eq!(at(&a, "::ffff:10.0.0.1"), at(&a, "10.0.0.1"));
+        // Region prefix (`{table}\0`, part tag, policy) plus the longest
+        // message fits the 55 bytes SHA-256 pads into one block.
+        let (_, len) = address_message(&a, v6.parse().unwrap());
+        assert!(TABLE.len() + 2 + 4 + len <= 55, "{len}");
+        // Another policy's region hashes the same address elsewhere.
+        let other = Key::Address(a.clone(), "10.0.0.1".parse().unwrap());
+        assert_ne!(
+            other.locate(&policy2),
+            other.locate(&region(Part::Policy(3)))
+        );
+    }
+
+    #[test]
+    fn counters_of_a_scope_are_the_counters_built_from_scratch() {
+        keyed(&Memory::default());
+        let t = ThrottlePlan {
+            user_limit: Some(8),
+            app_limit: Some(5),
+            ..ip_policy()
+        };
+        let s = scope(&t, "shop/items");
+        for ip in ["10.0.0.1", "::ffff:10.0.0.1", "not an address"] {
+            let precomputed = scope_counters(&s, Some(&t), Some("a"), Some("u"), Some(ip));
+            let fresh = counters(
+                Some((2, &t)),
+                200,
+                "shop/items",
+                "TEST",
+                Some("a"),
+                Some("u"),
+                Some(ip),
+            );
+            assert_eq!(precomputed, fresh);
+            // ... and count in the same slots.
+            for (p, f) in precomputed.iter().zip(&fresh) {
+                let r = region(p.part);
+                assert_eq!(p.key.locate(&r), f.key.locate(&r));
+            }
+        }
+        assert_eq!(
+            counters(
+                Some((2, &t)),
+                200,
+                "shop/items",
+                "TEST",
+                None,
+                None,
+                Some("junk")
+            )[1]
+            .key,
+            "std|shop/items@TEST|ip:junk"
         );
     }
 

@@ -3,6 +3,7 @@
 //! load is refused whole (the filter fails closed).
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::{Api, Backend, Gateway, Group, HttpTarget, Policy};
 use crate::acl::Acl;
@@ -18,6 +19,7 @@ use crate::policy::{Conditions, MAX_POLICIES};
 use crate::response::{CompiledSet, Reply, DEFAULT_SET};
 use crate::router::{ApiIndex, HostIndex};
 use crate::stage::StageIndex;
+use crate::throttle::Scope;
 
 impl Gateway {
     pub fn from_plan(plan: &Plan) -> Result<Gateway, String> {
@@ -55,6 +57,22 @@ impl Gateway {
                     .map_err(|e| format!("group {}: {e}", g.name))?,
             );
         }
+        // What each API's counters share in each stage, so that requests
+        // format no counter keys.
+        for api in groups.iter_mut().flat_map(|g| &mut g.apis) {
+            let default = Rc::new(Scope::new(None, plan.default_limit, &api.counter_name, ""));
+            api.scopes = (api.throttle.iter().enumerate())
+                .map(|(si, t)| match t {
+                    Some(n) => Rc::new(Scope::new(
+                        Some((*n, &plan.throttles[*n as usize])),
+                        plan.default_limit,
+                        &api.counter_name,
+                        stages.name(si as u16),
+                    )),
+                    None => default.clone(),
+                })
+                .collect();
+        }
         Ok(Gateway {
             max_body_bytes: plan.max_body_bytes,
             metrics: plan.metrics,
@@ -67,7 +85,6 @@ impl Gateway {
             accounts,
             acls,
             throttles: plan.throttles.clone(),
-            default_limit: plan.default_limit,
             fallback_set: CompiledSet::builtin(),
         })
     }
@@ -176,6 +193,7 @@ fn compile_group(
             needs_source_ip,
             acls,
             throttle,
+            scopes: Vec::new(),
             counter_name: format!("{}/{}", g.name, a.name),
             allow_hmac_sha1: a.allow_hmac_sha1,
             app_code: a.app_code,
