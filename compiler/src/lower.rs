@@ -368,3 +368,20 @@ fn gateway_limits(defs: &Defs, errs: &mut Vec<DefError>) -> (u64, u64) {
     };
     (default_limit, max_body_bytes)
 }
+
+/// Tests' shortcut: `yaml` as the only definitions file of a fresh
+/// directory (named after `test`), read and lowered with the admin at
+/// 127.0.0.1:9901.
+#[cfg(test)]
+pub fn lower_yaml(test: &str, yaml: &str) -> Compiled {
+    let dir = std::env::temp_dir().join(format!("pylon-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("defs.yaml"), yaml).unwrap();
+    let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let admin = Admin {
+        ip: "127.0.0.1".parse().unwrap(),
+        port: 9901,
+    };
+    lower(&defs, &admin).unwrap()
+}

@@ -96,24 +96,8 @@ mod tests {
     #[test]
     fn the_plan_says_whether_an_access_log_reads_the_fields() {
         let lowered = |gateway: &str| {
-            let dir = std::env::temp_dir().join(format!(
-                "pylon-obs-{}-{}",
-                std::process::id(),
-                gateway.len()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(
-                dir.join("defs.yaml"),
-                format!("{gateway}groups:\n  - {{name: g, default: true}}\n"),
-            )
-            .unwrap();
-            let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
-            std::fs::remove_dir_all(&dir).unwrap();
-            let admin = crate::ssrf::Admin {
-                ip: "127.0.0.1".parse().unwrap(),
-                port: 9901,
-            };
-            crate::lower::lower(&defs, &admin).unwrap()
+            let yaml = format!("{gateway}groups:\n  - {{name: g, default: true}}\n");
+            crate::lower::lower_yaml(&format!("obs-{}", gateway.len()), &yaml)
         };
         let default = lowered("");
         assert!(default.plan.access_log);

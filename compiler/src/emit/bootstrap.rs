@@ -366,21 +366,11 @@ mod tests {
     /// and it must be the timeout an API without one gets.
     #[test]
     fn the_backend_route_applies_the_plans_route_timeout_the_default_one() {
-        let dir = std::env::temp_dir().join(format!("pylon-route-timeout-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("defs.yaml"),
+        let compiled = crate::lower::lower_yaml(
+            "route-timeout",
             "groups:\n  - {name: g, default: true}\napis:\n  \
              - {name: a, group: g, method: GET, path: /a, backend: {http: {address: \"10.0.0.5:80\", path: /a}}, publish: [RELEASE]}\n",
-        )
-        .unwrap();
-        let defs = crate::defs::load(std::slice::from_ref(&dir)).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        let admin = crate::ssrf::Admin {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 9901,
-        };
-        let compiled = crate::lower::lower(&defs, &admin).unwrap();
+        );
         let BackendPlan::Http(h) = &compiled.plan.groups[0].apis[0].stages["RELEASE"] else {
             panic!("an HTTP backend")
         };
