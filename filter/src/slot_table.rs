@@ -484,14 +484,19 @@ pub mod tests {
         assert_ne!(a, b);
     }
 
-    #[test]
-    fn remembered_plan_hashes_are_the_keyed_hash_of_their_table() {
-        let m = Memory::default();
-        keyed(&m);
-        let region = Region {
+    /// A secret installed, and a region wide enough that distinct keys
+    /// land in distinct slots.
+    fn keyed_wide_region() -> Region {
+        keyed(&Memory::default());
+        Region {
             slots: 1 << 20,
             ..REGION
-        };
+        }
+    }
+
+    #[test]
+    fn remembered_plan_hashes_are_the_keyed_hash_of_their_table() {
+        let region = keyed_wide_region();
         let other = Region {
             table: "u",
             ..region
@@ -508,12 +513,7 @@ pub mod tests {
 
     #[test]
     fn a_fixed_key_hashes_as_its_text_under_the_current_secret() {
-        let m = Memory::default();
-        keyed(&m);
-        let region = Region {
-            slots: 1 << 20,
-            ..REGION
-        };
+        let region = keyed_wide_region();
         let other = Region {
             part: Part::Policy(1),
             ..region
