@@ -200,20 +200,28 @@ def start_gateway(defs_text, workdir):
 
 
 @contextlib.contextmanager
+def serving(defs_text, workdir, backend):
+    """A gateway on `defs_text` (compiled in `workdir`) with `backend` as
+    `gw.backend`; both stop when the block ends."""
+    try:
+        gw = start_gateway(defs_text, workdir)
+        gw.backend = backend
+        try:
+            yield gw
+        finally:
+            gw.stop()
+    finally:
+        backend.close()
+
+
+@contextlib.contextmanager
 def gateway_with_backend(defs_template, **fields):
     """A gateway on `defs_template.format(backend=<address>, **fields)` with a
     fresh echo backend at that address (`gw.backend`)."""
     backend = Backend("be")
-    try:
-        with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-            gw = start_gateway(defs_template.format(backend=backend.address, **fields), work)
-            gw.backend = backend
-            try:
-                yield gw
-            finally:
-                gw.stop()
-    finally:
-        backend.close()
+    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
+        with serving(defs_template.format(backend=backend.address, **fields), work, backend) as gw:
+            yield gw
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conftest import PYLON, ROOT, Backend, start_gateway
+from conftest import PYLON, ROOT, Backend, serving
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
@@ -44,13 +44,8 @@ def gw():
         res = pylon("import", doc, "--out", work / "imported", "--publish", "RELEASE", "--strict")
         assert res.returncode == 0, res.stderr
         defs = (work / "imported/shop.yaml").read_text() + APPS.format(key=KEY, secret=SECRET)
-        g = start_gateway(defs, work)
-        g.backend = backend
-        try:
+        with serving(defs, work, backend) as g:
             yield g
-        finally:
-            g.stop()
-            backend.close()
 
 
 HOST = "shop.example.com"  # the export's `host`, which becomes the group's domain
