@@ -130,13 +130,8 @@ struct Want<'a> {
 
 fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
     let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure, stdout: {}",
-        stdout(o)
-    );
+    assert_failed_quietly(o);
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
     for w in wants {
         let what = format!("app '{}'.{}: ", w.app, w.field);
         assert!(
@@ -146,12 +141,7 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
             w.says
         );
     }
-    let count = format!("\n{} error(s); nothing written\n", wants.len());
-    assert!(
-        format!("\n{err}").contains(&count),
-        "expected `{}` in:\n{err}",
-        count.trim()
-    );
+    assert_error_count(&err, wants.len());
 }
 
 /// `validate` and `compile` both reject `apps` (with the env secret set for
@@ -308,12 +298,9 @@ fn every_compile_seals_with_fresh_nonces() {
     let (defs, wasm) = defs(&s, APPS);
     let out = s.path("out");
     compile_ok(&s, &s.root, &[&defs], &out, &wasm);
-    let raw = |out: &Path| -> Value {
-        serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap()
-    };
-    let first = raw(&out);
+    let first = written_plan(&out);
     compile_ok(&s, &s.root, &[&defs], &out, &wasm);
-    let second = raw(&out);
+    let second = written_plan(&out);
     let sealed = |p: &Value, i: usize| p["apps"][i]["secret"].as_str().unwrap().to_string();
     assert_ne!(sealed(&first, 0), sealed(&second, 0));
     assert_ne!(sealed(&first, 0), sealed(&first, 1));

@@ -91,12 +91,7 @@ struct Want<'a> {
 
 fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
     let err = stderr(o);
-    assert!(
-        !o.status.success(),
-        "expected failure, stdout: {}",
-        stdout(o)
-    );
-    assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
+    assert_failed_quietly(o);
     for w in wants {
         let file = defs.join(w.file);
         let found = if w.object.is_empty() {
@@ -117,13 +112,7 @@ fn assert_reports(o: &Output, defs: &Path, wants: &[Want]) {
             w.file, w.object, w.field, w.says
         );
     }
-    // Exactly these errors: none repeated, none extra.
-    let count = format!("\n{} error(s); nothing written\n", wants.len());
-    assert!(
-        format!("\n{err}").contains(&count),
-        "expected `{}` in:\n{err}",
-        count.trim()
-    );
+    assert_error_count(&err, wants.len());
 }
 
 /// `validate` and `compile` both reject `files` with exactly `wants`, and
@@ -622,8 +611,7 @@ fn a_directory_is_read_in_name_order_and_merged() {
     ]);
     let out = s.path("out");
     assert_ok(&compile(&defs, &out, &wasm), "compile");
-    let plan: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap();
+    let plan = written_plan(&out);
     assert_eq!(
         plan["stages"],
         serde_json::json!(["RELEASE", "ZULU", "ALPHA"])
@@ -697,8 +685,7 @@ fn a_valid_directory_compiles_into_three_files() {
     );
     assert!(envoy.contains("shop.example.com"));
 
-    let plan: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap();
+    let plan = written_plan(&out);
     assert_eq!(plan["stages"], serde_json::json!(["RELEASE", "TEST"]));
     let api = &plan["groups"][0]["apis"][0];
     assert_eq!(api["name"], "get-item");

@@ -101,26 +101,18 @@ fn compile(s: &Scratch, base: &str, apis: &str) -> (Output, PathBuf) {
     compile_files(s, &[("base.yaml", base), ("apis.yaml", apis)])
 }
 
-fn plan_of(out: &std::path::Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("pylon.json")).unwrap()).unwrap()
-}
-
 /// Compiles `apis` over `BASE`, asserts success and returns the API's plan.
 fn accepted(apis: &str) -> Value {
     let s = Scratch::new("params-ok");
     let (o, out) = compile(&s, BASE, apis);
     assert_ok(&o, &format!("compile of\n{apis}\n"));
-    plan_of(&out)["groups"][0]["apis"][0].clone()
+    written_plan(&out)["groups"][0]["apis"][0].clone()
 }
 
 /// Asserts the compile failed, wrote nothing, and reported exactly `wants`
 /// (field, part of the message) for `object` in `apis.yaml`.
 fn refused_with(base: &str, apis: &str, object: &str, wants: &[(&str, &str)]) {
-    let s = Scratch::new("params");
-    let (o, out) = compile(&s, base, apis);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "accepted:\n{apis}\nstderr: {err}");
-    assert!(!out.exists(), "nothing is written");
+    let (s, err) = compile_refused("params", &[("base.yaml", base), ("apis.yaml", apis)], apis);
     let file = s.path("defs/apis.yaml");
     for (field, says) in wants {
         let what = format!("{object}.{field}: ");
@@ -129,12 +121,7 @@ fn refused_with(base: &str, apis: &str, object: &str, wants: &[(&str, &str)]) {
             "no located `{what}…{says}…` in:\n{err}\nfor:\n{apis}"
         );
     }
-    let count = format!("\n{} error(s); nothing written\n", wants.len());
-    assert!(
-        format!("\n{err}").contains(&count),
-        "expected exactly {} error(s):\n{err}",
-        wants.len()
-    );
+    assert_error_count(&err, wants.len());
 }
 
 /// One located error on the orchestrated API.
@@ -145,11 +132,8 @@ fn rejects(apis: &str, field: &str, says: &str) {
 /// The compile fails, writes nothing, and some error is located in
 /// `apis.yaml` on the orchestrated API at one of `fields`.
 fn refused_at_one_of(apis: &str, fields: &[&str]) {
-    let s = Scratch::new("params-any");
-    let (o, out) = compile(&s, BASE, apis);
-    let err = stderr(&o);
-    assert!(!o.status.success(), "accepted:\n{apis}");
-    assert!(!out.exists(), "nothing is written");
+    let files = [("base.yaml", BASE), ("apis.yaml", apis)];
+    let (s, err) = compile_refused("params-any", &files, apis);
     let file = s.path("defs/apis.yaml");
     assert!(
         fields
@@ -307,7 +291,7 @@ fn cors_preflight_api_with_a_mock() {
     let s = Scratch::new("params-cors");
     let (o, out) = compile(&s, BASE, &preflight);
     assert_ok(&o, "compile");
-    let plan = plan_of(&out);
+    let plan = written_plan(&out);
     let api = &plan["groups"][0]["apis"][1];
     assert_eq!(api["name"], "preflight");
     assert_eq!(api["method"], "OPTIONS");

@@ -43,25 +43,19 @@ fn compile(s: &Scratch, throttles: &str) -> (Output, std::path::PathBuf) {
 }
 
 fn rejects(throttles: &str, field: &str, says: &str) {
-    let s = Scratch::new("throttle");
-    let (o, out) = compile(&s, throttles);
-    assert!(!o.status.success(), "accepted:\n{throttles}");
+    let files = [("base.yaml", BASE), ("throttles.yaml", throttles)];
+    let (s, err) = compile_refused("throttle", &files, throttles);
     let what = format!("throttle 'standard'.{field}: ");
-    let err = stderr(&o);
     assert!(
         has_located(&err, &s.path("defs/throttles.yaml"), &what, says),
         "no located `{what}…{says}` in:\n{err}"
     );
-    assert!(!out.exists(), "nothing is written");
 }
 
 #[test]
 fn policy_lands_in_the_plan() {
-    let s = Scratch::new("throttle-ok");
-    let (o, out) = compile(&s, POLICY);
-    assert_ok(&o, "compile");
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("pylon.json")).unwrap()).unwrap();
+    let files = [("base.yaml", BASE), ("throttles.yaml", POLICY)];
+    let plan = compiled_plan("throttle-ok", &files);
     let t = &plan["throttles"][0];
     assert_eq!(t["window_ms"], 10_000);
     assert_eq!(t["label"], "10 second");

@@ -176,11 +176,18 @@ def workdir():
         yield Path(d)
 
 
-def start_gateway(defs_text, workdir):
-    """Compiles `defs_text` (one YAML file) and starts Envoy on it."""
+def write_defs(defs_text, workdir):
+    """Writes `defs_text` as the one file of `workdir/defs`; returns that
+    directory."""
     defs = Path(workdir) / "defs"
     defs.mkdir(exist_ok=True)
     (defs / "defs.yaml").write_text(defs_text)
+    return defs
+
+
+def start_gateway(defs_text, workdir):
+    """Compiles `defs_text` (one YAML file) and starts Envoy on it."""
+    defs = write_defs(defs_text, workdir)
     port, admin = free_port(), free_port()
     out = Path(workdir) / "out"
     res = compile_defs(defs, out, port, admin)
@@ -193,17 +200,61 @@ def start_gateway(defs_text, workdir):
 
 
 @contextlib.contextmanager
+def serving(defs_text, workdir, backend):
+    """A gateway on `defs_text` (compiled in `workdir`) with `backend` as
+    `gw.backend`; both stop when the block ends."""
+    try:
+        gw = start_gateway(defs_text, workdir)
+        gw.backend = backend
+        try:
+            yield gw
+        finally:
+            gw.stop()
+    finally:
+        backend.close()
+
+
+@contextlib.contextmanager
 def gateway_with_backend(defs_template, **fields):
     """A gateway on `defs_template.format(backend=<address>, **fields)` with a
     fresh echo backend at that address (`gw.backend`)."""
     backend = Backend("be")
+    with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
+        with serving(defs_template.format(backend=backend.address, **fields), work, backend) as gw:
+            yield gw
+
+
+@contextlib.contextmanager
+def compiled_with_backend(defs_template, workdir):
+    """`defs_template` with `{backend}` a fresh echo backend, compiled into
+    `workdir/out` but not started: yields (envoy.yaml, port, admin port,
+    backend)."""
+    backend = Backend("guarded")
     try:
-        with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-            gw = start_gateway(defs_template.format(backend=backend.address, **fields), work)
-            gw.backend = backend
-            try:
-                yield gw
-            finally:
-                gw.stop()
+        defs = write_defs(defs_template.format(backend=backend.address), workdir)
+        port, admin = free_port(), free_port()
+        res = compile_defs(defs, workdir / "out", port, admin)
+        assert res.returncode == 0, res.stderr
+        yield workdir / "out" / "envoy.yaml", port, admin, backend
     finally:
         backend.close()
+
+
+def refuses_connections(port):
+    """Nothing accepts connections on loopback `port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except OSError:
+        return True
+
+
+def pylon_call(gw, path, *args, secret=None, env=None):
+    """Runs `pylon call` on `path` of the gateway `gw`, with `secret` as
+    PYLON_SECRET and `env` added, none of the caller's PYLON_* variables."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYLON_")}
+    environ.update(env or {})
+    if secret:
+        environ["PYLON_SECRET"] = secret
+    return subprocess.run([str(PYLON), "call", f"http://127.0.0.1:{gw.port}{path}", *args],
+                          capture_output=True, text=True, env=environ, timeout=30)

@@ -9,7 +9,7 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
-from conftest import Backend, start_gateway
+from conftest import Backend, serving
 
 KEY, SECRET = "mobileKey0001", "mobile-secret-0123456789"
 OTHER_KEY, OTHER_SECRET = "otherKey00002", "other-secret-9876543210"
@@ -79,13 +79,8 @@ def gw(monkeypatch_module):
     defs = DEFS.format(backend=backend.address, key=KEY, other_key=OTHER_KEY, other_secret=OTHER_SECRET)
     defs = defs.replace("    default: true\n", "    default: true\n" + RESPONSES, 1)
     with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(defs, work)
-        g.backend = backend
-        try:
+        with serving(defs, work, backend) as g:
             yield g
-        finally:
-            g.stop()
-            backend.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from conftest import Backend, echo_backend, start_gateway
+from conftest import Backend, echo_backend, serving
 
 DEFS = """
 groups:
@@ -91,13 +91,10 @@ def gw():
     threading.Thread(target=cors.serve_forever, daemon=True).start()
     defs = DEFS.format(backend=backend.address, cors_backend=f"127.0.0.1:{cors.server_address[1]}")
     with tempfile.TemporaryDirectory(prefix="pylon-e2e-") as work:
-        g = start_gateway(defs, work)
-        g.backend = backend
         try:
-            yield g
+            with serving(defs, work, backend) as g:
+                yield g
         finally:
-            g.stop()
-            backend.close()
             cors.shutdown()
             cors.server_close()
 

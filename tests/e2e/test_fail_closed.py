@@ -2,13 +2,12 @@
 backend, and what `pylon compile` writes is a bootstrap Envoy accepts."""
 import json
 import re
-import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import ENVOY, ROOT, Backend, Envoy, compile_defs, free_port
+from conftest import ENVOY, ROOT, Envoy, compile_defs, compiled_with_backend, free_port, refuses_connections
 
 DEFS = """
 groups:
@@ -27,23 +26,8 @@ apis:
 
 @pytest.fixture
 def compiled(workdir):
-    backend = Backend("guarded")
-    defs = workdir / "defs"
-    defs.mkdir()
-    (defs / "api.yaml").write_text(DEFS.format(backend=backend.address))
-    port, admin = free_port(), free_port()
-    res = compile_defs(defs, workdir / "out", port, admin)
-    assert res.returncode == 0, res.stderr
-    yield workdir / "out" / "envoy.yaml", port, admin, backend
-    backend.close()
-
-
-def refuses_connections(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except OSError:
-        return True
+    with compiled_with_backend(DEFS, workdir) as c:
+        yield c
 
 
 @pytest.mark.parametrize("plan", [

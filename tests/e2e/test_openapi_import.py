@@ -11,7 +11,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conftest import PYLON, ROOT, Backend, start_gateway
+from conftest import PYLON, ROOT, Backend, serving
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
@@ -44,13 +44,8 @@ def gw():
         res = pylon("import", doc, "--out", work / "imported", "--publish", "RELEASE", "--strict")
         assert res.returncode == 0, res.stderr
         defs = (work / "imported/shop.yaml").read_text() + APPS.format(key=KEY, secret=SECRET)
-        g = start_gateway(defs, work)
-        g.backend = backend
-        try:
+        with serving(defs, work, backend) as g:
             yield g
-        finally:
-            g.stop()
-            backend.close()
 
 
 HOST = "shop.example.com"  # the export's `host`, which becomes the group's domain
@@ -87,17 +82,23 @@ def test_imported_mock_answers(gw):
     assert r.status == 200 and r.json() == {"ok": True}
 
 
-@pytest.mark.parametrize("source", ["huawei-export-example.json", "petstore-swagger2.json",
-                                    "swagger-petstore-openapi3.yaml", "ory-client-openapi3.json"])
-def test_every_exported_document_is_valid(source, tmp_path):
-    res = pylon("import", DATA / source, "--out", tmp_path / "defs", "--backend", "http://127.0.0.1:9000")
-    assert res.returncode == 0, res.stderr
+def assert_every_export_valid(tmp_path):
+    """Exports `tmp_path/defs` in every format and scope to
+    `tmp_path/FORMAT-SCOPE.json`, each a valid OpenAPI document."""
     for fmt in ("huawei", "aliyun", "openapi"):
         for scope in ("base", "full", "extended"):
             out = tmp_path / f"{fmt}-{scope}.json"
             res = pylon("export", tmp_path / "defs", "--format", fmt, "--scope", scope, "--out", out)
             assert res.returncode == 0, res.stderr
             validate(json.loads(out.read_text()))
+
+
+@pytest.mark.parametrize("source", ["huawei-export-example.json", "petstore-swagger2.json",
+                                    "swagger-petstore-openapi3.yaml", "ory-client-openapi3.json"])
+def test_every_exported_document_is_valid(source, tmp_path):
+    res = pylon("import", DATA / source, "--out", tmp_path / "defs", "--backend", "http://127.0.0.1:9000")
+    assert res.returncode == 0, res.stderr
+    assert_every_export_valid(tmp_path)
 
 
 def test_example_definitions_export_valid_documents(tmp_path):
@@ -153,12 +154,7 @@ def test_protocol_websocket_and_tls_export_valid_and_import_back(tmp_path):
     document both ways, which stays valid; key contents are never written."""
     (tmp_path / "defs").mkdir()
     (tmp_path / "defs/chat.yaml").write_text(TLS_DEFS)
-    for fmt in ("huawei", "aliyun", "openapi"):
-        for scope in ("base", "full", "extended"):
-            out = tmp_path / f"{fmt}-{scope}.json"
-            res = pylon("export", tmp_path / "defs", "--format", fmt, "--scope", scope, "--out", out)
-            assert res.returncode == 0, res.stderr
-            validate(json.loads(out.read_text()))
+    assert_every_export_valid(tmp_path)
     hw = json.loads((tmp_path / "huawei-full.json").read_text())
     assert hw["paths"]["/room"]["get"]["schemes"] == ["https"]
     assert hw["paths"]["/plain"]["get"]["schemes"] == ["http"]

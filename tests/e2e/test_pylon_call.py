@@ -1,10 +1,8 @@
 """`pylon call` signs requests the gateway accepts, in every scheme."""
-import os
-import subprocess
-
 import pytest
 
-from conftest import PYLON, gateway_with_backend
+from conftest import gateway_with_backend
+from conftest import pylon_call as call
 
 DEFS = """
 groups:
@@ -30,15 +28,6 @@ accounts:
 def gw():
     with gateway_with_backend(DEFS) as g:
         yield g
-
-
-def call(gw, path, *args, secret=None, env=None):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYLON_")}
-    environ.update(env or {})
-    if secret:
-        environ["PYLON_SECRET"] = secret
-    return subprocess.run([str(PYLON), "call", f"http://127.0.0.1:{gw.port}{path}", *args],
-                          capture_output=True, text=True, env=environ, timeout=30)
 
 
 @pytest.mark.parametrize("scheme", ["huawei", "aliyun"])

@@ -2,15 +2,13 @@
 carries them sealed, Envoy hands the key to the filter from its environment,
 and without the right key (or with a tampered plan) nothing is served."""
 import base64
-import os
 import re
-import socket
-import subprocess
 
 import pytest
 
-from conftest import (PYLON, SEAL_KEY, Backend, Envoy, compile_defs, free_port,
-                      base_env, gateway_with_backend)
+from conftest import (SEAL_KEY, Envoy, compile_defs, compiled_with_backend, free_port,
+                      base_env, gateway_with_backend, refuses_connections, write_defs)
+from conftest import pylon_call as call
 
 DEFS = """
 groups:
@@ -51,15 +49,6 @@ def admin_get(gw, path):
     c.close()
     assert r.status == 200, body
     return body
-
-
-def call(gw, path, *args, secret=None, env=None):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYLON_")}
-    environ.update(env or {})
-    if secret:
-        environ["PYLON_SECRET"] = secret
-    return subprocess.run([str(PYLON), "call", f"http://127.0.0.1:{gw.port}{path}", *args],
-                          capture_output=True, text=True, env=environ, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +95,7 @@ def test_app_code_and_account_still_work(gw):
 
 
 def test_compiled_files_hold_no_secret_and_are_private(workdir):
-    defs = workdir / "defs"
-    defs.mkdir()
-    (defs / "d.yaml").write_text(DEFS.format(backend="127.0.0.1:9"))
+    defs = write_defs(DEFS.format(backend="127.0.0.1:9"), workdir)
     res = compile_defs(defs, workdir / "out", free_port(), free_port())
     assert res.returncode == 0, res.stderr
     for name in ("envoy.yaml", "pylon.json"):
@@ -125,25 +112,10 @@ def test_compiled_files_hold_no_secret_and_are_private(workdir):
     assert not (workdir / "nokey" / "envoy.yaml").exists()
 
 
-def refuses_connections(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except OSError:
-        return True
-
-
 @pytest.fixture
 def compiled(workdir):
-    backend = Backend("guarded")
-    defs = workdir / "defs"
-    defs.mkdir()
-    (defs / "d.yaml").write_text(DEFS.format(backend=backend.address))
-    port, admin = free_port(), free_port()
-    res = compile_defs(defs, workdir / "out", port, admin)
-    assert res.returncode == 0, res.stderr
-    yield workdir / "out" / "envoy.yaml", port, admin, backend
-    backend.close()
+    with compiled_with_backend(DEFS, workdir) as c:
+        yield c
 
 
 def swap_sealed_secrets(text):

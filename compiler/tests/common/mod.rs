@@ -117,3 +117,49 @@ pub fn has_located(err: &str, file: &Path, what: &str, says: &str) -> bool {
             && l.contains(says)
     })
 }
+
+/// The plan (`pylon.json`) a compile wrote into `out`, as JSON.
+pub fn written_plan(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(out.join("pylon.json")).unwrap()).unwrap()
+}
+
+/// Compiles `files` (as `compile_files`) in a new scratch directory,
+/// asserts it succeeded and returns the plan it wrote.
+pub fn compiled_plan(tag: &str, files: &[(&str, &str)]) -> serde_json::Value {
+    let s = Scratch::new(tag);
+    let (o, out) = compile_files(&s, files);
+    assert_ok(&o, "compile");
+    written_plan(&out)
+}
+
+/// Compiles `files` (as `compile_files`) in a new scratch directory and
+/// asserts it failed and wrote nothing; returns the directory and stderr.
+pub fn compile_refused(tag: &str, files: &[(&str, &str)], input: &str) -> (Scratch, String) {
+    let s = Scratch::new(tag);
+    let (o, out) = compile_files(&s, files);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "accepted:\n{input}\nstderr: {err}");
+    assert!(!out.exists(), "nothing is written");
+    (s, err)
+}
+
+/// The run failed and printed nothing on stdout.
+pub fn assert_failed_quietly(o: &Output) {
+    assert!(
+        !o.status.success(),
+        "expected failure, stdout: {}",
+        stdout(o)
+    );
+    assert!(stdout(o).is_empty(), "stdout: {}", stdout(o));
+}
+
+/// `err` ends in the summary of exactly `n` errors: none repeated, none
+/// extra.
+pub fn assert_error_count(err: &str, n: usize) {
+    let count = format!("\n{n} error(s); nothing written\n");
+    assert!(
+        format!("\n{err}").contains(&count),
+        "expected `{}` in:\n{err}",
+        count.trim()
+    );
+}

@@ -62,6 +62,24 @@ impl Fake {
             ..Fake::new()
         }
     }
+
+    /// A host whose request body buffer holds `body`.
+    fn with_body(body: &[u8]) -> Fake {
+        Fake {
+            body: body.to_vec(),
+            ..Fake::new()
+        }
+    }
+
+    /// A host whose response came with `status`, Envoy's response details
+    /// saying by whom.
+    fn answered(status: &str, details: &str) -> Fake {
+        Fake {
+            response: vec![(":status".into(), status.into())],
+            details: details.into(),
+            ..Fake::new()
+        }
+    }
 }
 
 impl Host for Fake {
@@ -267,6 +285,40 @@ fn event(p: &mut Pipeline, host: &Fake, e: Event) -> Outcome<'static> {
     own(p.handle(host, e))
 }
 
+/// Sends `head` as the headers of a new request to a new pipeline on `plan()`.
+fn new_request(host: &Fake, head: RequestHead, end: bool) -> Outcome<'static> {
+    headers(&mut pipeline(), host, head, end)
+}
+
+/// Sends the response headers to `p`.
+fn response_headers(p: &mut Pipeline, host: &Fake, end: bool) -> Outcome<'static> {
+    event(p, host, Event::ResponseHeaders { end_of_stream: end })
+}
+
+/// `buffered` bytes of request body are in, the last ones if `end_of_stream`.
+fn request_body(buffered: usize, end_of_stream: bool) -> Event {
+    Event::RequestBody {
+        buffered,
+        end_of_stream,
+    }
+}
+
+/// `size` bytes of response body are in, the last ones if `end_of_stream`.
+fn response_body(size: usize, end_of_stream: bool) -> Event {
+    Event::ResponseBody {
+        size,
+        end_of_stream,
+    }
+}
+
+/// The call-out answered with `status` and no body.
+fn call_answered(status: u16) -> Event {
+    Event::CallAnswer(CallAnswer::Response {
+        status,
+        body: Vec::new(),
+    })
+}
+
 /// Copies an outcome out of the pipeline's borrow, so tests can hold it
 /// while they send the next event.
 fn own(o: Outcome<'_>) -> Outcome<'static> {
@@ -344,6 +396,22 @@ fn stripped() -> Vec<HeaderOp<'static>> {
     CREDENTIALS.iter().map(|c| unset(c)).collect()
 }
 
+/// An authenticated request's changes: credentials removed, then forwarded
+/// to `path`.
+fn stripped_then_forwarded_to(path: &str) -> Vec<HeaderOp<'static>> {
+    let mut want = stripped();
+    want.extend(forwarded_to(path));
+    want
+}
+
+/// The header changes of a `Continue`; any other outcome fails the test.
+fn continued<'a>(o: &'a Outcome<'static>) -> &'a [HeaderOp<'static>] {
+    let Outcome::Continue(ops) = o else {
+        panic!("{o:?}")
+    };
+    ops
+}
+
 fn pipeline() -> Pipeline {
     Pipeline::new(Some(gateway()))
 }
@@ -353,10 +421,10 @@ fn pipeline() -> Pipeline {
 #[test]
 fn an_https_api_refuses_plain_http_with_the_protocol_error() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/secure", &[]), true);
+    let out = new_request(&host, head("GET", "/secure", &[]), true);
     assert_eq!(refused(&out), (400, "APIG.0204".into()));
     let tls = head("GET", "/secure", &[("x-forwarded-proto", "https")]);
-    let out = headers(&mut pipeline(), &host, tls, true);
+    let out = new_request(&host, tls, true);
     assert_eq!(out, Outcome::Continue(forwarded_to("/b/secure")));
 }
 
@@ -364,7 +432,7 @@ fn an_https_api_refuses_plain_http_with_the_protocol_error() {
 fn an_upgrade_to_an_api_without_websocket_is_refused() {
     let host = Fake::new();
     let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &up), false);
+    let out = new_request(&host, head("GET", "/open", &up), false);
     assert_eq!(refused(&out), (403, "APIG.0201".into()));
 }
 
@@ -375,12 +443,10 @@ fn a_signed_websocket_upgrade_is_verified_at_its_headers() {
     let host = Fake::new();
     let up = [("connection", "Upgrade"), ("upgrade", "websocket")];
     let good = signed("/ws", b"", "key1", "s3cret", &up);
-    let out = headers(&mut pipeline(), &host, good, false);
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/ws"));
-    assert_eq!(out, Outcome::Continue(want));
+    let out = new_request(&host, good, false);
+    assert_eq!(out, Outcome::Continue(stripped_then_forwarded_to("/b/ws")));
     let bad = signed("/ws", b"", "key1", "wrong", &up);
-    let out = headers(&mut pipeline(), &host, bad, false);
+    let out = new_request(&host, bad, false);
     assert_eq!(refused(&out), (401, "APIG.0303".into()));
 }
 
@@ -389,7 +455,7 @@ fn a_signed_websocket_upgrade_is_verified_at_its_headers() {
 #[test]
 fn headers_that_end_the_request_are_forwarded_with_the_backend_changes() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    let out = new_request(&host, head("GET", "/open", &[]), true);
     assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
     // Nothing needed the client address: the dear property was not read.
     assert_eq!(host.address_reads.get(), 0);
@@ -399,7 +465,7 @@ fn headers_that_end_the_request_are_forwarded_with_the_backend_changes() {
 fn a_client_cluster_header_goes_before_anything_else() {
     let host = Fake::new();
     let h = head("GET", "/open", &[(CLUSTER_HEADER, "admin")]);
-    let out = headers(&mut pipeline(), &host, h, true);
+    let out = new_request(&host, h, true);
     let mut want = vec![unset(CLUSTER_HEADER)];
     want.extend(forwarded_to("/b/open"));
     assert_eq!(out, Outcome::Continue(want));
@@ -407,18 +473,12 @@ fn a_client_cluster_header_goes_before_anything_else() {
 
 #[test]
 fn a_body_nobody_signed_streams_on_without_being_held() {
-    let host = Fake {
-        body: b"data".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"data");
     let mut p = pipeline();
     let out = headers(&mut p, &host, head("GET", "/open", &[]), false);
     assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
     for end_of_stream in [false, true] {
-        let chunk = Event::RequestBody {
-            buffered: 4,
-            end_of_stream,
-        };
+        let chunk = request_body(4, end_of_stream);
         assert_eq!(event(&mut p, &host, chunk), Outcome::Continue(vec![]));
     }
     assert_eq!(
@@ -431,7 +491,7 @@ fn a_body_nobody_signed_streams_on_without_being_held() {
 #[test]
 fn a_mock_is_answered_at_the_headers() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=1", &[]), true);
+    let out = new_request(&host, head("GET", "/mock?n=1", &[]), true);
     let Outcome::Reply(r) = &out else {
         panic!("{out:?}")
     };
@@ -441,74 +501,48 @@ fn a_mock_is_answered_at_the_headers() {
 
 #[test]
 fn a_signed_body_is_held_until_it_ends_and_read_once() {
-    let host = Fake {
-        body: b"pay 1".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"pay 1");
     let mut p = pipeline();
     let out = headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
     // Credentials stay at the gateway; the request is already rewritten for
     // the caller it claims to be.
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/signed"));
-    assert_eq!(out, Outcome::Continue(want));
-    let chunk = Event::RequestBody {
-        buffered: 3,
-        end_of_stream: false,
-    };
+    assert_eq!(
+        out,
+        Outcome::Continue(stripped_then_forwarded_to("/b/signed"))
+    );
+    let chunk = request_body(3, false);
     assert_eq!(event(&mut p, &host, chunk), Outcome::WaitForBody);
     assert_eq!(host.body_reads.get(), 0);
-    let end = Event::RequestBody {
-        buffered: 5,
-        end_of_stream: true,
-    };
+    let end = request_body(5, true);
     assert_eq!(event(&mut p, &host, end), Outcome::Continue(vec![]));
     assert_eq!(host.body_reads.get(), 1);
 }
 
 #[test]
 fn a_held_request_failing_authentication_is_refused_at_its_end() {
-    let host = Fake {
-        body: b"pay 2".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"pay 2");
     let mut p = pipeline();
     // Signed for another body.
     headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
-    let end = Event::RequestBody {
-        buffered: 5,
-        end_of_stream: true,
-    };
+    let end = request_body(5, true);
     let out = event(&mut p, &host, end);
     assert_eq!(refused(&out), (401, "APIG.0303".into()));
 }
 
 #[test]
 fn trailers_after_a_body_end_a_held_request() {
-    let host = Fake {
-        body: b"pay 2".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"pay 2");
     let mut p = pipeline();
     headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
-    let chunk = Event::RequestBody {
-        buffered: 5,
-        end_of_stream: false,
-    };
+    let chunk = request_body(5, false);
     assert_eq!(event(&mut p, &host, chunk), Outcome::WaitForBody);
     let out = event(&mut p, &host, Event::RequestTrailers);
     assert_eq!(refused(&out), (401, "APIG.0303".into()));
 
-    let host = Fake {
-        body: b"pay 1".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"pay 1");
     let mut p = pipeline();
     headers(&mut p, &host, app_signed("/signed", b"pay 1"), false);
-    let chunk = Event::RequestBody {
-        buffered: 5,
-        end_of_stream: false,
-    };
+    let chunk = request_body(5, false);
     event(&mut p, &host, chunk);
     assert_eq!(
         event(&mut p, &host, Event::RequestTrailers),
@@ -535,14 +569,8 @@ fn trailers_without_a_body_meet_authentication_over_the_empty_body() {
 
 #[test]
 fn a_held_request_is_throttled_after_its_body() {
-    let host = Fake {
-        body: b"x".to_vec(),
-        ..Fake::new()
-    };
-    let end = || Event::RequestBody {
-        buffered: 1,
-        end_of_stream: true,
-    };
+    let host = Fake::with_body(b"x");
+    let end = || request_body(1, true);
     let mut first = pipeline();
     headers(&mut first, &host, app_signed("/limited?n=1", b"x"), false);
     assert_eq!(event(&mut first, &host, end()), Outcome::Continue(vec![]));
@@ -557,14 +585,8 @@ fn a_held_request_is_throttled_after_its_body() {
 
 #[test]
 fn a_held_parameter_error_waits_for_authentication() {
-    let host = Fake {
-        body: b"x".to_vec(),
-        ..Fake::new()
-    };
-    let end = || Event::RequestBody {
-        buffered: 1,
-        end_of_stream: true,
-    };
+    let host = Fake::with_body(b"x");
+    let end = || request_body(1, true);
     // Bad parameters and a false signature: the caller only learns that it
     // is not authenticated.
     let mut p = pipeline();
@@ -609,24 +631,14 @@ fn size_limits_come_before_everything_else() {
 fn the_loop_guard_comes_before_routing() {
     let host = Fake::new();
     let via = "pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon, pylon";
-    let out = headers(
-        &mut pipeline(),
-        &host,
-        head("GET", "/nowhere", &[("via", via)]),
-        true,
-    );
+    let out = new_request(&host, head("GET", "/nowhere", &[("via", via)]), true);
     assert_eq!(refused(&out), (500, "APIG.0612".into()));
 }
 
 #[test]
 fn a_bad_path_is_refused_before_routing() {
     let host = Fake::new();
-    let out = headers(
-        &mut pipeline(),
-        &host,
-        head("GET", "/nowhere%00", &[]),
-        true,
-    );
+    let out = new_request(&host, head("GET", "/nowhere%00", &[]), true);
     assert_eq!(refused(&out), (400, "APIG.0201".into()));
 }
 
@@ -634,9 +646,9 @@ fn a_bad_path_is_refused_before_routing() {
 fn routing_comes_before_the_body_limit() {
     let host = Fake::new();
     let big = [("content-length", "1000")];
-    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere", &big), false);
+    let out = new_request(&host, head("GET", "/nowhere", &big), false);
     assert_eq!(refused(&out), (404, "APIG.0101".into()));
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &big), false);
+    let out = new_request(&host, head("GET", "/open", &big), false);
     assert_eq!(refused(&out).0, 413);
 }
 
@@ -650,38 +662,39 @@ fn the_body_limit_comes_before_the_ip_policy() {
         "s3cret",
         &[("content-length", "1000")],
     );
-    assert_eq!(refused(&headers(&mut pipeline(), &host, h, false)).0, 413);
+    assert_eq!(refused(&new_request(&host, h, false)).0, 413);
 }
 
 #[test]
 fn the_ip_policy_comes_before_authentication() {
     let host = Fake::at("198.51.100.9:1");
     let h = head("POST", "/fenced", &[]);
-    let out = headers(&mut pipeline(), &host, h, true);
+    let out = new_request(&host, h, true);
     assert_eq!(refused(&out), (403, "APIG.0402".into()));
     // One property read serves the policy and the error's `$context`.
     assert_eq!(host.address_reads.get(), 1);
     // Another address passes the policy and meets authentication.
     let host = Fake::at("192.0.2.1:1");
-    let out = headers(&mut pipeline(), &host, head("POST", "/fenced", &[]), true);
+    let out = new_request(&host, head("POST", "/fenced", &[]), true);
     assert_eq!(refused(&out).0, 401);
-    let out = headers(&mut pipeline(), &host, app_signed("/fenced", b""), true);
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/fenced"));
-    assert_eq!(out, Outcome::Continue(want));
+    let out = new_request(&host, app_signed("/fenced", b""), true);
+    assert_eq!(
+        out,
+        Outcome::Continue(stripped_then_forwarded_to("/b/fenced"))
+    );
 }
 
 #[test]
 fn authentication_comes_before_the_account_policy() {
     let host = Fake::new();
     let forged = signed("/tenants", b"", "ak-banned", "wrong", &[]);
-    let out = headers(&mut pipeline(), &host, forged, true);
+    let out = new_request(&host, forged, true);
     assert_eq!(refused(&out), (401, "APIG.0301".into()));
     let banned = signed("/tenants", b"", "ak-banned", "sk-banned", &[]);
-    let out = headers(&mut pipeline(), &host, banned, true);
+    let out = new_request(&host, banned, true);
     assert_eq!(refused(&out), (403, "APIG.0302".into()));
     let tenant = signed("/tenants", b"", "ak-ok", "sk-ok", &[]);
-    let out = headers(&mut pipeline(), &host, tenant, true);
+    let out = new_request(&host, tenant, true);
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
 }
 
@@ -691,43 +704,25 @@ fn authentication_comes_before_throttling() {
     // Refused callers do not use up the limit of one.
     for _ in 0..3 {
         let forged = signed("/limited?n=1", b"", "key1", "wrong", &[]);
-        assert_eq!(
-            refused(&headers(&mut pipeline(), &host, forged, true)).0,
-            401
-        );
+        assert_eq!(refused(&new_request(&host, forged, true)).0, 401);
     }
-    let out = headers(
-        &mut pipeline(),
-        &host,
-        app_signed("/limited?n=1", b""),
-        true,
-    );
+    let out = new_request(&host, app_signed("/limited?n=1", b""), true);
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
 }
 
 #[test]
 fn throttling_comes_before_the_parameters() {
     let host = Fake::new();
-    let out = headers(
-        &mut pipeline(),
-        &host,
-        app_signed("/limited?n=1", b""),
-        true,
-    );
+    let out = new_request(&host, app_signed("/limited?n=1", b""), true);
     assert!(matches!(out, Outcome::Continue(_)), "{out:?}");
-    let out = headers(
-        &mut pipeline(),
-        &host,
-        app_signed("/limited?n=x", b""),
-        true,
-    );
+    let out = new_request(&host, app_signed("/limited?n=x", b""), true);
     assert_eq!(refused(&out), (429, "APIG.0308".into()));
 }
 
 #[test]
 fn the_parameters_come_before_a_mock_answer() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/mock?n=x", &[]), true);
+    let out = new_request(&host, head("GET", "/mock?n=x", &[]), true);
     assert_eq!(refused(&out), (400, "APIG.0201".into()));
 }
 
@@ -736,22 +731,20 @@ fn a_store_that_keeps_conflicting_refuses_rather_than_miscounts() {
     // A few compare-and-swap conflicts: counted on retry.
     let host = Fake::new();
     host.store.conflicts.set(3);
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    let out = new_request(&host, head("GET", "/open", &[]), true);
     assert_eq!(out, Outcome::Continue(forwarded_to("/b/open")));
     // The store never settles: THROTTLED, never an uncounted request.
     host.store.conflicts.set(usize::MAX);
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
+    let out = new_request(&host, head("GET", "/open", &[]), true);
     assert_eq!(refused(&out), (429, "APIG.0308".into()));
 }
 
 #[test]
 fn many_backend_changes_replace_the_headers_in_one_call() {
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/headers", &[]), true);
-    let Outcome::Continue(ops) = &out else {
-        panic!("{out:?}")
-    };
-    let [HeaderOp::Replace(all)] = ops.as_slice() else {
+    let out = new_request(&host, head("GET", "/headers", &[]), true);
+    let ops = continued(&out);
+    let [HeaderOp::Replace(all)] = ops else {
         panic!("{ops:?}")
     };
     let get = |n: &str| all.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
@@ -821,19 +814,15 @@ fn an_upgrade_gets_its_timeout_though_the_backend_route_agrees() {
         signed("/ws", b"", "key1", "s3cret", &up),
         false,
     );
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/ws"));
-    assert_eq!(out, Outcome::Continue(want));
+    assert_eq!(out, Outcome::Continue(stripped_then_forwarded_to("/b/ws")));
 }
 
 #[test]
 fn without_a_route_timeout_the_timeout_is_always_set() {
     // `plan()` has none (the Istio target): every request carries it.
     let host = Fake::new();
-    let out = headers(&mut pipeline(), &host, head("GET", "/open", &[]), true);
-    let Outcome::Continue(ops) = &out else {
-        panic!("{out:?}")
-    };
+    let out = new_request(&host, head("GET", "/open", &[]), true);
+    let ops = continued(&out);
     assert!(ops.contains(&set(TIMEOUT_HEADER, "5000")), "{ops:?}");
 }
 
@@ -853,10 +842,10 @@ fn an_unchanged_path_is_not_set_and_a_changed_one_is() {
 fn alibaba_callers_get_their_reply_headers() {
     let host = Fake::new();
     let h = head("GET", "/nowhere", &[("x-ca-key", "k")]);
-    let out = headers(&mut pipeline(), &host, h, true);
+    let out = new_request(&host, h, true);
     assert_eq!(reply_header(&out, "x-ca-request-id"), Some("rid-1"));
     assert!(reply_header(&out, "x-ca-error-message").is_some());
-    let out = headers(&mut pipeline(), &host, head("GET", "/nowhere", &[]), true);
+    let out = new_request(&host, head("GET", "/nowhere", &[]), true);
     assert_eq!(reply_header(&out, "x-ca-request-id"), None);
 }
 
@@ -883,28 +872,13 @@ fn forwarded(host: &Fake, path: &str, extra: &[(&str, &str)]) -> Pipeline {
 
 #[test]
 fn envoys_own_error_reply_becomes_a_gateway_response() {
-    let host = Fake {
-        response: vec![(":status".into(), "504".into())],
-        details: "upstream_response_timeout".into(),
-        ..Fake::new()
-    };
+    let host = Fake::answered("504", "upstream_response_timeout");
     let mut p = forwarded(&host, "/open", &[]);
-    let out = event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: false,
-        },
-    );
-    let Outcome::Continue(ops) = &out else {
-        panic!("{out:?}")
-    };
+    let out = response_headers(&mut p, &host, false);
+    let ops = continued(&out);
     assert_eq!(ops[0], set(":status", "504"));
     assert_eq!(ops[1], unset("content-length"));
-    let chunk = Event::ResponseBody {
-        size: 24,
-        end_of_stream: false,
-    };
+    let chunk = response_body(24, false);
     let out = event(&mut p, &host, chunk);
     assert_eq!(
         out,
@@ -913,10 +887,7 @@ fn envoys_own_error_reply_becomes_a_gateway_response() {
             with: b""
         }
     );
-    let end = Event::ResponseBody {
-        size: 24,
-        end_of_stream: true,
-    };
+    let end = response_body(24, true);
     let Outcome::ReplaceBody { with, .. } = event(&mut p, &host, end) else {
         panic!("expected the body replaced")
     };
@@ -925,41 +896,19 @@ fn envoys_own_error_reply_becomes_a_gateway_response() {
 
 #[test]
 fn a_backends_own_error_passes_untouched() {
-    let host = Fake {
-        response: vec![(":status".into(), "500".into())],
-        details: "via_upstream".into(),
-        ..Fake::new()
-    };
+    let host = Fake::answered("500", "via_upstream");
     let mut p = forwarded(&host, "/open", &[]);
-    let out = event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: false,
-        },
-    );
+    let out = response_headers(&mut p, &host, false);
     assert_eq!(out, Outcome::Continue(vec![]));
-    let body = Event::ResponseBody {
-        size: 3,
-        end_of_stream: true,
-    };
+    let body = response_body(3, true);
     assert_eq!(event(&mut p, &host, body), Outcome::Continue(vec![]));
 }
 
 #[test]
 fn cors_and_alibaba_headers_join_the_backends_response() {
-    let mut host = Fake {
-        response: vec![(":status".into(), "200".into())],
-        ..Fake::new()
-    };
+    let mut host = Fake::answered("200", "");
     let mut p = forwarded(&host, "/cors", &[("x-ca-key", "k")]);
-    let out = event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: true,
-        },
-    );
+    let out = response_headers(&mut p, &host, true);
     assert_eq!(
         out,
         Outcome::Continue(vec![
@@ -971,34 +920,17 @@ fn cors_and_alibaba_headers_join_the_backends_response() {
     host.response
         .push((cors::ALLOW_ORIGIN.into(), "https://a.example".into()));
     let mut p = forwarded(&host, "/cors", &[]);
-    let out = event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: true,
-        },
-    );
+    let out = response_headers(&mut p, &host, true);
     assert_eq!(out, Outcome::Continue(vec![]));
 }
 
 #[test]
 fn debug_mode_times_the_request_and_shows_the_counters() {
-    let host = Fake {
-        response: vec![(":status".into(), "200".into())],
-        ..Fake::new()
-    };
+    let host = Fake::answered("200", "");
     let mut p = forwarded(&host, "/open", &[("x-apig-mode", "debug")]);
     host.now.set(host.now.get() + Duration::from_millis(7));
-    let out = event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: true,
-        },
-    );
-    let Outcome::Continue(ops) = &out else {
-        panic!("{out:?}")
-    };
+    let out = response_headers(&mut p, &host, true);
+    let ops = continued(&out);
     assert_eq!(ops[0], set("x-apig-latency", "7"));
     assert_eq!(ops[1], set("x-apig-upstream-latency", "7"));
     assert_eq!(ops.len(), 3, "{ops:?}");
@@ -1054,14 +986,11 @@ fn a_call_out_that_answers_resumes_the_stages() {
         Outcome::CallOut(Box::leak(Box::new(call)))
     );
     assert_eq!(host.address_reads.get(), 1);
-    let answer = CallAnswer::Response {
-        status: 200,
-        body: Vec::new(),
-    };
-    let out = event(&mut p, &host, Event::CallAnswer(answer));
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/fenced"));
-    assert_eq!(out, Outcome::Continue(want));
+    let out = event(&mut p, &host, call_answered(200));
+    assert_eq!(
+        out,
+        Outcome::Continue(stripped_then_forwarded_to("/b/fenced"))
+    );
 }
 
 #[test]
@@ -1069,11 +998,7 @@ fn a_call_out_answer_still_meets_the_later_stages() {
     let host = Fake::new();
     let (mut p, _) = calling();
     headers(&mut p, &host, head("POST", "/fenced", &[]), true);
-    let answer = CallAnswer::Response {
-        status: 200,
-        body: Vec::new(),
-    };
-    let out = event(&mut p, &host, Event::CallAnswer(answer));
+    let out = event(&mut p, &host, call_answered(200));
     assert_eq!(refused(&out).0, 401);
 }
 
@@ -1086,11 +1011,7 @@ fn a_call_out_that_fails_refuses_the_request() {
     assert_eq!(refused(&out), (500, "APIG.0103".into()));
     let (mut p, _) = calling();
     headers(&mut p, &host, app_signed("/signed", b""), true);
-    let no = CallAnswer::Response {
-        status: 403,
-        body: Vec::new(),
-    };
-    assert_eq!(refused(&event(&mut p, &host, Event::CallAnswer(no))).0, 500);
+    assert_eq!(refused(&event(&mut p, &host, call_answered(403))).0, 500);
 }
 
 #[test]
@@ -1105,25 +1026,16 @@ fn a_call_out_that_times_out_is_told_from_a_failure() {
 
 #[test]
 fn a_call_out_before_a_held_body_holds_it_after_the_answer() {
-    let host = Fake {
-        body: b"pay".to_vec(),
-        ..Fake::new()
-    };
+    let host = Fake::with_body(b"pay");
     let (mut p, _) = calling();
     let out = headers(&mut p, &host, app_signed("/signed", b"pay"), false);
     assert!(matches!(out, Outcome::CallOut(_)), "{out:?}");
-    let answer = CallAnswer::Response {
-        status: 200,
-        body: Vec::new(),
-    };
-    let out = event(&mut p, &host, Event::CallAnswer(answer));
-    let mut want = stripped();
-    want.extend(forwarded_to("/b/signed"));
-    assert_eq!(out, Outcome::Continue(want));
-    let end = Event::RequestBody {
-        buffered: 3,
-        end_of_stream: true,
-    };
+    let out = event(&mut p, &host, call_answered(200));
+    assert_eq!(
+        out,
+        Outcome::Continue(stripped_then_forwarded_to("/b/signed"))
+    );
+    let end = request_body(3, true);
     assert_eq!(event(&mut p, &host, end), Outcome::Continue(vec![]));
 }
 
@@ -1156,20 +1068,10 @@ fn a_refused_request_keeps_its_api_error_and_auth_for_metrics() {
 
 #[test]
 fn a_forwarded_request_reports_its_status_and_backend_latency() {
-    let host = Fake {
-        response: vec![(":status".into(), "200".into())],
-        details: "via_upstream".into(),
-        ..Fake::new()
-    };
+    let host = Fake::answered("200", "via_upstream");
     let mut p = pipeline();
     headers(&mut p, &host, app_signed("/signed", b""), true);
-    event(
-        &mut p,
-        &host,
-        Event::ResponseHeaders {
-            end_of_stream: true,
-        },
-    );
+    response_headers(&mut p, &host, true);
     let s = p.summary(&host).unwrap();
     assert_eq!(s.status, 200);
     assert_eq!(
