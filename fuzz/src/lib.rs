@@ -6,8 +6,6 @@
 //! dictionary holds the plan's vocabulary) and the harness can sign it with
 //! a known credential, so mutations reach the code past verification.
 
-use std::sync::OnceLock;
-
 use pylon_filter::aliyun_sign;
 use pylon_filter::gateway::Gateway;
 use pylon_filter::huawei_sign::{self, Plus, Signed};
@@ -17,13 +15,16 @@ use pylon_filter::request_head::RequestHead;
 /// `pylon compile fuzz/plan` output (see docs/FUZZING.md to regenerate).
 pub const PLAN_JSON: &str = include_str!("../plan/pylon.json");
 
-/// The fixed gateway, compiled once per process.
+/// The fixed gateway, compiled once per thread (libFuzzer runs one): like
+/// a worker's VM, a gateway is not shared across threads.
 pub fn gateway() -> &'static Gateway {
-    static GW: OnceLock<Gateway> = OnceLock::new();
-    GW.get_or_init(|| {
-        let plan: Plan = serde_json::from_str(PLAN_JSON).expect("fuzz plan parses");
-        Gateway::from_plan(&plan).expect("fuzz plan loads")
-    })
+    thread_local! {
+        static GW: &'static Gateway = Box::leak(Box::new({
+            let plan: Plan = serde_json::from_str(PLAN_JSON).expect("fuzz plan parses");
+            Gateway::from_plan(&plan).expect("fuzz plan loads")
+        }));
+    }
+    GW.with(|gw| *gw)
 }
 
 /// Credentials in fuzz/plan/defs.yaml: (key, secret) of apps, then accounts.
