@@ -69,6 +69,16 @@ pub fn strip_port(host: &str) -> &str {
     }
 }
 
+/// The client's IP address from Envoy's `source.address` (`ip:port`,
+/// `[v6]:port`), without an IPv6 zone id: Envoy keeps the `%1` of an
+/// X-Forwarded-For entry, and `2001:db8::1%1` is the address 2001:db8::1 for
+/// IP access control and the source IP limit (Huawei user guide §5.4, §5.3),
+/// which a caller must not escape by writing `%2`, `%3`…
+pub fn client_ip(address: &str) -> &str {
+    let ip = strip_port(address);
+    ip.split_once('%').map_or(ip, |(ip, _zone)| ip)
+}
+
 /// APIs registered at one trie node, with the stages each is published to.
 #[derive(Debug, Default)]
 struct Slot {
@@ -306,6 +316,16 @@ impl<'p> Walk<'_, 'p> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_ip_has_neither_port_nor_zone_id() {
+        assert_eq!(client_ip("192.0.2.7:51234"), "192.0.2.7");
+        assert_eq!(client_ip("[2001:db8::1]:0"), "2001:db8::1");
+        assert_eq!(client_ip("[2001:db8::1%1]:0"), "2001:db8::1");
+        assert_eq!(client_ip("[fe80::1%eth0]:443"), "fe80::1");
+        assert_eq!(client_ip("[::ffff:203.0.113.7%25]:0"), "::ffff:203.0.113.7");
+        assert_eq!(client_ip("2001:db8::1%7"), "2001:db8::1");
+    }
 
     const ALL: u64 = u64::MAX;
 

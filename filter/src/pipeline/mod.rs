@@ -739,7 +739,7 @@ impl Pipeline {
     fn source_ip(&mut self, host: &dyn Host) -> &str {
         if self.client_ip.is_none() {
             let addr = host.client_address();
-            self.client_ip = Some(crate::router::strip_port(&addr).to_string());
+            self.client_ip = Some(crate::router::client_ip(&addr).to_string());
         }
         self.client_ip.as_deref().unwrap_or("")
     }
