@@ -1,7 +1,6 @@
-"""Red team of session 5's request-path changes (backend timeout left to the
-route, `:path` left as sent when unchanged, throttling keys hashed in binary,
-app keys made at load), on a real Envoy with the real filter. Each test is a
-way through that was found, and is closed."""
+"""Client addresses in the forms Envoy passes through: an IPv6 zone id in a
+trusted X-Forwarded-For entry must not let a caller past an IP deny list or
+out of its IP limit (found red-teaming session 5's throttling changes)."""
 import pytest
 
 from conftest import gateway_with_backend
