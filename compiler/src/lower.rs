@@ -72,11 +72,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    let access_log = match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
-        Some(off) if off == "off" => None,
-        Some(path) => Some(path),
-        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
-    };
+    let access_log = access_log_path(defs);
     let plan = Plan {
         version: PLAN_VERSION,
         max_body_bytes,
@@ -97,16 +93,35 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
         // the filter sets the timeout header only for the others.
         route_timeout_ms: Some(crate::defs::DEFAULT_TIMEOUT_MS),
     };
-    // The filter must accept what we emit: check with its own loader.
-    if let Err(e) = Gateway::from_plan(&plan) {
-        return Err(vec![DefError::new(
-            std::path::Path::new("(plan)"),
-            "",
-            "",
-            e,
-        )]);
+    check_filter_accepts(&plan)?;
+    Ok(Compiled {
+        plan,
+        clusters: cluster_list(clusters),
+        tls,
+        access_log,
+    })
+}
+
+/// The JSON access log's path: `gateway.access_log`, the default if unset,
+/// `None` for `off`.
+fn access_log_path(defs: &Defs) -> Option<String> {
+    match defs.gateway.as_ref().and_then(|g| g.def.access_log.clone()) {
+        Some(off) if off == "off" => None,
+        Some(path) => Some(path),
+        None => Some(crate::observability::DEFAULT_ACCESS_LOG.to_string()),
     }
-    let clusters = clusters
+}
+
+/// The filter must accept what we emit: checked with its own loader.
+fn check_filter_accepts(plan: &Plan) -> Result<(), Vec<DefError>> {
+    Gateway::from_plan(plan)
+        .map(|_| ())
+        .map_err(|e| vec![DefError::new(std::path::Path::new("(plan)"), "", "", e)])
+}
+
+/// One cluster per distinct backend address, in the order `Clusters` keeps.
+fn cluster_list(clusters: Clusters) -> Vec<Cluster> {
+    clusters
         .into_iter()
         .map(|((scheme, host, port, tls), name)| Cluster {
             name,
@@ -116,13 +131,7 @@ pub fn lower(defs: &Defs, admin: &Admin) -> Result<Compiled, Vec<DefError>> {
             port,
             tls,
         })
-        .collect();
-    Ok(Compiled {
-        plan,
-        clusters,
-        tls,
-        access_log,
-    })
+        .collect()
 }
 
 /// The groups, checked, with their complete response sets and no APIs yet.
