@@ -56,7 +56,8 @@ pub struct Plan {
     /// applies. The filter sets `x-envoy-upstream-rq-timeout-ms` only for
     /// an API whose timeout differs (or over a client's own value): a
     /// header set is a host call on every request. `None` (a route that
-    /// applies only the 600 s upper bound, as on Istio): always set.
+    /// applies only an upper bound): always set. Every target's backend
+    /// route (static, xDS, Istio's VirtualService) applies the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_timeout_ms: Option<u32>,
 }
